@@ -1,0 +1,91 @@
+#pragma once
+// Argument validation at the public (host) API boundary.
+//
+// Every batched entry point validates all of its arguments with these helpers
+// *before* writing any output, and throws std::invalid_argument with a message
+// that names the function and the offending argument. Internals trust
+// validated inputs and never re-check.
+
+#include <cmath>
+#include <cstdint>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "pdml/core/matrix_view.hpp"
+
+namespace pdml {
+namespace detail {
+
+[[noreturn]] inline void throw_invalid(const char* function, const char* argument,
+                                       const std::string& what) {
+  throw std::invalid_argument(std::string(function) + ": argument '" + argument + "' " + what);
+}
+
+/// Structural checks: non-negative sizes, stride >= cols, non-null data when non-empty.
+template <class T>
+void check_view(const char* function, const char* argument, MatrixView<T> view) {
+  if (view.rows < 0 || view.cols < 0) {
+    throw_invalid(function, argument, "has negative dimensions");
+  }
+  if (view.stride < view.cols) {
+    std::ostringstream os;
+    os << "has stride " << view.stride << " smaller than its " << view.cols << " columns";
+    throw_invalid(function, argument, os.str());
+  }
+  if (view.data == nullptr && view.rows > 0 && view.cols > 0) {
+    throw_invalid(function, argument, "is a null pointer");
+  }
+}
+
+/// Structural checks plus an exact shape.
+template <class T>
+void check_shape(const char* function, const char* argument, MatrixView<T> view, Index rows,
+                 Index cols) {
+  check_view(function, argument, view);
+  if (view.rows != rows || view.cols != cols) {
+    std::ostringstream os;
+    os << "has shape " << view.rows << " x " << view.cols << " but " << rows << " x " << cols
+       << " is required";
+    throw_invalid(function, argument, os.str());
+  }
+}
+
+/// Every element finite (no NaN, no Inf).
+template <class T>
+void check_finite(const char* function, const char* argument, MatrixView<T> view) {
+  for (Index r = 0; r < view.rows; ++r) {
+    const auto* row = view.data + r * view.stride;
+    for (Index c = 0; c < view.cols; ++c) {
+      if (!std::isfinite(row[c])) {
+        std::ostringstream os;
+        os << "has a non-finite element at (" << r << ", " << c << ")";
+        throw_invalid(function, argument, os.str());
+      }
+    }
+  }
+}
+
+/// A finite scalar, optionally required to be strictly positive.
+template <class T>
+void check_scalar(const char* function, const char* argument, T value, bool positive) {
+  if (!std::isfinite(value)) throw_invalid(function, argument, "is not finite");
+  if (positive && !(value > T(0))) throw_invalid(function, argument, "must be positive");
+}
+
+/// Labels in [0, n_classes).
+inline void check_labels(const char* function, const char* argument, const std::int64_t* labels,
+                         Index count, Index n_classes) {
+  if (labels == nullptr && count > 0) throw_invalid(function, argument, "is a null pointer");
+  for (Index i = 0; i < count; ++i) {
+    if (labels[i] < 0 || labels[i] >= n_classes) {
+      std::ostringstream os;
+      os << "has label " << labels[i] << " at position " << i << ", outside [0, " << n_classes
+         << ")";
+      throw_invalid(function, argument, os.str());
+    }
+  }
+}
+
+}  // namespace detail
+}  // namespace pdml

@@ -1,0 +1,21 @@
+#pragma once
+// Umbrella header: every public CPU API of pdml, layer by layer.
+// (CUDA specializations live under cuda/pdml/cuda and are included separately.)
+
+// core: configuration, views, validation
+#include <pdml/config.hpp>
+#include <pdml/core/eigen_map.hpp>
+#include <pdml/core/matrix_view.hpp>
+#include <pdml/core/validate.hpp>
+
+// math: Bessel functions and vMF log-normalizers
+
+// random: counter-based random numbers
+
+// distributions: vMF, nivMF, Power Spherical
+
+// similarities: proxy-to-image similarities
+
+// losses: Proxy-NCA, ProxyAnchor, EL-nivMF criterion
+
+// evaluation: retrieval metrics
