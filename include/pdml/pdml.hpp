@@ -19,3 +19,7 @@
 // losses: Proxy-NCA, ProxyAnchor, EL-nivMF criterion
 
 // evaluation: retrieval metrics
+#include <pdml/evaluation/clustering.hpp>
+#include <pdml/evaluation/neighbors.hpp>
+#include <pdml/evaluation/retrieval.hpp>
+#include <pdml/evaluation/uncertainty.hpp>

@@ -1,0 +1,214 @@
+#pragma once
+// Exact k-nearest-neighbour search within one set of embeddings (each row is a
+// query against all other rows; a row is never its own neighbour), by brute
+// force through blocked matrix products and a partial top-k per query.
+//
+// Memory is bounded by the block sizes, never by N x N: a block of queries is
+// scored against one block of the database at a time, and each query keeps
+// only its k best candidates. 100k x 100k therefore runs in a few tens of MiB.
+//
+// Ranking and ties (deterministic, documented in docs/math.md, "evaluation"):
+//   cosine     score = <x_i / |x_i|, x_j / |x_j|>   (a zero row scores 0 against everything)
+//   euclidean  score = -(|x_i|^2 + |x_j|^2 - 2 <x_i, x_j>)   (= -squared distance)
+// Neighbours are ordered by decreasing score; equal scores are ordered by
+// increasing database index. The order is total, so given the scores the
+// result does not depend on the order in which candidates are met; and since
+// the block sizes are fixed, every score is computed by the same operations
+// whatever the number of threads: results are independent of threads.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "pdml/core/eigen_map.hpp"
+#include "pdml/core/matrix_view.hpp"
+#include "pdml/core/validate.hpp"
+
+namespace pdml {
+
+/// Which distance ranks the neighbours.
+enum class Distance {
+  cosine,     ///< angle between rows (rows are normalized first)
+  euclidean,  ///< Euclidean distance between raw rows
+};
+
+/// Block sizes of the brute-force search. Memory per thread is about
+/// query_block * (database_block + k) * (sizeof(T) + sizeof(Index)) bytes.
+struct SearchBlocks {
+  Index query_block = 64;
+  Index database_block = 2048;
+};
+
+namespace detail {
+
+template <class T>
+struct ScoredIndex {
+  T score;
+  Index index;
+};
+
+/// The total order of the ranking: higher score first, then lower index.
+template <class T>
+PDML_FORCE_INLINE bool ranks_before(const ScoredIndex<T>& a, const ScoredIndex<T>& b) {
+  return a.score > b.score || (a.score == b.score && a.index < b.index);
+}
+
+inline void check_blocks(const char* function, const SearchBlocks& blocks) {
+  if (blocks.query_block < 1) throw_invalid(function, "blocks.query_block", "must be at least 1");
+  if (blocks.database_block < 1) {
+    throw_invalid(function, "blocks.database_block", "must be at least 1");
+  }
+}
+
+/// The rows the search scores: normalized rows for cosine, raw rows (and
+/// their squared norms) for Euclidean. Rows of a zero vector stay zero.
+template <class T>
+struct SearchPoints {
+  RowMajorMatrix<T> points;
+  Eigen::Matrix<T, Eigen::Dynamic, 1> squared_norms;  // Euclidean only
+};
+
+template <class T>
+SearchPoints<T> prepare_points(ConstMatrixView<T> embeddings, Distance distance) {
+  SearchPoints<T> prepared;
+  prepared.points = as_eigen(embeddings);
+  if (distance == Distance::cosine) {
+    for (Index r = 0; r < prepared.points.rows(); ++r) {
+      const T norm = prepared.points.row(r).norm();
+      if (norm > T(0)) prepared.points.row(r) /= norm;
+    }
+  } else {
+    prepared.squared_norms = prepared.points.rowwise().squaredNorm();
+  }
+  return prepared;
+}
+
+/// Runs the blocked search and hands each block of queries, with its k best
+/// neighbours (rank order) and their scores, to `visit(first_query, count,
+/// indices, scores)`; indices and scores are count x k, row-major. `visit`
+/// is called concurrently for disjoint query ranges when OpenMP is on.
+template <class T, class Visit>
+void search_blocks(const SearchPoints<T>& prepared, Distance distance, Index k,
+                   const SearchBlocks& blocks, Visit&& visit) {
+  const Index n = prepared.points.rows();
+  if (n == 0 || k == 0) return;
+  const Index query_block = std::min(blocks.query_block, n);
+  const Index database_block = std::min(blocks.database_block, n);
+  const Index n_query_blocks = (n + query_block - 1) / query_block;
+
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+  {
+    RowMajorMatrix<T> scores(query_block, database_block);
+    std::vector<ScoredIndex<T>> candidates(static_cast<std::size_t>(query_block) *
+                                           static_cast<std::size_t>(k + database_block));
+    std::vector<Index> kept(static_cast<std::size_t>(query_block));
+    std::vector<Index> out_indices(static_cast<std::size_t>(query_block * k));
+    std::vector<T> out_scores(static_cast<std::size_t>(query_block * k));
+    const std::size_t capacity = static_cast<std::size_t>(k + database_block);
+
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+    for (Index qb = 0; qb < n_query_blocks; ++qb) {
+      const Index q0 = qb * query_block;
+      const Index nq = std::min(query_block, n - q0);
+      std::fill(kept.begin(), kept.begin() + nq, Index(0));
+      for (Index d0 = 0; d0 < n; d0 += database_block) {
+        const Index nd = std::min(database_block, n - d0);
+        auto block = scores.topLeftCorner(nq, nd);
+        block.noalias() = prepared.points.middleRows(q0, nq) *
+                          prepared.points.middleRows(d0, nd).transpose();
+        if (distance == Distance::euclidean) {
+          // -(|q|^2 + |x|^2 - 2 q.x), written so each entry is computed the same
+          // way whatever the block it falls in.
+          for (Index a = 0; a < nq; ++a) {
+            const T qn = prepared.squared_norms(q0 + a);
+            for (Index b = 0; b < nd; ++b) {
+              block(a, b) = T(2) * block(a, b) - qn - prepared.squared_norms(d0 + b);
+            }
+          }
+        }
+        for (Index a = 0; a < nq; ++a) {
+          ScoredIndex<T>* list = candidates.data() + static_cast<std::size_t>(a) * capacity;
+          Index count = kept[a];
+          const bool full = count == k;
+          const ScoredIndex<T> worst = full ? list[k - 1] : ScoredIndex<T>{T(0), 0};
+          const Index self = q0 + a;
+          for (Index b = 0; b < nd; ++b) {
+            const Index j = d0 + b;
+            if (j == self) continue;
+            const ScoredIndex<T> candidate{block(a, b), j};
+            if (full && !ranks_before(candidate, worst)) continue;
+            list[count++] = candidate;
+          }
+          if (count > k || (count == k && !full)) {
+            // Keep the k best, with the invariant that list[k - 1] is the worst of them.
+            std::nth_element(list, list + (k - 1), list + count, ranks_before<T>);
+            count = k;
+          }
+          kept[a] = count;
+        }
+      }
+      for (Index a = 0; a < nq; ++a) {
+        ScoredIndex<T>* list = candidates.data() + static_cast<std::size_t>(a) * capacity;
+        std::sort(list, list + kept[a], ranks_before<T>);
+        for (Index r = 0; r < k; ++r) {
+          out_indices[static_cast<std::size_t>(a * k + r)] = list[r].index;
+          out_scores[static_cast<std::size_t>(a * k + r)] = list[r].score;
+        }
+      }
+      visit(q0, nq, out_indices.data(), out_scores.data());
+    }
+  }
+}
+
+}  // namespace detail
+
+/// The k nearest neighbours of every row among the other rows.
+/// embeddings: N x D, finite. k in [1, N - 1] (or 0 with an empty output).
+/// neighbors: N x k, receives database row indices in rank order.
+/// distances: N x k (optional, may be empty 0 x 0): cosine distance 1 - cos, or the
+/// Euclidean distance, of each neighbour.
+template <class T>
+void nearest_neighbors(ConstMatrixView<T> embeddings, Index k, Distance distance,
+                       MatrixView<Index> neighbors, MatrixView<T> distances,
+                       const SearchBlocks& blocks = SearchBlocks{}) {
+  constexpr const char* fn = "pdml::nearest_neighbors";
+  detail::check_view(fn, "embeddings", embeddings);
+  detail::check_finite(fn, "embeddings", embeddings);
+  const Index n = embeddings.rows;
+  if (k < 0 || (n > 0 && k > n - 1) || (n == 0 && k > 0)) {
+    detail::throw_invalid(fn, "k", "must lie in [0, N - 1] (N = rows of embeddings)");
+  }
+  detail::check_shape(fn, "neighbors", neighbors, n, k);
+  const bool want_distances = !(distances.rows == 0 && distances.cols == 0);
+  if (want_distances) detail::check_shape(fn, "distances", distances, n, k);
+  detail::check_blocks(fn, blocks);
+  if (distance != Distance::cosine && distance != Distance::euclidean) {
+    detail::throw_invalid(fn, "distance", "is not a known Distance");
+  }
+
+  const auto prepared = detail::prepare_points(embeddings, distance);
+  detail::search_blocks(prepared, distance, k, blocks,
+                        [&](Index q0, Index nq, const Index* indices, const T* scores) {
+                          for (Index a = 0; a < nq; ++a) {
+                            for (Index r = 0; r < k; ++r) {
+                              neighbors(q0 + a, r) = indices[a * k + r];
+                              if (!want_distances) continue;
+                              const T s = scores[a * k + r];
+                              distances(q0 + a, r) =
+                                  distance == Distance::cosine
+                                      ? T(1) - s
+                                      : std::sqrt(std::max(T(0), -s));
+                            }
+                          }
+                        });
+}
+
+}  // namespace pdml
