@@ -282,7 +282,9 @@ double clustering_nmi(ConstMatrixView<T> embeddings, const std::int64_t* labels,
   for (Index i = 0; i < embeddings.rows; ++i) distinct[labels[i]] = 1;
   const auto prepared = detail::prepare_points(embeddings, distance);
   const KMeansResult clusters =
-      kmeans(view_of(prepared.points), static_cast<Index>(distinct.size()), options);
+      kmeans(ConstMatrixView<T>{prepared.points.data(), prepared.points.rows(),
+                                 prepared.points.cols(), prepared.points.cols()},
+             static_cast<Index>(distinct.size()), options);
   return normalized_mutual_information(clusters.assignments.data(), labels, embeddings.rows);
 }
 
