@@ -11,6 +11,8 @@
 // math: Bessel functions and vMF log-normalizers
 
 // random: counter-based random numbers
+#include <pdml/random/philox.hpp>
+#include <pdml/random/random_stream.hpp>
 
 // distributions: vMF, nivMF, Power Spherical
 
