@@ -1,0 +1,116 @@
+#pragma once
+// ProxyAnchor loss (Kim et al., 2020) on a B x C matrix of cosines s_ic = mu_i^T nu_c:
+//   L = (1/|P+|) sum_{c in P+} log(1 + sum_{i: y_i = c}  exp(-alpha (s_ic - delta)))
+//     + (1/C)    sum_c        log(1 + sum_{i: y_i != c} exp( alpha (s_ic + delta)))
+// with P+ the classes present in the batch. Compose with cosine_similarity_forward
+// (temperature 1) to get it as a function of embeddings and proxies.
+// Math: docs/math.md, section similarities-losses.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "pdml/core/eigen_map.hpp"
+#include "pdml/core/matrix_view.hpp"
+#include "pdml/similarities/detail/batched.hpp"
+
+namespace pdml {
+
+/// State kept by proxy_anchor_forward for proxy_anchor_backward.
+template <class T>
+struct ProxyAnchorSaved {
+  RowMajorMatrix<T> grad_cosines;  ///< B x C, dL/ds for grad_loss = 1
+  mutable detail::RowVector<T> class_terms;  ///< C (summed in order)
+};
+
+namespace detail {
+
+template <class T>
+T proxy_anchor_forward_unchecked(ConstMatrixView<T> cosines, const std::int64_t* labels,
+                                 T alpha, T delta, ProxyAnchorSaved<T>& saved) {
+  const Index b = cosines.rows, c_count = cosines.cols;
+  saved.grad_cosines.resize(b, c_count);
+  saved.class_terms.resize(c_count);
+  std::vector<char> present(static_cast<std::size_t>(c_count), 0);
+  for (Index i = 0; i < b; ++i) present[static_cast<std::size_t>(labels[i])] = 1;
+  Index n_present = 0;
+  for (char p : present) n_present += p;
+  const T pos_weight = T(1) / static_cast<T>(n_present);
+  const T neg_weight = T(1) / static_cast<T>(c_count);
+  auto& grad = saved.grad_cosines;
+  parallel_rows(c_count, 2 * b, [&](Index c) {
+    // log(1 + sum exp z) = logsumexp({0} u {z}); the exponents are stored in grad first.
+    T pos_top = 0, neg_top = 0;
+    for (Index i = 0; i < b; ++i) {
+      const T s = cosines(i, c);
+      const T z = labels[i] == c ? -alpha * (s - delta) : alpha * (s + delta);
+      grad(i, c) = z;
+      if (labels[i] == c) {
+        pos_top = std::max(pos_top, z);
+      } else {
+        neg_top = std::max(neg_top, z);
+      }
+    }
+    T pos_sum = std::exp(-pos_top), neg_sum = std::exp(-neg_top);
+    for (Index i = 0; i < b; ++i) {
+      if (labels[i] == c) {
+        pos_sum += std::exp(grad(i, c) - pos_top);
+      } else {
+        neg_sum += std::exp(grad(i, c) - neg_top);
+      }
+    }
+    const T pos_lse = pos_top + std::log(pos_sum), neg_lse = neg_top + std::log(neg_sum);
+    const bool is_present = present[static_cast<std::size_t>(c)] != 0;
+    for (Index i = 0; i < b; ++i) {
+      if (labels[i] == c) {
+        grad(i, c) = -alpha * pos_weight * std::exp(grad(i, c) - pos_lse);
+      } else {
+        grad(i, c) = alpha * neg_weight * std::exp(grad(i, c) - neg_lse);
+      }
+    }
+    saved.class_terms[c] = (is_present ? pos_weight * pos_lse : T(0)) + neg_weight * neg_lse;
+  });
+  T total = 0;
+  for (Index c = 0; c < c_count; ++c) total += saved.class_terms[c];
+  return total;
+}
+
+template <class T>
+void proxy_anchor_backward_unchecked(const ProxyAnchorSaved<T>& saved, T grad_loss,
+                                     MatrixView<T> grad_cosines) {
+  as_eigen(grad_cosines) = grad_loss * saved.grad_cosines;
+}
+
+}  // namespace detail
+
+/// ProxyAnchor loss of a B x C cosine matrix with labels in [0, C); alpha > 0 (paper: 32),
+/// delta finite (paper: 0.1). Throws std::invalid_argument before writing anything.
+template <class T>
+T proxy_anchor_forward(ConstMatrixView<T> cosines, const std::int64_t* labels, T alpha,
+                       T delta, ProxyAnchorSaved<T>& saved) {
+  const char* fn = "pdml::proxy_anchor_forward";
+  detail::check_nonempty(fn, "cosines", cosines);
+  detail::check_input(fn, "cosines", cosines, cosines.rows, cosines.cols);
+  detail::check_labels(fn, "labels", labels, cosines.rows, cosines.cols);
+  detail::check_scalar(fn, "alpha", alpha, true);
+  detail::check_scalar(fn, "delta", delta, false);
+  return detail::proxy_anchor_forward_unchecked(cosines, labels, alpha, delta, saved);
+}
+
+/// Overwrites grad_cosines (B x C) with grad_loss * dL/ds.
+template <class T>
+void proxy_anchor_backward(const ProxyAnchorSaved<T>& saved, T grad_loss,
+                           MatrixView<T> grad_cosines) {
+  const char* fn = "pdml::proxy_anchor_backward";
+  if (saved.grad_cosines.size() == 0) detail::throw_invalid(fn, "saved", "holds no forward pass");
+  detail::check_scalar(fn, "grad_loss", grad_loss, false);
+  detail::check_output(fn, "grad_cosines", grad_cosines, saved.grad_cosines.rows(),
+                       saved.grad_cosines.cols());
+  detail::proxy_anchor_backward_unchecked(saved, grad_loss, grad_cosines);
+}
+
+}  // namespace pdml
