@@ -25,6 +25,16 @@ namespace detail {
 template <class T>
 using RowVector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 
+/// Views of dense row-major Eigen matrices (pdml::view_of cannot deduce its scalar).
+template <class M>
+MatrixView<typename M::Scalar> dense(M& m) {
+  return MatrixView<typename M::Scalar>{m.data(), m.rows(), m.cols(), m.cols()};
+}
+template <class M>
+ConstMatrixView<typename M::Scalar> dense_const(const M& m) {
+  return ConstMatrixView<typename M::Scalar>{m.data(), m.rows(), m.cols(), m.cols()};
+}
+
 /// Exact shape and every element finite.
 template <class T>
 void check_input(const char* function, const char* argument, MatrixView<T> view, Index rows,

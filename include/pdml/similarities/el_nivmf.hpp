@@ -1,0 +1,155 @@
+#pragma once
+// EL-nivMF similarity (the paper's): the expected likelihood of a proxy under an image
+// vMF, estimated with S samples x_is ~ vMF(mu_i, kappa_i) shared across classes,
+//   sim(i, c) = log( (1/S) sum_s exp( l_c(x_is) / T ) ),
+// with l_c the nivMF score of nivmf_scoring.hpp (the paper's rule by default, or the
+// exact log-density). This header takes caller-drawn samples ((S B) x D, sample s of
+// image i at row s B + i); ElNivmfLoss (losses/el_nivmf_loss.hpp) draws them itself.
+// Math: docs/math.md, section similarities-losses.
+
+#include <cmath>
+
+#include <Eigen/Core>
+
+#include "pdml/core/eigen_map.hpp"
+#include "pdml/core/matrix_view.hpp"
+#include "pdml/similarities/detail/batched.hpp"
+#include "pdml/similarities/nivmf_scoring.hpp"
+
+namespace pdml {
+
+/// State kept by el_nivmf_similarity_forward for el_nivmf_similarity_backward.
+template <class T>
+struct ElNivmfSimilaritySaved {
+  NivmfScoresSaved<T> scores;
+  Index n_samples = 0;
+  T temperature = T(1);
+  RowMajorMatrix<T> weights;      ///< (S B) x C: softmax over s of l_c(x_is) / T
+  RowMajorMatrix<T> mean_scaled;  ///< B x C: sum_s w_isc l_c(x_is) / T (for d/dT)
+  mutable RowMajorMatrix<T> scratch_pairs;  ///< (S B) x C
+};
+
+namespace detail {
+
+template <class T>
+void el_nivmf_similarity_forward_unchecked(ConstMatrixView<T> samples, Index n_samples,
+                                           ConstMatrixView<T> proxies,
+                                           ConstMatrixView<T> kappas, T min_kappa,
+                                           T temperature, NivmfScoring scoring,
+                                           MatrixView<T> similarities,
+                                           ElNivmfSimilaritySaved<T>& saved) {
+  const Index rows = samples.rows, c_count = proxies.rows;
+  const Index b = rows / n_samples;
+  saved.n_samples = n_samples;
+  saved.temperature = temperature;
+  saved.weights.resize(rows, c_count);
+  saved.mean_scaled.resize(b, c_count);
+  saved.scratch_pairs.resize(rows, c_count);
+  nivmf_scores_forward_unchecked(samples, proxies, kappas, min_kappa, scoring,
+                                 detail::dense(saved.weights), saved.scores);
+  const T inv_t = T(1) / temperature;
+  const T log_s = std::log(static_cast<T>(n_samples));
+  auto sim = as_eigen(similarities);
+  auto& w = saved.weights;
+  parallel_rows(b, c_count * n_samples, [&](Index i) {
+    for (Index c = 0; c < c_count; ++c) {
+      T top = -std::numeric_limits<T>::infinity();
+      for (Index s = 0; s < n_samples; ++s) top = std::max(top, w(s * b + i, c) * inv_t);
+      T sum = 0;
+      for (Index s = 0; s < n_samples; ++s) sum += std::exp(w(s * b + i, c) * inv_t - top);
+      const T lse = top + std::log(sum);
+      T mean = 0;
+      for (Index s = 0; s < n_samples; ++s) {
+        const T scaled = w(s * b + i, c) * inv_t;
+        const T weight = std::exp(scaled - lse);
+        mean += weight * scaled;
+        w(s * b + i, c) = weight;
+      }
+      sim(i, c) = lse - log_s;
+      saved.mean_scaled(i, c) = mean;
+    }
+  });
+}
+
+/// Overwrites grad_samples ((S B) x D), grad_proxies and grad_kappas (C x D); writes
+/// *grad_temperature unless null.
+template <class T>
+void el_nivmf_similarity_backward_unchecked(const ElNivmfSimilaritySaved<T>& saved,
+                                            ConstMatrixView<T> grad_similarities,
+                                            MatrixView<T> grad_samples,
+                                            MatrixView<T> grad_proxies,
+                                            MatrixView<T> grad_kappas, T* grad_temperature) {
+  const Index rows = saved.weights.rows(), c_count = saved.weights.cols();
+  const Index n_samples = saved.n_samples, b = rows / n_samples;
+  const auto g = as_eigen(grad_similarities);
+  const T inv_t = T(1) / saved.temperature;
+  auto& h = saved.scratch_pairs;
+  parallel_rows(rows, c_count, [&](Index r) {
+    const Index i = r % b;
+    h.row(r) = (saved.weights.row(r).array() * g.row(i).array() * inv_t).matrix();
+  });
+  if (grad_temperature != nullptr) {
+    // d sim / dT = -(1/T) sum_s w l / T
+    *grad_temperature = -(g.cwiseProduct(saved.mean_scaled)).sum() * inv_t;
+  }
+  nivmf_scores_backward_unchecked(saved.scores, detail::dense_const(h), grad_samples,
+                                  grad_proxies, grad_kappas);
+}
+
+}  // namespace detail
+
+/// EL-nivMF similarities (B x C) from samples ((S B) x D, sample s of image i at row s B + i),
+/// proxy vectors and raw concentrations (C x D), min_kappa > 0 and temperature > 0.
+/// Throws std::invalid_argument (naming the argument) before writing anything.
+template <class T>
+void el_nivmf_similarity_forward(ConstMatrixView<T> samples, int n_samples,
+                                 ConstMatrixView<T> proxies, ConstMatrixView<T> kappas,
+                                 T min_kappa, T temperature, NivmfScoring scoring,
+                                 MatrixView<T> similarities, ElNivmfSimilaritySaved<T>& saved) {
+  const char* fn = "pdml::el_nivmf_similarity_forward";
+  if (n_samples < 1) detail::throw_invalid(fn, "n_samples", "must be at least 1");
+  detail::check_nonempty(fn, "samples", samples);
+  detail::check_nonempty(fn, "proxies", proxies);
+  if (samples.rows % n_samples != 0) {
+    detail::throw_invalid(fn, "samples", "has a row count that is not a multiple of n_samples");
+  }
+  detail::check_input(fn, "samples", samples, samples.rows, proxies.cols);
+  detail::check_proxy_vectors(fn, "proxies", proxies, proxies.rows, proxies.cols);
+  detail::check_input(fn, "kappas", kappas, proxies.rows, proxies.cols);
+  detail::check_min_kappa(fn, min_kappa);
+  detail::check_scalar(fn, "temperature", temperature, true);
+  if (scoring == NivmfScoring::exact_density) {
+    for (Index r = 0; r < samples.rows; ++r) {
+      if (as_eigen(samples).row(r).squaredNorm() == T(0)) {
+        detail::throw_invalid(fn, "samples", "has a zero row (not a point on the sphere)");
+      }
+    }
+  }
+  detail::check_output(fn, "similarities", similarities, samples.rows / n_samples, proxies.rows);
+  detail::el_nivmf_similarity_forward_unchecked(samples, Index(n_samples), proxies, kappas,
+                                                min_kappa, temperature, scoring, similarities,
+                                                saved);
+}
+
+/// Backward of el_nivmf_similarity_forward. Overwrites grad_samples ((S B) x D),
+/// grad_proxies (C x D) and grad_kappas (C x D, zero where clamped); writes
+/// *grad_temperature unless it is null.
+template <class T>
+void el_nivmf_similarity_backward(const ElNivmfSimilaritySaved<T>& saved,
+                                  ConstMatrixView<T> grad_similarities,
+                                  MatrixView<T> grad_samples, MatrixView<T> grad_proxies,
+                                  MatrixView<T> grad_kappas, T* grad_temperature) {
+  const char* fn = "pdml::el_nivmf_similarity_backward";
+  if (saved.n_samples == 0) detail::throw_invalid(fn, "saved", "holds no forward pass");
+  const Index rows = saved.weights.rows(), c_count = saved.weights.cols();
+  const Index d = saved.scores.directions.cols();
+  detail::check_input(fn, "grad_similarities", grad_similarities, rows / saved.n_samples,
+                      c_count);
+  detail::check_output(fn, "grad_samples", grad_samples, rows, d);
+  detail::check_output(fn, "grad_proxies", grad_proxies, c_count, d);
+  detail::check_output(fn, "grad_kappas", grad_kappas, c_count, d);
+  detail::el_nivmf_similarity_backward_unchecked(saved, grad_similarities, grad_samples,
+                                                 grad_proxies, grad_kappas, grad_temperature);
+}
+
+}  // namespace pdml

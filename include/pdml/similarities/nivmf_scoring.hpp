@@ -1,0 +1,221 @@
+#pragma once
+// Batched scores of points under non-isotropic vMF (nivMF) class proxies:
+// the N x C matrix l_c(x_n), with its backward. This is the shared kernel of the
+// EL-nivMF similarity (points = vMF samples) and the nivMF-to-point similarity
+// (points = mean directions). Math: docs/math.md, section similarities-losses.
+//
+// Proxy c has direction nu_c = v_c / |v_c| and concentrations k_c in R^D,
+// clamped from below: k <- max(k, min_kappa) (zero gradient where clamped).
+// With K_c = diag(k_c) and r_c = |K_c nu_c|:
+//   paper's scoring rule (default):
+//     l_c(x) = a_c + (K_c nu_c)^T x,   a_c = log C_D(r_c) + sum_j log k_cj - log r_c
+//   exact nivMF log-density:
+//     l_c(x) = b_c + (K_c^2 nu_c)^T x / |K_c x| - D log |K_c x|,
+//     b_c = log C_D(r_c) + sum_j log k_cj
+// The per-point terms are matrix products (N x D against C x D); the per-proxy
+// offsets (the log-normalizers) are evaluated once per proxy.
+
+#include <cmath>
+#include <cstdint>
+
+#include <Eigen/Core>
+
+#include "pdml/core/eigen_map.hpp"
+#include "pdml/core/matrix_view.hpp"
+#include "pdml/distributions/nivmf.hpp"
+#include "pdml/similarities/detail/batched.hpp"
+
+namespace pdml {
+
+/// Which nivMF score a proxy assigns to a point.
+enum class NivmfScoring {
+  paper_rule,     ///< the paper's l_ref: linear in x, not a normalized density (default)
+  exact_density,  ///< the exact nivMF log-density (normalized on the sphere)
+};
+
+/// State kept by nivmf_scores_forward for nivmf_scores_backward.
+template <class T>
+struct NivmfScoresSaved {
+  NivmfScoring scoring = NivmfScoring::paper_rule;
+  RowMajorMatrix<T> points;          ///< N x D copy of the scored points
+  RowMajorMatrix<T> directions;      ///< C x D, nu_c
+  detail::RowVector<T> proxy_norms;  ///< C, |v_c|
+  RowMajorMatrix<T> kappas;          ///< C x D, clamped concentrations
+  RowMajorMatrix<T> kappa_passes;    ///< C x D, 1 where not clamped, else 0
+  RowMajorMatrix<T> linear;          ///< C x D: K nu (paper) or K^2 nu (exact)
+  // Exact density only: U = points * linear^T and Q = |K_c x_n| (N x C each).
+  RowMajorMatrix<T> inner;
+  RowMajorMatrix<T> point_norms;
+  // Scratch reused by the backward (sized in the forward, so the backward allocates nothing).
+  mutable RowMajorMatrix<T> scratch_pairs;   ///< N x C
+  mutable RowMajorMatrix<T> scratch_pairs2;  ///< N x C (exact only)
+  mutable RowMajorMatrix<T> scratch_points;  ///< N x D (exact only: x o x)
+  mutable RowMajorMatrix<T> scratch_proxies; ///< C x D
+  mutable RowMajorMatrix<T> scratch_proxies2;///< C x D (exact only)
+  mutable detail::RowVector<T> scratch_offsets;  ///< C
+};
+
+namespace detail {
+
+/// Forward without validation. scores may alias nothing in the inputs.
+template <class T>
+void nivmf_scores_forward_unchecked(ConstMatrixView<T> points, ConstMatrixView<T> proxies,
+                                    ConstMatrixView<T> kappas, T min_kappa, NivmfScoring scoring,
+                                    MatrixView<T> scores, NivmfScoresSaved<T>& saved) {
+  const Index n = points.rows, c_count = proxies.rows, d = proxies.cols;
+  saved.scoring = scoring;
+  saved.points = as_eigen(points);
+  normalize_rows(proxies, saved.directions, saved.proxy_norms);
+  clamp_below(kappas, min_kappa, saved.kappas, saved.kappa_passes);
+  saved.scratch_offsets.resize(c_count);
+  detail::RowVector<T>& offsets = saved.scratch_offsets;
+  // Per-proxy offset, evaluated once per proxy (it holds the Bessel log-normalizer).
+  parallel_rows(c_count, 64 * d, [&](Index c) {
+    offsets[c] = scoring == NivmfScoring::paper_rule
+                     ? nivmf_score_offset(static_cast<int>(d), saved.directions.row(c).data(),
+                                          saved.kappas.row(c).data())
+                     : nivmf_log_density_offset(static_cast<int>(d),
+                                                saved.directions.row(c).data(),
+                                                saved.kappas.row(c).data());
+  });
+  auto out = as_eigen(scores);
+  saved.scratch_pairs.resize(n, c_count);
+  saved.scratch_proxies.resize(c_count, d);
+  if (scoring == NivmfScoring::paper_rule) {
+    saved.linear = saved.kappas.cwiseProduct(saved.directions);
+    out.noalias() = saved.points * saved.linear.transpose();
+    out.rowwise() += offsets.transpose();
+    saved.inner.resize(0, 0);
+    saved.point_norms.resize(0, 0);
+    saved.scratch_pairs2.resize(0, 0);
+    saved.scratch_points.resize(0, 0);
+    saved.scratch_proxies2.resize(0, 0);
+  } else {
+    saved.linear = saved.kappas.cwiseProduct(saved.kappas).cwiseProduct(saved.directions);
+    saved.inner.noalias() = saved.points * saved.linear.transpose();
+    saved.scratch_points = saved.points.cwiseProduct(saved.points);
+    saved.scratch_proxies2 = saved.kappas.cwiseProduct(saved.kappas);
+    saved.point_norms.noalias() = saved.scratch_points * saved.scratch_proxies2.transpose();
+    saved.point_norms = saved.point_norms.cwiseSqrt();
+    const T dim = static_cast<T>(d);
+    parallel_rows(n, c_count, [&](Index i) {
+      for (Index c = 0; c < c_count; ++c) {
+        const T q = saved.point_norms(i, c);
+        out(i, c) = offsets[c] + saved.inner(i, c) / q - dim * std::log(q);
+      }
+    });
+    saved.scratch_pairs2.resize(n, c_count);
+  }
+}
+
+/// Backward without validation: grad_scores (N x C) -> gradients with respect to the points
+/// (N x D), the proxy vectors (C x D) and the raw concentrations (C x D). Overwrites all three.
+template <class T>
+void nivmf_scores_backward_unchecked(const NivmfScoresSaved<T>& saved,
+                                     ConstMatrixView<T> grad_scores, MatrixView<T> grad_points,
+                                     MatrixView<T> grad_proxies, MatrixView<T> grad_kappas) {
+  const Index n = saved.points.rows(), c_count = saved.directions.rows(),
+              d = saved.directions.cols();
+  const auto g = as_eigen(grad_scores);
+  auto g_points = as_eigen(grad_points);
+  auto g_proxies = as_eigen(grad_proxies);  // first d/d nu, then through the normalization
+  auto g_kappas = as_eigen(grad_kappas);    // d/d k (clamped), masked at the end
+  auto& g_linear = saved.scratch_proxies;
+  auto& g_offsets = saved.scratch_offsets;
+  g_offsets = g.colwise().sum().transpose();
+  if (saved.scoring == NivmfScoring::paper_rule) {
+    g_points.noalias() = g * saved.linear;
+    g_linear.noalias() = g.transpose() * saved.points;
+    // linear = k o nu
+    g_proxies = g_linear.cwiseProduct(saved.kappas);
+    g_kappas = g_linear.cwiseProduct(saved.directions);
+  } else {
+    // l = b + U / Q - D log Q with U = x . (K^2 nu), Q^2 = (x o x) . k^2
+    auto& h_inner = saved.scratch_pairs;   // dL/dU
+    auto& h_square = saved.scratch_pairs2; // dL/d(Q^2)
+    const T dim = static_cast<T>(d);
+    parallel_rows(n, c_count, [&](Index i) {
+      for (Index c = 0; c < c_count; ++c) {
+        const T q = saved.point_norms(i, c);
+        const T u_over_q = saved.inner(i, c) / q;
+        h_inner(i, c) = g(i, c) / q;
+        h_square(i, c) = -g(i, c) * (u_over_q + dim) / (T(2) * q * q);
+      }
+    });
+    auto& g_k2 = saved.scratch_proxies2;
+    g_points.noalias() = h_inner * saved.linear;
+    // d(Q^2)/dx = 2 x o k^2
+    saved.scratch_proxies = saved.kappas.cwiseProduct(saved.kappas);
+    g_points.noalias() +=
+        T(2) * (saved.points.array() * (h_square * saved.scratch_proxies).array()).matrix();
+    g_linear.noalias() = h_inner.transpose() * saved.points;
+    g_k2.noalias() = h_square.transpose() * saved.scratch_points;
+    // linear = k^2 o nu, squares = k^2
+    g_proxies = g_linear.cwiseProduct(saved.kappas.cwiseProduct(saved.kappas));
+    g_kappas = T(2) * saved.kappas.cwiseProduct(
+                          g_linear.cwiseProduct(saved.directions) + g_k2);
+  }
+  // Offsets: a_c(nu_c, k_c) through the distributions layer's gradient.
+  parallel_rows(c_count, 64 * d, [&](Index c) {
+    if (saved.scoring == NivmfScoring::paper_rule) {
+      nivmf_score_offset_backward(static_cast<int>(d), saved.directions.row(c).data(),
+                                  saved.kappas.row(c).data(), g_offsets[c],
+                                  g_proxies.row(c).data(), g_kappas.row(c).data());
+    } else {
+      nivmf_log_density_offset_backward(static_cast<int>(d), saved.directions.row(c).data(),
+                                        saved.kappas.row(c).data(), g_offsets[c],
+                                        g_proxies.row(c).data(), g_kappas.row(c).data());
+    }
+    normalize_row_backward_inplace(g_proxies.row(c), saved.directions.row(c),
+                                   saved.proxy_norms[c]);
+  });
+  g_kappas = g_kappas.cwiseProduct(saved.kappa_passes);
+}
+
+}  // namespace detail
+
+/// Scores (N x C) of N points in R^D under C nivMF proxies (proxy vectors and raw
+/// concentrations, both C x D). Throws std::invalid_argument before writing anything.
+template <class T>
+void nivmf_scores_forward(ConstMatrixView<T> points, ConstMatrixView<T> proxies,
+                          ConstMatrixView<T> kappas, T min_kappa, NivmfScoring scoring,
+                          MatrixView<T> scores, NivmfScoresSaved<T>& saved) {
+  const char* fn = "pdml::nivmf_scores_forward";
+  detail::check_nonempty(fn, "points", points);
+  detail::check_nonempty(fn, "proxies", proxies);
+  detail::check_input(fn, "points", points, points.rows, proxies.cols);
+  detail::check_proxy_vectors(fn, "proxies", proxies, proxies.rows, proxies.cols);
+  detail::check_input(fn, "kappas", kappas, proxies.rows, proxies.cols);
+  detail::check_min_kappa(fn, min_kappa);
+  if (scoring == NivmfScoring::exact_density) {
+    for (Index i = 0; i < points.rows; ++i) {
+      if (as_eigen(points).row(i).squaredNorm() == T(0)) {
+        detail::throw_invalid(fn, "points",
+                              "has a zero row (the exact nivMF density needs a nonzero point)");
+      }
+    }
+  }
+  detail::check_output(fn, "scores", scores, points.rows, proxies.rows);
+  detail::nivmf_scores_forward_unchecked(points, proxies, kappas, min_kappa, scoring, scores,
+                                         saved);
+}
+
+/// Backward of nivmf_scores_forward. Overwrites grad_points (N x D), grad_proxies (C x D)
+/// and grad_kappas (C x D; zero where the concentration was clamped).
+template <class T>
+void nivmf_scores_backward(const NivmfScoresSaved<T>& saved, ConstMatrixView<T> grad_scores,
+                           MatrixView<T> grad_points, MatrixView<T> grad_proxies,
+                           MatrixView<T> grad_kappas) {
+  const char* fn = "pdml::nivmf_scores_backward";
+  const Index n = saved.points.rows(), c_count = saved.directions.rows(),
+              d = saved.directions.cols();
+  if (c_count == 0) detail::throw_invalid(fn, "saved", "holds no forward pass");
+  detail::check_input(fn, "grad_scores", grad_scores, n, c_count);
+  detail::check_output(fn, "grad_points", grad_points, n, d);
+  detail::check_output(fn, "grad_proxies", grad_proxies, c_count, d);
+  detail::check_output(fn, "grad_kappas", grad_kappas, c_count, d);
+  detail::nivmf_scores_backward_unchecked(saved, grad_scores, grad_points, grad_proxies,
+                                          grad_kappas);
+}
+
+}  // namespace pdml
