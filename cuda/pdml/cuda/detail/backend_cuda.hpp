@@ -1,0 +1,38 @@
+#pragma once
+// CudaBackend: Thrust's CUDA system on the caller's stream and cuBLAS.
+
+#include <thrust/system/cuda/execution_policy.h>
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "pdml/cuda/blas.hpp"
+#include "pdml/cuda/detail/parallel.hpp"
+
+namespace pdml {
+namespace cuda {
+namespace detail {
+
+struct CudaBackend {
+  cudaStream_t stream;
+  cublasHandle_t cublas;  // already bound to `stream` (CublasStreamScope)
+
+  // par_nosync: Thrust neither synchronizes the stream nor the device.
+  auto policy() const { return thrust::cuda::par_nosync.on(stream); }
+  cudaError_t last_error() const { return cudaPeekAtLastError(); }
+  cudaError_t error_from(const thrust::system_error& error) const {
+    return static_cast<cudaError_t>(error.code().value());
+  }
+
+  template <class T>
+  cudaError_t gemm(Op op_a, Op op_b, Index m, Index n, Index k, T alpha, const T* a,
+                   Index a_stride, const T* b, Index b_stride, T beta, T* c,
+                   Index c_stride) const {
+    return pdml::cuda::gemm(cublas, op_a, op_b, m, n, k, alpha, a, a_stride, b, b_stride, beta, c,
+                            c_stride);
+  }
+};
+
+}  // namespace detail
+}  // namespace cuda
+}  // namespace pdml

@@ -1,0 +1,36 @@
+#pragma once
+// HostBackend: the generic pdml::cuda algorithms on Thrust's CPP system and
+// a loop GEMM, so the code path of the CUDA criterion executes (and is tested)
+// on machines without a GPU. Compiles with a plain C++17 compiler given
+// CCCL's include directory; not meant for production use on the host (the
+// CPU API in include/pdml is).
+
+#include <thrust/system/cpp/execution_policy.h>
+
+#include <cuda_runtime_api.h>
+
+#include "pdml/cuda/blas_ops.hpp"
+#include "pdml/cuda/detail/parallel.hpp"
+
+namespace pdml {
+namespace cuda {
+namespace detail {
+
+struct HostBackend {
+  auto policy() const { return thrust::cpp::par; }
+  cudaError_t last_error() const { return cudaSuccess; }
+  cudaError_t error_from(const thrust::system_error&) const { return cudaErrorUnknown; }
+
+  template <class T>
+  cudaError_t gemm(Op op_a, Op op_b, Index m, Index n, Index k, T alpha, const T* a,
+                   Index a_stride, const T* b, Index b_stride, T beta, T* c,
+                   Index c_stride) const {
+    host_gemm(op_a == Op::transpose, op_b == Op::transpose, m, n, k, alpha, a, a_stride, b,
+              b_stride, beta, c, c_stride);
+    return cudaSuccess;
+  }
+};
+
+}  // namespace detail
+}  // namespace cuda
+}  // namespace pdml

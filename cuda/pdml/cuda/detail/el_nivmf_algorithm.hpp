@@ -1,0 +1,188 @@
+#pragma once
+// The EL-nivMF criterion written once against a Backend (detail/parallel.hpp):
+// pdml::cuda::ElNivmfLoss runs it on CudaBackend, the thrust-host tests on
+// HostBackend. Inputs are trusted (the public wrappers validate them).
+
+#include <cstddef>
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+#include "pdml/core/matrix_view.hpp"
+#include "pdml/cuda/blas_ops.hpp"
+#include "pdml/cuda/core.hpp"
+#include "pdml/cuda/detail/el_nivmf_functors.hpp"
+#include "pdml/cuda/detail/parallel.hpp"
+
+namespace pdml {
+namespace cuda {
+namespace detail {
+
+/// Everything the backward needs: the forward's inputs (views, which must
+/// stay alive and unchanged) and buffers inside the forward's workspace.
+template <class T>
+struct ElNivmfState {
+  // Sizes and scalars.
+  Index batch = 0, classes = 0, dims = 0, samples = 0;
+  T temperature = T(1);
+  T min_kappa = T(0.1);
+  T guidance_weight = T(0);
+  T alpha = T(32);
+  T delta = T(0.1);
+  // Inputs.
+  ConstMatrixView<T> samples_view{nullptr, 0, 0, 0};
+  ConstMatrixView<T> embeddings{nullptr, 0, 0, 0};
+  ConstMatrixView<T> proxies{nullptr, 0, 0, 0};
+  ConstMatrixView<T> kappas{nullptr, 0, 0, 0};
+  const std::int64_t* labels = nullptr;
+  // Forward buffers (saved).
+  T *nu = nullptr, *kc = nullptr, *a = nullptr, *vnorm = nullptr, *bias = nullptr;
+  T *z = nullptr, *sim = nullptr, *lse = nullptr, *nca = nullptr;
+  T *lse_max = nullptr, *lse_sum = nullptr;
+  T *mu = nullptr, *enorm = nullptr, *m = nullptr;
+  T *pos = nullptr, *neg = nullptr, *present = nullptr, *n_present = nullptr;
+  // Backward scratch.
+  T *grad_g = nullptr, *grad_bias_ic = nullptr, *grad_t_ic = nullptr, *grad_bias = nullptr;
+  T *grad_a = nullptr, *grad_samples = nullptr, *grad_m = nullptr, *grad_mu = nullptr;
+  T *grad_nu_anchor = nullptr, *partial = nullptr;
+  bool valid = false;
+};
+
+inline Index lse_chunks(Index classes) {
+  return (classes + RowLogsumexpPartial<double>::kReductionChunkLse - 1) /
+         RowLogsumexpPartial<double>::kReductionChunkLse;
+}
+
+/// Carves the buffers of one forward + backward; the same sequence serves
+/// the size query (null base) and the run.
+template <class T>
+void carve_el_nivmf(WorkspaceCarver& carver, ElNivmfState<T>& st, bool with_samples_buffer,
+                    T** samples_buffer) {
+  const Index B = st.batch, C = st.classes, D = st.dims, N = st.samples * st.batch;
+  const auto n = [](Index v) { return static_cast<std::size_t>(v); };
+  if (with_samples_buffer) *samples_buffer = carver.take<T>(n(N * D));
+  st.nu = carver.take<T>(n(C * D));
+  st.kc = carver.take<T>(n(C * D));
+  st.a = carver.take<T>(n(C * D));
+  st.vnorm = carver.take<T>(n(C));
+  st.bias = carver.take<T>(n(C));
+  st.z = carver.take<T>(n(N * C));
+  st.sim = carver.take<T>(n(B * C));
+  st.lse = carver.take<T>(n(B));
+  st.nca = carver.take<T>(n(B));
+  st.lse_max = carver.take<T>(n(B * lse_chunks(C)));
+  st.lse_sum = carver.take<T>(n(B * lse_chunks(C)));
+  st.mu = carver.take<T>(n(B * D));
+  st.enorm = carver.take<T>(n(B));
+  st.m = carver.take<T>(n(B * C));
+  st.pos = carver.take<T>(n(C));
+  st.neg = carver.take<T>(n(C));
+  st.present = carver.take<T>(n(C));
+  st.n_present = carver.take<T>(1);
+  st.grad_g = carver.take<T>(n(N * C));
+  st.grad_bias_ic = carver.take<T>(n(B * C));
+  st.grad_t_ic = carver.take<T>(n(B * C));
+  st.grad_bias = carver.take<T>(n(C));
+  st.grad_a = carver.take<T>(n(C * D));
+  st.grad_samples = carver.take<T>(n(N * D));
+  st.grad_m = carver.take<T>(n(B * C));
+  st.grad_mu = carver.take<T>(n(B * D));
+  st.grad_nu_anchor = carver.take<T>(n(C * D));
+  st.partial = carver.take<T>(n(chunk_count(B * C) + 1));
+}
+
+#define PDML_CUDA_STEP(expr)                         \
+  do {                                               \
+    const cudaError_t pdml_step_status_ = (expr);    \
+    if (pdml_step_status_ != cudaSuccess) return pdml_step_status_; \
+  } while (0)
+
+/// Forward from samples already in st.samples_view; writes *loss (backend memory).
+template <class T, class Backend>
+cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss) {
+  const Index B = st.batch, C = st.classes, D = st.dims, S = st.samples, N = S * B;
+  PDML_CUDA_STEP(for_each_index(be, C, ProxyPrepare<T>{st.proxies, st.kappas, st.min_kappa, st.nu,
+                                                         st.kc, st.a, st.vnorm, st.bias}));
+  // G = X A^T: every sample against every proxy, shared across classes.
+  PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, N, C, D, T(1), st.samples_view.data,
+                         st.samples_view.stride, st.a, D, T(0), st.z, C));
+  const T inv_t = T(1) / st.temperature;
+  const T log_s = log_of(T(S));
+  PDML_CUDA_STEP(for_each_index(
+      be, B * C, SimilarityFromProducts<T>{st.z, st.bias, st.sim, B, C, S, inv_t, log_s}));
+  const Index chunks = lse_chunks(C);
+  PDML_CUDA_STEP(for_each_index(
+      be, B * chunks, RowLogsumexpPartial<T>{st.sim, C, chunks, st.lse_max, st.lse_sum}));
+  PDML_CUDA_STEP(for_each_index(be, B,
+                                RowLogsumexpCombine<T>{st.lse_max, st.lse_sum, chunks, C, st.sim,
+                                                       st.labels, st.lse, st.nca}));
+  if (st.guidance_weight != T(0)) {
+    PDML_CUDA_STEP(for_each_index(be, B, EmbeddingPrepare<T>{st.embeddings, st.mu, st.enorm}));
+    // M = mu Nu^T: cosine similarities of images and proxies.
+    PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, B, C, D, T(1), st.mu, D, st.nu, D, T(0), st.m,
+                           C));
+    PDML_CUDA_STEP(for_each_index(be, C,
+                                  ProxyAnchorPerClass<T>{st.m, st.labels, B, C, st.alpha, st.delta,
+                                                         st.pos, st.neg, st.present}));
+  }
+  PDML_CUDA_STEP(for_each_index(be, 1,
+                                FinishLoss<T>{st.nca, st.pos, st.neg, st.present, B, C,
+                                              st.guidance_weight, loss, st.n_present}));
+  st.valid = true;
+  return cudaSuccess;
+}
+
+/// Backward. grad_samples_out: where dL/dx goes (N x D); when null, into the
+/// state's scratch (the sampler path reads it from there). grad_embeddings
+/// receives the ProxyAnchor term, added to what is there when accumulate.
+template <class T, class Backend>
+cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T grad_loss,
+                              MatrixView<T> grad_embeddings, bool accumulate_embeddings,
+                              MatrixView<T> grad_proxies, MatrixView<T> grad_kappas,
+                              T* grad_temperature, MatrixView<T> grad_samples_out) {
+  const Index B = st.batch, C = st.classes, D = st.dims, S = st.samples, N = S * B;
+  const T inv_t = T(1) / st.temperature;
+  const T log_s = log_of(T(S));
+  PDML_CUDA_STEP(for_each_index(be, B * C,
+                                NcaBackwardPerPair<T>{st.z, st.sim, st.lse, st.labels, grad_loss,
+                                                      B, C, S, inv_t, log_s, st.grad_g,
+                                                      st.grad_bias_ic, st.grad_t_ic}));
+  PDML_CUDA_STEP(for_each_index(be, C, ColumnSum<T>{st.grad_bias_ic, B, C, st.grad_bias}));
+  if (grad_temperature != nullptr) {
+    PDML_CUDA_STEP(deterministic_sum<T>(be, B * C, ArrayValues<T>{st.grad_t_ic}, st.partial,
+                                        FinishTemperature<T>{inv_t, grad_temperature}));
+  }
+  // dL/dX = dG A (N x C times C x D); dL/dA = dG^T X (C x N times N x D).
+  PDML_CUDA_STEP(be.gemm(Op::none, Op::none, N, D, C, T(1), st.grad_g, C, st.a, D, T(0),
+                         grad_samples_out.data, grad_samples_out.stride));
+  PDML_CUDA_STEP(be.gemm(Op::transpose, Op::none, C, D, N, T(1), st.grad_g, C,
+                         st.samples_view.data, st.samples_view.stride, T(0), st.grad_a, D));
+  const bool anchor = st.guidance_weight != T(0);
+  if (anchor) {
+    PDML_CUDA_STEP(for_each_index(
+        be, B * C,
+        ProxyAnchorBackwardPerPair<T>{st.m, st.labels, st.pos, st.neg, st.n_present, grad_loss, C,
+                                      st.alpha, st.delta, st.guidance_weight, st.grad_m}));
+    // dL/dmu = dM Nu; dL/dnu (anchor part) = dM^T mu.
+    PDML_CUDA_STEP(be.gemm(Op::none, Op::none, B, D, C, T(1), st.grad_m, C, st.nu, D, T(0),
+                           st.grad_mu, D));
+    PDML_CUDA_STEP(be.gemm(Op::transpose, Op::none, C, D, B, T(1), st.grad_m, C, st.mu, D, T(0),
+                           st.grad_nu_anchor, D));
+  }
+  PDML_CUDA_STEP(for_each_index(
+      be, C,
+      ProxyBackward<T>{st.kappas, st.min_kappa, st.nu, st.kc, st.vnorm, st.grad_a,
+                       st.grad_bias, anchor ? st.grad_nu_anchor : nullptr, D, grad_proxies,
+                       grad_kappas}));
+  PDML_CUDA_STEP(for_each_index(
+      be, B,
+      EmbeddingBackward<T>{st.mu, st.enorm, anchor ? st.grad_mu : nullptr, D,
+                           accumulate_embeddings, grad_embeddings}));
+  return cudaSuccess;
+}
+
+#undef PDML_CUDA_STEP
+
+}  // namespace detail
+}  // namespace cuda
+}  // namespace pdml

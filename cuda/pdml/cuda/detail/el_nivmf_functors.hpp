@@ -1,0 +1,400 @@
+#pragma once
+// The fused steps of the EL-nivMF criterion (see docs/math.md and
+// include/pdml/losses for the formulas). Each functor is applied over an
+// index range by detail::for_each_index and computes everything of one index
+// in a fixed order, so every output is bitwise reproducible.
+//
+// Notation: B images, C classes, D dimensions, S samples per image,
+// N = S B sample rows (sample s of image i at row n = s B + i).
+//   kc_c   = max(k_c, k_min) (element-wise), nu_c = v_c / |v_c|,
+//   a_c    = kc_c * nu_c, r_c = |a_c|,
+//   bias_c = log C_D(r_c) + sum_j log kc_cj - log r_c        (paper's rule)
+//   Z_nc   = (a_c^T x_n + bias_c) / T,
+//   sim_ic = logsumexp_s Z_{sB+i,c} - log S,
+//   L_nca  = mean_i [logsumexp_c sim_ic - sim_{i,y_i}],
+//   L_pa   = ProxyAnchor on m_ic = mu_i^T nu_c,
+//   L      = L_nca + w L_pa.
+
+#include <cstdint>
+
+#include "pdml/config.hpp"
+#include "pdml/core/matrix_view.hpp"
+#include "pdml/cuda/detail/scalar_math.hpp"
+#include "pdml/distributions/nivmf.hpp"
+
+namespace pdml {
+namespace cuda {
+namespace detail {
+
+/// True when label is a valid class index; invalid labels poison the loss
+/// with NaN instead of reading out of bounds (the host cannot check device
+/// labels without a copy).
+PDML_HOST_DEVICE PDML_FORCE_INLINE bool label_ok(std::int64_t label, Index classes) {
+  return label >= 0 && label < classes;
+}
+
+/// Per proxy c: nu_c, the clamped concentrations, a_c = kc_c * nu_c, |v_c| and
+/// the offset of the paper's scoring rule (the distributions layer's routine).
+template <class T>
+struct ProxyPrepare {
+  ConstMatrixView<T> proxies;  // C x D
+  ConstMatrixView<T> kappas;   // C x D
+  T min_kappa;
+  T* nu;     // C x D dense
+  T* kc;     // C x D dense
+  T* a;      // C x D dense
+  T* vnorm;  // C
+  T* bias;   // C
+  PDML_HOST_DEVICE void operator()(Index c) const {
+    const Index dims = proxies.cols;
+    const T* v = proxies.row(c);
+    const T* k = kappas.row(c);
+    T vv = T(0);
+    for (Index j = 0; j < dims; ++j) vv += v[j] * v[j];
+    const T norm = sqrt_of(vv);
+    T* nu_c = nu + c * dims;
+    T* kc_c = kc + c * dims;
+    for (Index j = 0; j < dims; ++j) {
+      const T kj = max_of(k[j], min_kappa);
+      nu_c[j] = v[j] / norm;
+      kc_c[j] = kj;
+      a[c * dims + j] = kj * nu_c[j];
+    }
+    vnorm[c] = norm;
+    bias[c] = pdml::nivmf_score_offset(static_cast<int>(dims), nu_c, kc_c);
+  }
+};
+
+/// Per image i: mu_i = e_i / |e_i| and |e_i|. A zero embedding (the uniform
+/// vMF) gets mu = 0: it is equally similar to every proxy in ProxyAnchor.
+template <class T>
+struct EmbeddingPrepare {
+  ConstMatrixView<T> embeddings;  // B x D
+  T* mu;                          // B x D dense
+  T* enorm;                       // B
+  PDML_HOST_DEVICE void operator()(Index i) const {
+    const Index dims = embeddings.cols;
+    const T* e = embeddings.row(i);
+    T ee = T(0);
+    for (Index j = 0; j < dims; ++j) ee += e[j] * e[j];
+    const T norm = sqrt_of(ee);
+    const T inv = norm > T(0) ? T(1) / norm : T(0);
+    for (Index j = 0; j < dims; ++j) mu[i * dims + j] = e[j] * inv;
+    enorm[i] = norm;
+  }
+};
+
+/// Per (i, c): sim_ic from the N x C matrix G = X A^T (Z is written back
+/// in place of G for the backward pass).
+template <class T>
+struct SimilarityFromProducts {
+  T* g_to_z;        // N x C dense: a_c^T x_n in, Z_nc out
+  const T* bias;    // C
+  T* sim;           // B x C dense
+  Index batch, classes, samples;
+  T inv_temperature, log_samples;
+  PDML_HOST_DEVICE void operator()(Index ic) const {
+    const Index i = ic / classes;
+    const Index c = ic - i * classes;
+    T z_max = -std::numeric_limits<T>::infinity();
+    for (Index s = 0; s < samples; ++s) {
+      T& slot = g_to_z[(s * batch + i) * classes + c];
+      const T z = (slot + bias[c]) * inv_temperature;
+      slot = z;
+      z_max = max_of(z_max, z);
+    }
+    T sum = T(0);
+    for (Index s = 0; s < samples; ++s) {
+      sum += exp_of(g_to_z[(s * batch + i) * classes + c] - z_max);
+    }
+    sim[ic] = z_max + log_of(sum) - log_samples;
+  }
+};
+
+/// Per (i, chunk of classes): the running (max, sum of exp(x - max)) of the
+/// chunk, the first level of the row logsumexp over C classes.
+template <class T>
+struct RowLogsumexpPartial {
+  const T* x;  // rows x cols dense
+  Index cols, chunks;
+  T* part_max;  // rows x chunks
+  T* part_sum;
+  PDML_HOST_DEVICE void operator()(Index task) const {
+    const Index row = task / chunks;
+    const Index chunk = task - row * chunks;
+    const Index begin = chunk * kReductionChunkLse;
+    const Index end = begin + kReductionChunkLse < cols ? begin + kReductionChunkLse : cols;
+    const T* values = x + row * cols;
+    T m = -std::numeric_limits<T>::infinity();
+    for (Index c = begin; c < end; ++c) m = max_of(m, values[c]);
+    T sum = T(0);
+    for (Index c = begin; c < end; ++c) sum += exp_of(values[c] - m);
+    part_max[task] = m;
+    part_sum[task] = sum;
+  }
+  static constexpr Index kReductionChunkLse = 256;
+};
+
+/// Per row: combines the chunk partials in order into logsumexp of the row,
+/// and the Proxy-NCA term of image i.
+template <class T>
+struct RowLogsumexpCombine {
+  const T* part_max;
+  const T* part_sum;
+  Index chunks, classes;
+  const T* sim;                 // B x C
+  const std::int64_t* labels;   // B
+  T* lse;                       // B
+  T* nca;                       // B: lse_i - sim_{i,y_i}
+  PDML_HOST_DEVICE void operator()(Index i) const {
+    T m = -std::numeric_limits<T>::infinity();
+    for (Index k = 0; k < chunks; ++k) m = max_of(m, part_max[i * chunks + k]);
+    T sum = T(0);
+    for (Index k = 0; k < chunks; ++k) {
+      sum += part_sum[i * chunks + k] * exp_of(part_max[i * chunks + k] - m);
+    }
+    const T value = m + log_of(sum);
+    lse[i] = value;
+    const std::int64_t y = labels[i];
+    nca[i] = label_ok(y, classes) ? value - sim[i * classes + y] : quiet_nan<T>();
+  }
+};
+
+/// log(1 + sum_k exp(t_k)) without overflow: shifts by max(0, max t).
+template <class T>
+PDML_HOST_DEVICE PDML_FORCE_INLINE T log1p_sum_exp(T shift, T shifted_sum) {
+  return shift + log_of(exp_of(-shift) + shifted_sum);
+}
+
+/// Per class c: the ProxyAnchor terms from m_ic = mu_i^T nu_c.
+///   pos_c = log(1 + sum_{i: y_i = c} exp(-alpha (m_ic - delta))), present_c = [any i with y_i = c]
+///   neg_c = log(1 + sum_{i: y_i != c} exp(alpha (m_ic + delta)))
+template <class T>
+struct ProxyAnchorPerClass {
+  const T* m;  // B x C
+  const std::int64_t* labels;
+  Index batch, classes;
+  T alpha, delta;
+  T* pos;      // C
+  T* neg;      // C
+  T* present;  // C: 1 or 0
+  PDML_HOST_DEVICE void operator()(Index c) const {
+    T pos_shift = T(0), neg_shift = T(0);
+    bool any = false;
+    for (Index i = 0; i < batch; ++i) {
+      const T s = m[i * classes + c];
+      if (labels[i] == c) {
+        pos_shift = max_of(pos_shift, -alpha * (s - delta));
+        any = true;
+      } else {
+        neg_shift = max_of(neg_shift, alpha * (s + delta));
+      }
+    }
+    T pos_sum = T(0), neg_sum = T(0);
+    for (Index i = 0; i < batch; ++i) {
+      const T s = m[i * classes + c];
+      if (labels[i] == c) {
+        pos_sum += exp_of(-alpha * (s - delta) - pos_shift);
+      } else {
+        neg_sum += exp_of(alpha * (s + delta) - neg_shift);
+      }
+    }
+    pos[c] = any ? log1p_sum_exp(pos_shift, pos_sum) : T(0);
+    neg[c] = log1p_sum_exp(neg_shift, neg_sum);
+    present[c] = any ? T(1) : T(0);
+  }
+};
+
+/// The scalar loss from the per-image and per-class terms (one thread).
+template <class T>
+struct FinishLoss {
+  const T* nca;      // B
+  const T* pos;      // C
+  const T* neg;      // C
+  const T* present;  // C
+  Index batch, classes;
+  T guidance_weight;
+  T* loss;           // 1, device
+  T* n_present;      // 1, saved for the backward
+  PDML_HOST_DEVICE void operator()(Index) const {
+    T nca_sum = T(0);
+    for (Index i = 0; i < batch; ++i) nca_sum += nca[i];
+    T value = nca_sum / T(batch);
+    if (guidance_weight != T(0)) {
+      T pos_sum = T(0), neg_sum = T(0), count = T(0);
+      for (Index c = 0; c < classes; ++c) {
+        pos_sum += pos[c];
+        neg_sum += neg[c];
+        count += present[c];
+      }
+      const T pa = (count > T(0) ? pos_sum / count : T(0)) + neg_sum / T(classes);
+      value += guidance_weight * pa;
+      *n_present = count;
+    } else {
+      *n_present = T(0);
+    }
+    *loss = value;
+  }
+};
+
+/// Backward per (i, c): dL/dZ for the S samples of image i (written as
+/// dL/dG = dL/dZ / T), the per-(i,c) bias gradient and temperature terms.
+template <class T>
+struct NcaBackwardPerPair {
+  const T* z;     // N x C
+  const T* sim;   // B x C
+  const T* lse;   // B
+  const std::int64_t* labels;
+  T grad_loss;
+  Index batch, classes, samples;
+  T inv_temperature, log_samples;
+  T* grad_g;       // N x C
+  T* grad_bias_ic; // B x C: sum_s dL/dG
+  T* grad_t_ic;    // B x C: sum_s dL/dZ * Z
+  PDML_HOST_DEVICE void operator()(Index ic) const {
+    const Index i = ic / classes;
+    const Index c = ic - i * classes;
+    const T p = exp_of(sim[ic] - lse[i]);
+    const T target = labels[i] == c ? T(1) : T(0);
+    const T grad_sim = grad_loss * (p - target) / T(batch);
+    const T shift = sim[ic] + log_samples;  // logsumexp_s Z
+    T bias_sum = T(0), t_sum = T(0);
+    for (Index s = 0; s < samples; ++s) {
+      const Index n = (s * batch + i) * classes + c;
+      const T grad_z = grad_sim * exp_of(z[n] - shift);
+      grad_g[n] = grad_z * inv_temperature;
+      bias_sum += grad_z * inv_temperature;
+      t_sum += grad_z * z[n];
+    }
+    grad_bias_ic[ic] = bias_sum;
+    grad_t_ic[ic] = t_sum;
+  }
+};
+
+/// Backward of ProxyAnchor per (i, c): dL/dm_ic.
+template <class T>
+struct ProxyAnchorBackwardPerPair {
+  const T* m;  // B x C
+  const std::int64_t* labels;
+  const T* pos;
+  const T* neg;
+  const T* n_present;
+  T grad_loss;
+  Index classes;
+  T alpha, delta, guidance_weight;
+  T* grad_m;  // B x C
+  PDML_HOST_DEVICE void operator()(Index ic) const {
+    const Index i = ic / classes;
+    const Index c = ic - i * classes;
+    const T s = m[ic];
+    const T scale = grad_loss * guidance_weight;
+    T g;
+    if (labels[i] == c) {
+      // d/ds log(1 + sum exp(-alpha (s - delta))) = -alpha exp(t - pos_c)
+      g = -alpha * exp_of(-alpha * (s - delta) - pos[c]) / *n_present;
+    } else {
+      g = alpha * exp_of(alpha * (s + delta) - neg[c]) / T(classes);
+    }
+    grad_m[ic] = scale * g;
+  }
+};
+
+/// Sums of a B x C matrix over i per column c, in i order.
+template <class T>
+struct ColumnSum {
+  const T* x;
+  Index rows, cols;
+  T* out;
+  PDML_HOST_DEVICE void operator()(Index c) const {
+    T sum = T(0);
+    for (Index i = 0; i < rows; ++i) sum += x[i * cols + c];
+    out[c] = sum;
+  }
+};
+
+/// Backward per proxy c: from dL/da_c (pairwise term), dL/dbias_c and
+/// dL/dnu_c (ProxyAnchor term) to dL/dv_c and dL/dk_c.
+template <class T>
+struct ProxyBackward {
+  ConstMatrixView<T> kappas;
+  T min_kappa;
+  const T* nu;      // C x D
+  const T* kc;      // C x D
+  const T* vnorm;   // C
+  const T* grad_a;  // C x D (dL/da from the GEMM)
+  const T* grad_bias;      // C
+  const T* grad_nu_anchor; // C x D or null (no ProxyAnchor term)
+  Index dims;
+  MatrixView<T> grad_proxies;
+  MatrixView<T> grad_kappas;
+  PDML_HOST_DEVICE void operator()(Index c) const {
+    const T* nu_c = nu + c * dims;
+    const T* kc_c = kc + c * dims;
+    T* g_nu = grad_proxies.row(c);
+    T* g_k = grad_kappas.row(c);
+    // a = kc o nu; the offset's gradient is added by the distributions layer.
+    for (Index j = 0; j < dims; ++j) {
+      const T ga = grad_a[c * dims + j];
+      g_nu[j] = ga * kc_c[j];
+      g_k[j] = ga * nu_c[j];
+    }
+    pdml::nivmf_score_offset_backward(static_cast<int>(dims), nu_c, kc_c, grad_bias[c], g_nu,
+                                      g_k);
+    const T* k = kappas.row(c);
+    T dot = T(0);
+    for (Index j = 0; j < dims; ++j) {
+      if (grad_nu_anchor != nullptr) g_nu[j] += grad_nu_anchor[c * dims + j];
+      if (k[j] < min_kappa) g_k[j] = T(0);  // clamped: max(k, k_min) is flat in k
+      dot += g_nu[j] * nu_c[j];
+    }
+    // nu = v / |v|: project onto the tangent space and scale.
+    const T inv_norm = T(1) / vnorm[c];
+    for (Index j = 0; j < dims; ++j) g_nu[j] = (g_nu[j] - dot * nu_c[j]) * inv_norm;
+  }
+};
+
+/// Backward per image i of mu_i = e_i / |e_i|: dL/de_i from dL/dmu_i.
+/// Adds to grad_embeddings when accumulate is set (after the sampler path).
+template <class T>
+struct EmbeddingBackward {
+  const T* mu;       // B x D
+  const T* enorm;    // B
+  const T* grad_mu;  // B x D or null (no ProxyAnchor term)
+  Index dims;
+  bool accumulate;
+  MatrixView<T> grad_embeddings;
+  PDML_HOST_DEVICE void operator()(Index i) const {
+    T* out = grad_embeddings.row(i);
+    if (grad_mu == nullptr || !(enorm[i] > T(0))) {
+      if (!accumulate) {
+        for (Index j = 0; j < dims; ++j) out[j] = T(0);
+      }
+      return;
+    }
+    T dot = T(0);
+    for (Index j = 0; j < dims; ++j) dot += grad_mu[i * dims + j] * mu[i * dims + j];
+    const T inv = T(1) / enorm[i];
+    for (Index j = 0; j < dims; ++j) {
+      const T g = (grad_mu[i * dims + j] - dot * mu[i * dims + j]) * inv;
+      out[j] = accumulate ? out[j] + g : g;
+    }
+  }
+};
+
+/// dL/dT = -(1/T) sum_{i,c} sum_s dL/dZ * Z, finished on the device.
+template <class T>
+struct FinishTemperature {
+  T inv_temperature;
+  T* grad_temperature;
+  PDML_HOST_DEVICE void operator()(T sum) const { *grad_temperature = -sum * inv_temperature; }
+};
+
+template <class T>
+struct ArrayValues {
+  const T* x;
+  PDML_HOST_DEVICE T operator()(Index k) const { return x[k]; }
+};
+
+}  // namespace detail
+}  // namespace cuda
+}  // namespace pdml
