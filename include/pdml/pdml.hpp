@@ -9,6 +9,8 @@
 #include <pdml/core/validate.hpp>
 
 // math: Bessel functions and vMF log-normalizers
+#include <pdml/math/log_bessel.hpp>
+#include <pdml/math/vmf_normalizer.hpp>
 
 // random: counter-based random numbers
 #include <pdml/random/philox.hpp>
