@@ -122,6 +122,34 @@ TEST_CASE("EL-nivMF similarity backward matches finite differences", "[similarit
   CHECK(gk(3, 4) == 0.0);
 }
 
+TEST_CASE("EL-nivMF similarity: recomputing in the backward gives the same gradients",
+          "[similarities]") {
+  for (auto scoring : {pdml::NivmfScoring::paper_rule, pdml::NivmfScoring::exact_density}) {
+    Case k = make_case(40, 4, 5, 6, 3, scoring);
+    Mat grads[2][3];
+    double gt[2];
+    for (int recompute = 0; recompute < 2; ++recompute) {
+      pdml::ElNivmfSimilaritySaved<double> saved;
+      Mat sim(4, 5);
+      pdml::el_nivmf_similarity_forward(cview(k.samples), k.s, cview(k.proxies), cview(k.kappas),
+                                        k.min_kappa, k.t, k.scoring, mview(sim), saved,
+                                        recompute == 1);
+      CHECK(saved.weights.size() == (recompute == 1 ? 0 : 12 * 5));
+      grads[recompute][0].resize(12, 6);
+      grads[recompute][1].resize(5, 6);
+      grads[recompute][2].resize(5, 6);
+      pdml::el_nivmf_similarity_backward(saved, cview(k.weights), mview(grads[recompute][0]),
+                                         mview(grads[recompute][1]), mview(grads[recompute][2]),
+                                         &gt[recompute]);
+    }
+    for (int j = 0; j < 3; ++j) {
+      CHECK((grads[0][j] - grads[1][j]).cwiseAbs().maxCoeff() <=
+            1e-14 * grads[0][j].cwiseAbs().maxCoeff());
+    }
+    CHECK(gt[0] == Approx(gt[1]).epsilon(1e-14));
+  }
+}
+
 TEST_CASE("EL-nivMF similarity is invariant to relabelling and batch permutation",
           "[similarities]") {
   Case k = make_case(35, 5, 6, 4, 3, pdml::NivmfScoring::paper_rule);

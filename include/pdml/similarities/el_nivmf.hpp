@@ -7,7 +7,9 @@
 // image i at row s B + i); ElNivmfLoss (losses/el_nivmf_loss.hpp) draws them itself.
 // Math: docs/math.md, section similarities-losses.
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <Eigen/Core>
 
@@ -24,7 +26,9 @@ struct ElNivmfSimilaritySaved {
   NivmfScoresSaved<T> scores;
   Index n_samples = 0;
   T temperature = T(1);
-  RowMajorMatrix<T> weights;      ///< (S B) x C: softmax over s of l_c(x_is) / T
+  bool recompute = false;         ///< weights recomputed in the backward instead of stored
+  RowMajorMatrix<T> weights;      ///< (S B) x C: softmax over s of l_c(x_is) / T (if stored)
+  RowMajorMatrix<T> log_sums;     ///< B x C: logsumexp_s l_c(x_is) / T (if recomputed)
   RowMajorMatrix<T> mean_scaled;  ///< B x C: sum_s w_isc l_c(x_is) / T (for d/dT)
   mutable RowMajorMatrix<T> scratch_pairs;  ///< (S B) x C
 };
@@ -37,20 +41,26 @@ void el_nivmf_similarity_forward_unchecked(ConstMatrixView<T> samples, Index n_s
                                            ConstMatrixView<T> kappas, T min_kappa,
                                            T temperature, NivmfScoring scoring,
                                            MatrixView<T> similarities,
-                                           ElNivmfSimilaritySaved<T>& saved) {
+                                           ElNivmfSimilaritySaved<T>& saved,
+                                           bool recompute = false) {
   const Index rows = samples.rows, c_count = proxies.rows;
   const Index b = rows / n_samples;
   saved.n_samples = n_samples;
   saved.temperature = temperature;
-  saved.weights.resize(rows, c_count);
+  saved.recompute = recompute;
   saved.mean_scaled.resize(b, c_count);
   saved.scratch_pairs.resize(rows, c_count);
-  nivmf_scores_forward_unchecked(samples, proxies, kappas, min_kappa, scoring,
-                                 detail::dense(saved.weights), saved.scores);
+  // Recomputing: the scores go to the backward's scratch and only the B x C log-sums stay.
+  saved.weights.resize(recompute ? 0 : rows, recompute ? 0 : c_count);
+  saved.log_sums.resize(recompute ? b : 0, recompute ? c_count : 0);
+  nivmf_scores_forward_unchecked(
+      samples, proxies, kappas, min_kappa, scoring,
+      recompute ? detail::dense(saved.scratch_pairs) : detail::dense(saved.weights),
+      saved.scores);
   const T inv_t = T(1) / temperature;
   const T log_s = std::log(static_cast<T>(n_samples));
   auto sim = as_eigen(similarities);
-  auto& w = saved.weights;
+  auto& w = recompute ? saved.scratch_pairs : saved.weights;
   parallel_rows(b, c_count * n_samples, [&](Index i) {
     for (Index c = 0; c < c_count; ++c) {
       T top = -std::numeric_limits<T>::infinity();
@@ -67,6 +77,7 @@ void el_nivmf_similarity_forward_unchecked(ConstMatrixView<T> samples, Index n_s
       }
       sim(i, c) = lse - log_s;
       saved.mean_scaled(i, c) = mean;
+      if (recompute) saved.log_sums(i, c) = lse;
     }
   });
 }
@@ -79,15 +90,25 @@ void el_nivmf_similarity_backward_unchecked(const ElNivmfSimilaritySaved<T>& sav
                                             MatrixView<T> grad_samples,
                                             MatrixView<T> grad_proxies,
                                             MatrixView<T> grad_kappas, T* grad_temperature) {
-  const Index rows = saved.weights.rows(), c_count = saved.weights.cols();
+  const Index rows = saved.scratch_pairs.rows(), c_count = saved.scratch_pairs.cols();
   const Index n_samples = saved.n_samples, b = rows / n_samples;
   const auto g = as_eigen(grad_similarities);
   const T inv_t = T(1) / saved.temperature;
   auto& h = saved.scratch_pairs;
-  parallel_rows(rows, c_count, [&](Index r) {
-    const Index i = r % b;
-    h.row(r) = (saved.weights.row(r).array() * g.row(i).array() * inv_t).matrix();
-  });
+  if (saved.recompute) {
+    nivmf_scores_recompute(saved.scores, detail::dense(h));
+    parallel_rows(rows, c_count, [&](Index r) {
+      const Index i = r % b;
+      for (Index c = 0; c < c_count; ++c) {
+        h(r, c) = g(i, c) * inv_t * std::exp(h(r, c) * inv_t - saved.log_sums(i, c));
+      }
+    });
+  } else {
+    parallel_rows(rows, c_count, [&](Index r) {
+      const Index i = r % b;
+      h.row(r) = (saved.weights.row(r).array() * g.row(i).array() * inv_t).matrix();
+    });
+  }
   if (grad_temperature != nullptr) {
     // d sim / dT = -(1/T) sum_s w l / T
     *grad_temperature = -(g.cwiseProduct(saved.mean_scaled)).sum() * inv_t;
@@ -100,12 +121,15 @@ void el_nivmf_similarity_backward_unchecked(const ElNivmfSimilaritySaved<T>& sav
 
 /// EL-nivMF similarities (B x C) from samples ((S B) x D, sample s of image i at row s B + i),
 /// proxy vectors and raw concentrations (C x D), min_kappa > 0 and temperature > 0.
+/// recompute_in_backward = true keeps only B x C log-sums instead of the (S B) x C sample
+/// weights and recomputes the scores in the backward (one more matrix product).
 /// Throws std::invalid_argument (naming the argument) before writing anything.
 template <class T>
 void el_nivmf_similarity_forward(ConstMatrixView<T> samples, int n_samples,
                                  ConstMatrixView<T> proxies, ConstMatrixView<T> kappas,
                                  T min_kappa, T temperature, NivmfScoring scoring,
-                                 MatrixView<T> similarities, ElNivmfSimilaritySaved<T>& saved) {
+                                 MatrixView<T> similarities, ElNivmfSimilaritySaved<T>& saved,
+                                 bool recompute_in_backward = false) {
   const char* fn = "pdml::el_nivmf_similarity_forward";
   if (n_samples < 1) detail::throw_invalid(fn, "n_samples", "must be at least 1");
   detail::check_nonempty(fn, "samples", samples);
@@ -128,7 +152,7 @@ void el_nivmf_similarity_forward(ConstMatrixView<T> samples, int n_samples,
   detail::check_output(fn, "similarities", similarities, samples.rows / n_samples, proxies.rows);
   detail::el_nivmf_similarity_forward_unchecked(samples, Index(n_samples), proxies, kappas,
                                                 min_kappa, temperature, scoring, similarities,
-                                                saved);
+                                                saved, recompute_in_backward);
 }
 
 /// Backward of el_nivmf_similarity_forward. Overwrites grad_samples ((S B) x D),
@@ -141,7 +165,7 @@ void el_nivmf_similarity_backward(const ElNivmfSimilaritySaved<T>& saved,
                                   MatrixView<T> grad_kappas, T* grad_temperature) {
   const char* fn = "pdml::el_nivmf_similarity_backward";
   if (saved.n_samples == 0) detail::throw_invalid(fn, "saved", "holds no forward pass");
-  const Index rows = saved.weights.rows(), c_count = saved.weights.cols();
+  const Index rows = saved.scratch_pairs.rows(), c_count = saved.scratch_pairs.cols();
   const Index d = saved.scores.directions.cols();
   detail::check_input(fn, "grad_similarities", grad_similarities, rows / saved.n_samples,
                       c_count);

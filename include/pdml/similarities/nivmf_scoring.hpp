@@ -43,6 +43,7 @@ struct NivmfScoresSaved {
   RowMajorMatrix<T> kappas;          ///< C x D, clamped concentrations
   RowMajorMatrix<T> kappa_passes;    ///< C x D, 1 where not clamped, else 0
   RowMajorMatrix<T> linear;          ///< C x D: K nu (paper) or K^2 nu (exact)
+  detail::RowVector<T> offsets;      ///< C: a_c (paper) or b_c (exact)
   // Exact density only: U = points * linear^T and Q = |K_c x_n| (N x C each).
   RowMajorMatrix<T> inner;
   RowMajorMatrix<T> point_norms;
@@ -68,7 +69,8 @@ void nivmf_scores_forward_unchecked(ConstMatrixView<T> points, ConstMatrixView<T
   normalize_rows(proxies, saved.directions, saved.proxy_norms);
   clamp_below(kappas, min_kappa, saved.kappas, saved.kappa_passes);
   saved.scratch_offsets.resize(c_count);
-  detail::RowVector<T>& offsets = saved.scratch_offsets;
+  saved.offsets.resize(c_count);
+  detail::RowVector<T>& offsets = saved.offsets;
   // Per-proxy offset, evaluated once per proxy (it holds the Bessel log-normalizer).
   parallel_rows(c_count, 64 * d, [&](Index c) {
     offsets[c] = scoring == NivmfScoring::paper_rule
@@ -79,7 +81,6 @@ void nivmf_scores_forward_unchecked(ConstMatrixView<T> points, ConstMatrixView<T
                                                 saved.kappas.row(c).data());
   });
   auto out = as_eigen(scores);
-  saved.scratch_pairs.resize(n, c_count);
   saved.scratch_proxies.resize(c_count, d);
   if (scoring == NivmfScoring::paper_rule) {
     saved.linear = saved.kappas.cwiseProduct(saved.directions);
@@ -87,6 +88,7 @@ void nivmf_scores_forward_unchecked(ConstMatrixView<T> points, ConstMatrixView<T
     out.rowwise() += offsets.transpose();
     saved.inner.resize(0, 0);
     saved.point_norms.resize(0, 0);
+    saved.scratch_pairs.resize(0, 0);
     saved.scratch_pairs2.resize(0, 0);
     saved.scratch_points.resize(0, 0);
     saved.scratch_proxies2.resize(0, 0);
@@ -104,8 +106,29 @@ void nivmf_scores_forward_unchecked(ConstMatrixView<T> points, ConstMatrixView<T
         out(i, c) = offsets[c] + saved.inner(i, c) / q - dim * std::log(q);
       }
     });
+    saved.scratch_pairs.resize(n, c_count);
     saved.scratch_pairs2.resize(n, c_count);
   }
+}
+
+/// Recomputes the forward's scores (N x C) from what the forward saved, for callers that
+/// trade one matrix product for not storing an N x C matrix between forward and backward.
+template <class T>
+void nivmf_scores_recompute(const NivmfScoresSaved<T>& saved, MatrixView<T> scores) {
+  auto out = as_eigen(scores);
+  const Index n = saved.points.rows(), c_count = saved.directions.rows();
+  if (saved.scoring == NivmfScoring::paper_rule) {
+    out.noalias() = saved.points * saved.linear.transpose();
+    out.rowwise() += saved.offsets.transpose();
+    return;
+  }
+  const T dim = static_cast<T>(saved.directions.cols());
+  parallel_rows(n, c_count, [&](Index i) {
+    for (Index c = 0; c < c_count; ++c) {
+      const T q = saved.point_norms(i, c);
+      out(i, c) = saved.offsets[c] + saved.inner(i, c) / q - dim * std::log(q);
+    }
+  });
 }
 
 /// Backward without validation: grad_scores (N x C) -> gradients with respect to the points
