@@ -29,6 +29,7 @@ struct ElNivmfState {
   T guidance_weight = T(0);
   T alpha = T(32);
   T delta = T(0.1);
+  bool exact = false;  // score: exact nivMF log-density instead of the paper's rule
   // Inputs.
   ConstMatrixView<T> samples_view{nullptr, 0, 0, 0};
   ConstMatrixView<T> embeddings{nullptr, 0, 0, 0};
@@ -45,6 +46,9 @@ struct ElNivmfState {
   T *grad_g = nullptr, *grad_bias_ic = nullptr, *grad_t_ic = nullptr, *grad_bias = nullptr;
   T *grad_a = nullptr, *grad_samples = nullptr, *grad_m = nullptr, *grad_mu = nullptr;
   T *grad_nu_anchor = nullptr, *partial = nullptr;
+  // Exact density only.
+  T *k2 = nullptr, *squares = nullptr, *u = nullptr, *q = nullptr, *grad_square = nullptr;
+  T *h_k2 = nullptr, *grad_k2 = nullptr;
   bool valid = false;
 };
 
@@ -89,6 +93,15 @@ void carve_el_nivmf(WorkspaceCarver& carver, ElNivmfState<T>& st, bool with_samp
   st.grad_mu = carver.take<T>(n(B * D));
   st.grad_nu_anchor = carver.take<T>(n(C * D));
   st.partial = carver.take<T>(n(chunk_count(B * C) + 1));
+  if (st.exact) {
+    st.k2 = carver.take<T>(n(C * D));
+    st.squares = carver.take<T>(n(N * D));
+    st.u = carver.take<T>(n(N * C));
+    st.q = carver.take<T>(n(N * C));
+    st.grad_square = carver.take<T>(n(N * C));
+    st.h_k2 = carver.take<T>(n(N * D));
+    st.grad_k2 = carver.take<T>(n(C * D));
+  }
 }
 
 #define PDML_CUDA_STEP(expr)                         \
@@ -101,11 +114,24 @@ void carve_el_nivmf(WorkspaceCarver& carver, ElNivmfState<T>& st, bool with_samp
 template <class T, class Backend>
 cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss) {
   const Index B = st.batch, C = st.classes, D = st.dims, S = st.samples, N = S * B;
-  PDML_CUDA_STEP(for_each_index(be, C, ProxyPrepare<T>{st.proxies, st.kappas, st.min_kappa, st.nu,
-                                                         st.kc, st.a, st.vnorm, st.bias}));
-  // G = X A^T: every sample against every proxy, shared across classes.
-  PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, N, C, D, T(1), st.samples_view.data,
-                         st.samples_view.stride, st.a, D, T(0), st.z, C));
+  PDML_CUDA_STEP(for_each_index(be, C,
+                                ProxyPrepare<T>{st.proxies, st.kappas, st.min_kappa, st.exact,
+                                                st.nu, st.kc, st.a, st.k2, st.vnorm, st.bias}));
+  const T* x = st.samples_view.data;
+  const Index x_stride = st.samples_view.stride;
+  if (!st.exact) {
+    // G = X A^T: every sample against every proxy, shared across classes.
+    PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, N, C, D, T(1), x, x_stride, st.a, D, T(0),
+                           st.z, C));
+  } else {
+    // U = X (K^2 nu)^T and |K x|^2 = (X o X) (K^2)^T, both as GEMMs.
+    PDML_CUDA_STEP(for_each_index(be, N * D, SquareSamples<T>{st.samples_view, st.squares}));
+    PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, N, C, D, T(1), x, x_stride, st.a, D, T(0),
+                           st.u, C));
+    PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, N, C, D, T(1), st.squares, D, st.k2, D, T(0),
+                           st.q, C));
+    PDML_CUDA_STEP(for_each_index(be, N * C, ExactDensityTerms<T>{st.u, st.q, st.z, T(D)}));
+  }
   const T inv_t = T(1) / st.temperature;
   const T log_s = log_of(T(S));
   PDML_CUDA_STEP(for_each_index(
@@ -152,11 +178,25 @@ cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T gr
     PDML_CUDA_STEP(deterministic_sum<T>(be, B * C, ArrayValues<T>{st.grad_t_ic}, st.partial,
                                         FinishTemperature<T>{inv_t, grad_temperature}));
   }
+  if (st.exact) {
+    // grad_g becomes dL/dU; dL/d|K x|^2 goes to grad_square.
+    PDML_CUDA_STEP(for_each_index(
+        be, N * C, ExactDensityBackward<T>{st.u, st.q, st.grad_g, st.grad_square, T(D)}));
+  }
   // dL/dX = dG A (N x C times C x D); dL/dA = dG^T X (C x N times N x D).
   PDML_CUDA_STEP(be.gemm(Op::none, Op::none, N, D, C, T(1), st.grad_g, C, st.a, D, T(0),
                          grad_samples_out.data, grad_samples_out.stride));
   PDML_CUDA_STEP(be.gemm(Op::transpose, Op::none, C, D, N, T(1), st.grad_g, C,
                          st.samples_view.data, st.samples_view.stride, T(0), st.grad_a, D));
+  if (st.exact) {
+    // |K x|^2 = (X o X) K^2: dL/dX += 2 X o (H K^2), dL/dK^2 = H^T (X o X).
+    PDML_CUDA_STEP(be.gemm(Op::none, Op::none, N, D, C, T(1), st.grad_square, C, st.k2, D, T(0),
+                           st.h_k2, D));
+    PDML_CUDA_STEP(for_each_index(
+        be, N * D, ExactDensitySampleGradient<T>{st.samples_view, st.h_k2, grad_samples_out}));
+    PDML_CUDA_STEP(be.gemm(Op::transpose, Op::none, C, D, N, T(1), st.grad_square, C, st.squares,
+                           D, T(0), st.grad_k2, D));
+  }
   const bool anchor = st.guidance_weight != T(0);
   if (anchor) {
     PDML_CUDA_STEP(for_each_index(
@@ -171,8 +211,8 @@ cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T gr
   }
   PDML_CUDA_STEP(for_each_index(
       be, C,
-      ProxyBackward<T>{st.kappas, st.min_kappa, st.nu, st.kc, st.vnorm, st.grad_a,
-                       st.grad_bias, anchor ? st.grad_nu_anchor : nullptr, D, grad_proxies,
+      ProxyBackward<T>{st.kappas, st.min_kappa, st.exact, st.nu, st.kc, st.vnorm, st.grad_a,
+                       st.grad_k2, st.grad_bias, anchor ? st.grad_nu_anchor : nullptr, D, grad_proxies,
                        grad_kappas}));
   PDML_CUDA_STEP(for_each_index(
       be, B,

@@ -33,16 +33,19 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE bool label_ok(std::int64_t label, Index class
   return label >= 0 && label < classes;
 }
 
-/// Per proxy c: nu_c, the clamped concentrations, a_c = kc_c * nu_c, |v_c| and
-/// the offset of the paper's scoring rule (the distributions layer's routine).
+/// Per proxy c: nu_c, the clamped concentrations kc_c, |v_c|, the slope of
+/// the score (paper's rule: a_c = kc o nu; exact density: a_c = kc^2 o nu,
+/// and kc^2) and its offset, from the distributions layer's routines.
 template <class T>
 struct ProxyPrepare {
   ConstMatrixView<T> proxies;  // C x D
   ConstMatrixView<T> kappas;   // C x D
   T min_kappa;
+  bool exact;
   T* nu;     // C x D dense
   T* kc;     // C x D dense
   T* a;      // C x D dense
+  T* k2;     // C x D dense (exact density only)
   T* vnorm;  // C
   T* bias;   // C
   PDML_HOST_DEVICE void operator()(Index c) const {
@@ -58,10 +61,74 @@ struct ProxyPrepare {
       const T kj = max_of(k[j], min_kappa);
       nu_c[j] = v[j] / norm;
       kc_c[j] = kj;
-      a[c * dims + j] = kj * nu_c[j];
+      if (exact) {
+        a[c * dims + j] = kj * kj * nu_c[j];
+        k2[c * dims + j] = kj * kj;
+      } else {
+        a[c * dims + j] = kj * nu_c[j];
+      }
     }
     vnorm[c] = norm;
-    bias[c] = pdml::nivmf_score_offset(static_cast<int>(dims), nu_c, kc_c);
+    bias[c] = exact ? pdml::nivmf_log_density_offset(static_cast<int>(dims), nu_c, kc_c)
+                    : pdml::nivmf_score_offset(static_cast<int>(dims), nu_c, kc_c);
+  }
+};
+
+/// Exact density, per sample row n and column j: x_nj^2 (for |K_c x_n|^2).
+template <class T>
+struct SquareSamples {
+  ConstMatrixView<T> samples;
+  T* squares;  // N x D dense
+  PDML_HOST_DEVICE void operator()(Index nj) const {
+    const Index n = nj / samples.cols;
+    const Index j = nj - n * samples.cols;
+    const T x = samples(n, j);
+    squares[nj] = x * x;
+  }
+};
+
+/// Exact density, per (n, c): from U = x^T (K^2 nu) and Q^2 = |K x|^2 to the
+/// x-dependent part U / Q - D log Q of the log-density (Q is kept).
+template <class T>
+struct ExactDensityTerms {
+  const T* u;      // N x C
+  T* q;            // N x C: |K x|^2 in, |K x| out
+  T* out;          // N x C
+  T dims;
+  PDML_HOST_DEVICE void operator()(Index nc) const {
+    const T norm = sqrt_of(q[nc]);
+    q[nc] = norm;
+    out[nc] = u[nc] / norm - dims * log_of(norm);
+  }
+};
+
+/// Exact density backward, per (n, c): dL/dU = g / Q and
+/// dL/d(Q^2) = -g (U / Q + D) / (2 Q^2), with g = dL/dl (overwritten by dL/dU).
+template <class T>
+struct ExactDensityBackward {
+  const T* u;
+  const T* q;
+  T* grad;         // N x C: dL/dl in, dL/dU out
+  T* grad_square;  // N x C
+  T dims;
+  PDML_HOST_DEVICE void operator()(Index nc) const {
+    const T g = grad[nc];
+    const T norm = q[nc];
+    grad[nc] = g / norm;
+    grad_square[nc] = -g * (u[nc] / norm + dims) / (T(2) * norm * norm);
+  }
+};
+
+/// Exact density backward, per (n, j): adds d(Q^2)/dx = 2 x o (h K^2).
+template <class T>
+struct ExactDensitySampleGradient {
+  ConstMatrixView<T> samples;
+  const T* h_k2;  // N x D: (dL/dQ^2) K^2
+  MatrixView<T> grad_samples;
+  PDML_HOST_DEVICE void operator()(Index nj) const {
+    const Index n = nj / samples.cols;
+    const Index j = nj - n * samples.cols;
+    grad_samples(n, j) += T(2) * samples(n, j) * h_k2[nj];
   }
 };
 
@@ -312,16 +379,19 @@ struct ColumnSum {
   }
 };
 
-/// Backward per proxy c: from dL/da_c (pairwise term), dL/dbias_c and
-/// dL/dnu_c (ProxyAnchor term) to dL/dv_c and dL/dk_c.
+/// Backward per proxy c: from dL/da_c (pairwise term; for the exact density
+/// also dL/d(kc^2)), dL/dbias_c and dL/dnu_c (ProxyAnchor term) to dL/dv_c and
+/// dL/dk_c.
 template <class T>
 struct ProxyBackward {
   ConstMatrixView<T> kappas;
   T min_kappa;
+  bool exact;
   const T* nu;      // C x D
   const T* kc;      // C x D
   const T* vnorm;   // C
   const T* grad_a;  // C x D (dL/da from the GEMM)
+  const T* grad_k2; // C x D (exact density only)
   const T* grad_bias;      // C
   const T* grad_nu_anchor; // C x D or null (no ProxyAnchor term)
   Index dims;
@@ -332,14 +402,25 @@ struct ProxyBackward {
     const T* kc_c = kc + c * dims;
     T* g_nu = grad_proxies.row(c);
     T* g_k = grad_kappas.row(c);
-    // a = kc o nu; the offset's gradient is added by the distributions layer.
     for (Index j = 0; j < dims; ++j) {
       const T ga = grad_a[c * dims + j];
-      g_nu[j] = ga * kc_c[j];
-      g_k[j] = ga * nu_c[j];
+      const T kj = kc_c[j];
+      if (exact) {  // a = kc^2 o nu, and the kc^2 of |K x|^2
+        g_nu[j] = ga * kj * kj;
+        g_k[j] = T(2) * kj * (ga * nu_c[j] + grad_k2[c * dims + j]);
+      } else {      // a = kc o nu
+        g_nu[j] = ga * kj;
+        g_k[j] = ga * nu_c[j];
+      }
     }
-    pdml::nivmf_score_offset_backward(static_cast<int>(dims), nu_c, kc_c, grad_bias[c], g_nu,
-                                      g_k);
+    // The offset's gradient is added by the distributions layer.
+    if (exact) {
+      pdml::nivmf_log_density_offset_backward(static_cast<int>(dims), nu_c, kc_c, grad_bias[c],
+                                              g_nu, g_k);
+    } else {
+      pdml::nivmf_score_offset_backward(static_cast<int>(dims), nu_c, kc_c, grad_bias[c], g_nu,
+                                        g_k);
+    }
     const T* k = kappas.row(c);
     T dot = T(0);
     for (Index j = 0; j < dims; ++j) {

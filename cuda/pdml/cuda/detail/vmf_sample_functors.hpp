@@ -1,0 +1,157 @@
+#pragma once
+// The batched vMF sampler and its backward over the per-sample routines of
+// include/pdml/distributions/vmf_sampler.hpp, with the stream layout of the
+// host's pdml::vmf_sample (include/pdml/distributions/vmf_sample.hpp): sample
+// s of distribution n is row i = s N + n, drawn from RandomStream(rng, i), so
+// device samples equal host samples for the same key.
+
+#include <cstddef>
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+#include "pdml/config.hpp"
+#include "pdml/core/matrix_view.hpp"
+#include "pdml/cuda/core.hpp"
+#include "pdml/cuda/detail/parallel.hpp"
+#include "pdml/distributions/vmf_sampler.hpp"
+#include "pdml/math/vmf_normalizer.hpp"
+#include "pdml/random/random_stream.hpp"
+
+namespace pdml {
+namespace cuda {
+namespace detail {
+
+/// Device buffers of one batched draw (inside a caller workspace).
+template <class T>
+struct VmfSampleBuffers {
+  Index n_distributions = 0;
+  int dimension = 0;
+  int n_samples = 0;
+  RngKey rng{0, 0};
+  T* directions = nullptr;      // N x p: mu_n
+  T* kappas = nullptr;          // N
+  T* tangents = nullptr;        // (S N) x p: unit tangent of every sample
+  VmfSampleDraw<T>* draws = nullptr;  // S N
+  T* scratch = nullptr;         // N x 2p: the kappa = 0 backward's scratch
+  ConstMatrixView<T> samples{nullptr, 0, 0, 0};
+};
+
+template <class T>
+VmfSampleBuffers<T> carve_vmf_sample_buffers(WorkspaceCarver& carver, Index n_samples,
+                                             Index n_distributions, Index dimension) {
+  VmfSampleBuffers<T> b;
+  b.n_distributions = n_distributions;
+  b.dimension = static_cast<int>(dimension);
+  b.n_samples = static_cast<int>(n_samples);
+  const auto n = [](Index v) { return static_cast<std::size_t>(v); };
+  b.directions = carver.take<T>(n(n_distributions * dimension));
+  b.kappas = carver.take<T>(n(n_distributions));
+  b.tangents = carver.take<T>(n(n_samples * n_distributions * dimension));
+  b.draws = carver.take<VmfSampleDraw<T>>(n(n_samples * n_distributions));
+  b.scratch = carver.take<T>(n(n_distributions * 2 * dimension));
+  return b;
+}
+
+/// Per distribution n: mu_n and kappa_n from eta_n (the sampler's own split).
+template <class T>
+struct VmfSplitEta {
+  ConstMatrixView<T> eta;
+  T* directions;
+  T* kappas;
+  PDML_HOST_DEVICE void operator()(Index n) const {
+    const int p = static_cast<int>(eta.cols);
+    kappas[n] = vmf_mean_direction(eta.row(n), p, directions + n * p);
+  }
+};
+
+/// Per sample row i = s N + n.
+template <class T>
+struct VmfSampleRow {
+  Index n_distributions;
+  int p;
+  RngKey rng;
+  const T* directions;
+  const T* kappas;
+  MatrixView<T> samples;
+  T* tangents;
+  VmfSampleDraw<T>* draws;
+  PDML_HOST_DEVICE void operator()(Index i) const {
+    const Index n = i % n_distributions;
+    RandomStream stream(rng, static_cast<std::uint64_t>(i));
+    draws[i] = vmf_sample_one(stream, p, directions + n * p, kappas[n], samples.row(i),
+                              tangents + i * p);
+  }
+};
+
+/// Per distribution n: dL/d(eta_n) summed over its samples in sample order.
+/// Overwrites grad_eta row n, or adds to it when accumulate is set.
+template <class T>
+struct VmfSampleBackwardRow {
+  VmfSampleBuffers<T> saved;
+  ConstMatrixView<T> grad_samples;
+  MatrixView<T> grad_eta;
+  bool accumulate;
+  PDML_HOST_DEVICE void operator()(Index n) const {
+    const int p = saved.dimension;
+    const Index count = saved.n_distributions;
+    T* g = grad_eta.row(n);
+    if (!accumulate) {
+      for (int j = 0; j < p; ++j) g[j] = T(0);
+    }
+    const T kappa = saved.kappas[n];
+    const T* mu = saved.directions + n * p;
+    double one_minus_mean = 1.0, one_plus_mean = 1.0;
+    if (kappa > T(0)) {
+      one_minus_mean = static_cast<double>(vmf_mean_resultant_complement(p, kappa));
+      one_plus_mean = 1.0 + static_cast<double>(vmf_mean_resultant(p, kappa));
+    }
+    for (int s = 0; s < saved.n_samples; ++s) {
+      const Index i = static_cast<Index>(s) * count + n;
+      const VmfSampleDraw<T>& draw = saved.draws[i];
+      if (!draw.ok) continue;
+      if (kappa > T(0)) {
+        const double dw = vmf_marginal_dw_dkappa(p, static_cast<double>(kappa), draw.one_minus_w,
+                                                 draw.one_plus_w, one_minus_mean, one_plus_mean);
+        vmf_sample_one_backward(p, mu, kappa, saved.tangents + i * p, draw.w, draw.one_minus_w,
+                                draw.one_plus_w, draw.projection_ratio, dw, grad_samples.row(i),
+                                g);
+      } else {
+        RandomStream stream(saved.rng, static_cast<std::uint64_t>(i));
+        stream.skip_blocks(std::uint32_t(1) << 31);
+        vmf_sample_one_backward_uniform(stream, p, saved.samples.row(i), grad_samples.row(i),
+                                        saved.scratch + n * 2 * p, g);
+      }
+    }
+  }
+};
+
+/// Draws S samples of each of the N distributions (rows of eta) into samples
+/// and fills the buffers for the backward.
+template <class T, class Backend>
+cudaError_t vmf_sample_run(const Backend& be, ConstMatrixView<T> eta, int n_samples, RngKey rng,
+                           MatrixView<T> samples, VmfSampleBuffers<T>& buffers) {
+  const Index count = eta.rows;
+  const int p = static_cast<int>(eta.cols);
+  buffers.rng = rng;
+  buffers.samples = samples;
+  cudaError_t status =
+      for_each_index(be, count, VmfSplitEta<T>{eta, buffers.directions, buffers.kappas});
+  if (status != cudaSuccess) return status;
+  return for_each_index(be, count * n_samples,
+                        VmfSampleRow<T>{count, p, rng, buffers.directions, buffers.kappas,
+                                        samples, buffers.tangents, buffers.draws});
+}
+
+template <class T, class Backend>
+cudaError_t vmf_sample_backward_run(const Backend& be, const VmfSampleBuffers<T>& buffers,
+                                    ConstMatrixView<T> /*eta*/, int /*n_samples*/,
+                                    ConstMatrixView<T> grad_samples, MatrixView<T> grad_eta,
+                                    bool accumulate) {
+  return for_each_index(be, buffers.n_distributions,
+                        VmfSampleBackwardRow<T>{buffers, grad_samples, grad_eta, accumulate});
+}
+
+}  // namespace detail
+}  // namespace cuda
+}  // namespace pdml

@@ -1,0 +1,242 @@
+#pragma once
+// pdml::cuda::ElNivmfLoss<T>: the paper's criterion (Proxy-NCA over EL-nivMF
+// similarities plus w * ProxyAnchor) on the GPU, with the semantics of the
+// CPU pdml::ElNivmfLoss<T> (include/pdml/losses/el_nivmf_loss.hpp): same
+// Options, same formulas, same samples for the same RngKey.
+//
+// Contract (docs/cuda.md):
+// * All views and label pointers are device memory; loss and
+//   grad_temperature are device pointers (nothing is copied to the host, so
+//   nothing synchronizes).
+// * Workspace: call forward / forward_with_samples with workspace == nullptr
+//   to get workspace_bytes, then with a device buffer of that size. The
+//   buffer holds the saved state: keep it, and the forward's inputs, alive and
+//   unchanged until the last backward of that forward.
+// * cuBLAS: the caller's handle; pdml binds it to the stream for the call and
+//   restores its previous stream.
+
+#include <cstddef>
+#include <cstdint>
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "pdml/core/matrix_view.hpp"
+#include "pdml/cuda/blas.hpp"
+#include "pdml/cuda/core.hpp"
+#include "pdml/cuda/detail/backend_cuda.hpp"
+#include "pdml/cuda/detail/el_nivmf_algorithm.hpp"
+#include "pdml/cuda/detail/vmf_sample_functors.hpp"
+#include "pdml/random/philox.hpp"
+
+namespace pdml {
+namespace cuda {
+
+/// The nivMF score of the criterion (mirrors pdml::NivmfScoring).
+enum class NivmfScoring {
+  paper_rule,     ///< the paper's l_ref (default)
+  exact_density,  ///< the exact nivMF log-density
+};
+
+template <class T>
+class ElNivmfLoss {
+ public:
+  /// The CPU criterion's Options, field for field.
+  struct Options {
+    int n_samples = 5;
+    T guidance_weight = 0;
+    T proxy_anchor_alpha = 32;
+    T proxy_anchor_delta = T(0.1);
+    T min_kappa = T(0.1);
+    NivmfScoring scoring = NivmfScoring::paper_rule;
+  };
+
+  /// Copies the fields of the CPU criterion's Options (or any struct with
+  /// the same field names), so both sides can be configured from one place.
+  template <class CpuOptions>
+  static Options options_from(const CpuOptions& cpu) {
+    Options o;
+    o.n_samples = cpu.n_samples;
+    o.guidance_weight = cpu.guidance_weight;
+    o.proxy_anchor_alpha = cpu.proxy_anchor_alpha;
+    o.proxy_anchor_delta = cpu.proxy_anchor_delta;
+    o.min_kappa = cpu.min_kappa;
+    o.scoring = static_cast<NivmfScoring>(static_cast<int>(cpu.scoring));
+    return o;
+  }
+
+  /// Device state of one forward pass (pointers into its workspace).
+  struct Saved {
+    detail::ElNivmfState<T> state;
+    bool sampled = false;
+    T* samples = nullptr;                     ///< (S B) x D, when forward drew them
+    detail::VmfSampleBuffers<T> sampler;      ///< the sampler's saved state
+  };
+
+  explicit ElNivmfLoss(Options options) : options_(options) {
+    const char* fn = "pdml::cuda::ElNivmfLoss::ElNivmfLoss";
+    if (options.n_samples < 1) detail::throw_cuda_argument(fn, "options.n_samples", "must be >= 1");
+    check_finite_scalar(fn, "options.guidance_weight", options.guidance_weight, false);
+    check_finite_scalar(fn, "options.proxy_anchor_alpha", options.proxy_anchor_alpha, true);
+    check_finite_scalar(fn, "options.proxy_anchor_delta", options.proxy_anchor_delta, false);
+    check_finite_scalar(fn, "options.min_kappa", options.min_kappa, true);
+    if (options.scoring != NivmfScoring::paper_rule &&
+        options.scoring != NivmfScoring::exact_density) {
+      detail::throw_cuda_argument(fn, "options.scoring", "is not a NivmfScoring value");
+    }
+  }
+
+  const Options& options() const { return options_; }
+
+  /// Draws S samples per image from vMF(e_i) with rng (the same samples as
+  /// the CPU criterion and pdml::vmf_sample) and writes L to *loss.
+  cudaError_t forward(void* workspace, std::size_t& workspace_bytes,
+                      ConstMatrixView<T> embeddings, const std::int64_t* labels,
+                      ConstMatrixView<T> proxies, ConstMatrixView<T> kappas, T temperature,
+                      RngKey rng, T* loss, Saved& saved, Context context) const {
+    const char* fn = "pdml::cuda::ElNivmfLoss::forward";
+    validate(fn, embeddings, labels, proxies, kappas, temperature, loss, context);
+    Saved plan = make_plan(embeddings, labels, proxies, kappas, temperature);
+    WorkspaceCarver carver(workspace);
+    detail::carve_el_nivmf(carver, plan.state, true, &plan.samples);
+    plan.sampler = detail::carve_vmf_sample_buffers<T>(carver, plan.state.samples,
+                                                       plan.state.batch, plan.state.dims);
+    if (detail::answer_size_query(fn, workspace, workspace_bytes, carver.bytes())) {
+      return cudaSuccess;
+    }
+    plan.sampled = true;
+    plan.state.samples_view =
+        ConstMatrixView<T>{plan.samples, plan.state.samples * plan.state.batch, plan.state.dims,
+                           plan.state.dims};
+    CublasStreamScope scope(context.cublas, context.stream);
+    PDML_CUDA_TRY(scope.status());
+    const detail::CudaBackend backend{context.stream, context.cublas};
+    PDML_CUDA_TRY(detail::vmf_sample_run(
+        backend, embeddings, static_cast<int>(plan.state.samples), rng,
+        MatrixView<T>{plan.samples, plan.state.samples * plan.state.batch, plan.state.dims,
+                      plan.state.dims},
+        plan.sampler));
+    PDML_CUDA_TRY(detail::el_nivmf_forward(backend, plan.state, loss));
+    saved = plan;
+    return cudaSuccess;
+  }
+
+  /// Like forward, with caller-drawn samples ((S B) x D, sample s of image i
+  /// at row s B + i).
+  cudaError_t forward_with_samples(void* workspace, std::size_t& workspace_bytes,
+                                   ConstMatrixView<T> samples, ConstMatrixView<T> embeddings,
+                                   const std::int64_t* labels, ConstMatrixView<T> proxies,
+                                   ConstMatrixView<T> kappas, T temperature, T* loss,
+                                   Saved& saved, Context context) const {
+    const char* fn = "pdml::cuda::ElNivmfLoss::forward_with_samples";
+    validate(fn, embeddings, labels, proxies, kappas, temperature, loss, context);
+    detail::check_device_view(fn, "samples", samples, options_.n_samples * embeddings.rows,
+                              embeddings.cols);
+    Saved plan = make_plan(embeddings, labels, proxies, kappas, temperature);
+    WorkspaceCarver carver(workspace);
+    detail::carve_el_nivmf<T>(carver, plan.state, false, nullptr);
+    if (detail::answer_size_query(fn, workspace, workspace_bytes, carver.bytes())) {
+      return cudaSuccess;
+    }
+    plan.sampled = false;
+    plan.state.samples_view = samples;
+    CublasStreamScope scope(context.cublas, context.stream);
+    PDML_CUDA_TRY(scope.status());
+    const detail::CudaBackend backend{context.stream, context.cublas};
+    PDML_CUDA_TRY(detail::el_nivmf_forward(backend, plan.state, loss));
+    saved = plan;
+    return cudaSuccess;
+  }
+
+  /// Gradients of grad_loss * L, as the CPU backward: overwrites
+  /// grad_embeddings (B x D), grad_proxies and grad_kappas (C x D, zero where
+  /// clamped) and *grad_temperature (device; skipped when null). After
+  /// forward, grad_embeddings includes the path through the sampler; after
+  /// forward_with_samples it holds only the ProxyAnchor term and dL/dx goes to
+  /// *grad_samples (dropped when null). May be called more than once.
+  cudaError_t backward(const Saved& saved, T grad_loss, MatrixView<T> grad_embeddings,
+                       MatrixView<T> grad_proxies, MatrixView<T> grad_kappas,
+                       T* grad_temperature, MatrixView<T>* grad_samples,
+                       Context context) const {
+    const char* fn = "pdml::cuda::ElNivmfLoss::backward";
+    const auto& st = saved.state;
+    if (!st.valid) detail::throw_cuda_argument(fn, "saved", "holds no forward pass");
+    if (st.samples != options_.n_samples) {
+      detail::throw_cuda_argument(fn, "saved", "comes from a loss with another n_samples");
+    }
+    check_finite_scalar(fn, "grad_loss", grad_loss, false);
+    if (context.cublas == nullptr) detail::throw_cuda_argument(fn, "context.cublas", "is null");
+    detail::check_device_view(fn, "grad_embeddings", grad_embeddings, st.batch, st.dims);
+    detail::check_device_view(fn, "grad_proxies", grad_proxies, st.classes, st.dims);
+    detail::check_device_view(fn, "grad_kappas", grad_kappas, st.classes, st.dims);
+    const Index rows = st.samples * st.batch;
+    if (grad_samples != nullptr) {
+      detail::check_device_view(fn, "grad_samples", *grad_samples, rows, st.dims);
+    }
+    CublasStreamScope scope(context.cublas, context.stream);
+    PDML_CUDA_TRY(scope.status());
+    const detail::CudaBackend backend{context.stream, context.cublas};
+    const MatrixView<T> sample_grads = (!saved.sampled && grad_samples != nullptr)
+                                           ? *grad_samples
+                                           : MatrixView<T>{st.grad_samples, rows, st.dims,
+                                                           st.dims};
+    PDML_CUDA_TRY(detail::el_nivmf_backward(backend, st, grad_loss, grad_embeddings, false,
+                                            grad_proxies, grad_kappas, grad_temperature,
+                                            sample_grads));
+    if (saved.sampled) {
+      // The path through the sampler: dL/dx -> dL/de, added to the ProxyAnchor term.
+      PDML_CUDA_TRY(detail::vmf_sample_backward_run(
+          backend, saved.sampler, st.embeddings, static_cast<int>(st.samples),
+          ConstMatrixView<T>(sample_grads), grad_embeddings, true));
+    }
+    return cudaSuccess;
+  }
+
+ private:
+  static void check_finite_scalar(const char* fn, const char* arg, T value, bool positive) {
+    if (!(value - value == T(0))) detail::throw_cuda_argument(fn, arg, "is not finite");
+    if (positive && !(value > T(0))) detail::throw_cuda_argument(fn, arg, "must be positive");
+  }
+
+  void validate(const char* fn, ConstMatrixView<T> embeddings, const std::int64_t* labels,
+                ConstMatrixView<T> proxies, ConstMatrixView<T> kappas, T temperature, T* loss,
+                Context context) const {
+    if (embeddings.rows < 1 || embeddings.cols < 2) {
+      detail::throw_cuda_argument(fn, "embeddings", "needs at least 1 row and 2 columns");
+    }
+    detail::check_device_view(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
+    if (proxies.rows < 1) detail::throw_cuda_argument(fn, "proxies", "is empty");
+    detail::check_device_view(fn, "proxies", proxies, proxies.rows, embeddings.cols);
+    detail::check_device_view(fn, "kappas", kappas, proxies.rows, embeddings.cols);
+    if (labels == nullptr) detail::throw_cuda_argument(fn, "labels", "is a null pointer");
+    check_finite_scalar(fn, "temperature", temperature, true);
+    if (loss == nullptr) detail::throw_cuda_argument(fn, "loss", "is a null pointer");
+    if (context.cublas == nullptr) detail::throw_cuda_argument(fn, "context.cublas", "is null");
+  }
+
+  Saved make_plan(ConstMatrixView<T> embeddings, const std::int64_t* labels,
+                  ConstMatrixView<T> proxies, ConstMatrixView<T> kappas, T temperature) const {
+    Saved plan;
+    auto& st = plan.state;
+    st.batch = embeddings.rows;
+    st.classes = proxies.rows;
+    st.dims = embeddings.cols;
+    st.samples = options_.n_samples;
+    st.temperature = temperature;
+    st.min_kappa = options_.min_kappa;
+    st.guidance_weight = options_.guidance_weight;
+    st.alpha = options_.proxy_anchor_alpha;
+    st.delta = options_.proxy_anchor_delta;
+    st.exact = options_.scoring == NivmfScoring::exact_density;
+    st.embeddings = embeddings;
+    st.proxies = proxies;
+    st.kappas = kappas;
+    st.labels = labels;
+    return plan;
+  }
+
+  Options options_;
+};
+
+}  // namespace cuda
+}  // namespace pdml
