@@ -17,6 +17,8 @@
 #include <pdml/random/random_stream.hpp>
 
 // distributions: vMF, nivMF, Power Spherical
+#include <pdml/distributions/power_spherical.hpp>
+#include <pdml/distributions/power_spherical_batch.hpp>
 
 // similarities: proxy-to-image similarities
 
