@@ -66,7 +66,8 @@ the held-out classes 5-9 (zero-shot) and on the test images of classes 0-4.
   --data-dir DIR         IDX files (default /usr/share/datasets/fashion-mnist,
                          from Debian's dataset-fashion-mnist package)
   --out-dir DIR          results, curves and pictures (default fashion_mnist_out)
-  --epochs N             passes over the training images (default 6)
+  --epochs N             passes over the training images, 0 = evaluate the
+                         untrained network (default 6)
   --per-class N          images per class in a batch, >= 2 (default 32; 5 classes per batch)
   --train-per-class N    training images per class, <= 6000 (default 6000)
   --hidden A,B,...       hidden layer widths (default 512)
@@ -157,7 +158,7 @@ inline Config parse_arguments(int argc, const char* const* argv) {
       if (value.empty()) throw ArgumentError("option --out-dir needs a directory");
       config.out_dir = value;
     } else if (option == "--epochs") {
-      config.epochs = static_cast<int>(parse_integer(option, value, 1, 10000));
+      config.epochs = static_cast<int>(parse_integer(option, value, 0, 10000));
     } else if (option == "--per-class") {
       config.per_class = static_cast<int>(parse_integer(option, value, 2, 6000));
     } else if (option == "--train-per-class") {
