@@ -1,0 +1,333 @@
+#pragma once
+// Similarities of image vMFs to isotropic proxies and the two proxy losses,
+// as functors over index ranges (see detail/parallel.hpp). The per-pair
+// formulas are the distributions layer's (vmf_log_ppk, vmf_kl); the layout
+// and conventions are those of include/pdml/similarities/detail/
+// isotropic_proxies.hpp: proxy c has direction nu_c = v_c / |v_c| and one
+// concentration kappa_c, clamped at min_kappa; location m_c = kappa_c nu_c;
+//   sim(i, c) = sign * f(e_i, m_c) / T.
+
+#include <cstdint>
+#include <limits>
+
+#include "pdml/config.hpp"
+#include "pdml/core/matrix_view.hpp"
+#include "pdml/cuda/detail/scalar_math.hpp"
+#include "pdml/distributions/vmf.hpp"
+
+namespace pdml {
+namespace cuda {
+
+/// The similarities between image vMFs and isotropic vMF proxies.
+enum class IsotropicSimilarity {
+  expected_likelihood,  ///< EL-vMF: log PPK with rho = 1
+  bhattacharyya,        ///< B-vMF: log PPK with rho = 1/2
+  kl,                   ///< -KL(vMF_i || vMF_c) (exact, with A_p)
+  l2,                   ///< -|e_i - kappa_c nu_c|^2
+};
+
+namespace detail {
+
+/// One pair formula, selected at run time (uniform across threads).
+template <class T>
+struct IsotropicPair {
+  IsotropicSimilarity kind;
+  int dim;
+  PDML_HOST_DEVICE T sign() const { return kind == IsotropicSimilarity::kl || kind == IsotropicSimilarity::l2 ? T(-1) : T(1); }
+  PDML_HOST_DEVICE T rho() const { return kind == IsotropicSimilarity::bhattacharyya ? T(0.5) : T(1); }
+  PDML_HOST_DEVICE T value(const T* e, const T* m) const {
+    switch (kind) {
+      case IsotropicSimilarity::kl: return vmf_kl(dim, e, m);
+      case IsotropicSimilarity::l2: {
+        T s = T(0);
+        for (int j = 0; j < dim; ++j) s += (e[j] - m[j]) * (e[j] - m[j]);
+        return s;
+      }
+      default: return vmf_log_ppk(dim, e, m, rho());
+    }
+  }
+  /// Overwrites grad_e / grad_m (null skipped) with grad * df/de, df/dm.
+  PDML_HOST_DEVICE void backward(const T* e, const T* m, T grad, T* grad_e, T* grad_m) const {
+    switch (kind) {
+      case IsotropicSimilarity::kl: vmf_kl_backward(dim, e, m, grad, grad_e, grad_m); return;
+      case IsotropicSimilarity::l2:
+        for (int j = 0; j < dim; ++j) {
+          const T g = T(2) * grad * (e[j] - m[j]);
+          if (grad_e) grad_e[j] = g;
+          if (grad_m) grad_m[j] = -g;
+        }
+        return;
+      default: vmf_log_ppk_backward(dim, e, m, rho(), grad, grad_e, grad_m); return;
+    }
+  }
+};
+
+/// Per proxy c: nu_c, clamped kappa_c, m_c, |v_c|.
+template <class T>
+struct IsotropicProxyPrepare {
+  ConstMatrixView<T> proxies;  // C x D
+  ConstMatrixView<T> kappas;   // C x 1
+  T min_kappa;
+  T* nu;        // C x D
+  T* kappa;     // C (clamped)
+  T* location;  // C x D
+  T* vnorm;     // C
+  PDML_HOST_DEVICE void operator()(Index c) const {
+    const Index d = proxies.cols;
+    const T* v = proxies.row(c);
+    T vv = T(0);
+    for (Index j = 0; j < d; ++j) vv += v[j] * v[j];
+    const T norm = sqrt_of(vv);
+    const T k = max_of(kappas(c, 0), min_kappa);
+    for (Index j = 0; j < d; ++j) {
+      nu[c * d + j] = v[j] / norm;
+      location[c * d + j] = k * (v[j] / norm);
+    }
+    kappa[c] = k;
+    vnorm[c] = norm;
+  }
+};
+
+/// Per pair (i, c): sim = sign f(e_i, m_c) / T (also kept for d/dT).
+template <class T>
+struct IsotropicPairForward {
+  IsotropicPair<T> pair;
+  ConstMatrixView<T> embeddings;
+  const T* location;
+  Index classes;
+  T inv_temperature;
+  T* saved_similarities;  // B x C dense
+  MatrixView<T> similarities;
+  PDML_HOST_DEVICE void operator()(Index ic) const {
+    const Index i = ic / classes;
+    const Index c = ic - i * classes;
+    const T s = pair.sign() * pair.value(embeddings.row(i), location + c * pair.dim) *
+                inv_temperature;
+    saved_similarities[ic] = s;
+    similarities(i, c) = s;
+  }
+};
+
+/// Backward per image i: dL/de_i = sum_c (in order) of the pair gradients.
+template <class T>
+struct IsotropicImageBackward {
+  IsotropicPair<T> pair;
+  ConstMatrixView<T> embeddings;
+  const T* location;
+  Index classes;
+  T scale;  // sign / T
+  ConstMatrixView<T> grad_similarities;
+  T* scratch;  // B x D
+  MatrixView<T> grad_embeddings;
+  PDML_HOST_DEVICE void operator()(Index i) const {
+    const int d = pair.dim;
+    T* out = grad_embeddings.row(i);
+    T* tmp = scratch + i * d;
+    for (int j = 0; j < d; ++j) out[j] = T(0);
+    for (Index c = 0; c < classes; ++c) {
+      pair.backward(embeddings.row(i), location + c * d, scale * grad_similarities(i, c), tmp,
+                    static_cast<T*>(nullptr));
+      for (int j = 0; j < d; ++j) out[j] += tmp[j];
+    }
+  }
+};
+
+/// Backward per proxy c: dL/dm_c summed over images in order, then through
+/// m = kappa nu (clamp: zero gradient where clamped) and nu = v / |v|.
+template <class T>
+struct IsotropicProxyBackward {
+  IsotropicPair<T> pair;
+  ConstMatrixView<T> embeddings;
+  ConstMatrixView<T> kappas;  // raw, C x 1
+  T min_kappa;
+  const T* nu;
+  const T* kappa;
+  const T* location;
+  const T* vnorm;
+  T scale;
+  ConstMatrixView<T> grad_similarities;
+  T* scratch;  // C x D
+  MatrixView<T> grad_proxies;
+  MatrixView<T> grad_kappas;  // C x 1
+  PDML_HOST_DEVICE void operator()(Index c) const {
+    const int d = pair.dim;
+    T* out = grad_proxies.row(c);
+    T* tmp = scratch + c * d;
+    for (int j = 0; j < d; ++j) out[j] = T(0);
+    for (Index i = 0; i < embeddings.rows; ++i) {
+      pair.backward(embeddings.row(i), location + c * d, scale * grad_similarities(i, c),
+                    static_cast<T*>(nullptr), tmp);
+      for (int j = 0; j < d; ++j) out[j] += tmp[j];
+    }
+    const T* nu_c = nu + c * d;
+    T along = T(0);
+    for (int j = 0; j < d; ++j) along += out[j] * nu_c[j];
+    grad_kappas(c, 0) = kappas(c, 0) < min_kappa ? T(0) : along;
+    // d/dnu = kappa g_m; then the normalization: (g - (g.nu) nu) / |v|.
+    const T k = kappa[c];
+    const T inv = T(1) / vnorm[c];
+    for (int j = 0; j < d; ++j) out[j] = (k * out[j] - k * along * nu_c[j]) * inv;
+  }
+};
+
+/// dL/dT = -(1/T) sum_{i,c} g_ic sim_ic, summed per row then in order.
+template <class T>
+struct TemperatureTerms {
+  ConstMatrixView<T> grad_similarities;
+  const T* similarities;  // B x C dense
+  PDML_HOST_DEVICE T operator()(Index ic) const {
+    const Index c_count = grad_similarities.cols;
+    const Index i = ic / c_count;
+    const Index c = ic - i * c_count;
+    return grad_similarities(i, c) * similarities[ic];
+  }
+};
+
+// ---------------------------------------------------------------- Proxy-NCA
+
+/// Per row i: logsumexp of the similarity row, softmax saved, row loss.
+template <class T>
+struct ProxyNcaRow {
+  ConstMatrixView<T> similarities;
+  const std::int64_t* labels;
+  T* probabilities;  // B x C
+  T* row_losses;     // B
+  PDML_HOST_DEVICE void operator()(Index i) const {
+    const Index c_count = similarities.cols;
+    const T* row = similarities.row(i);
+    T top = -std::numeric_limits<T>::infinity();
+    for (Index c = 0; c < c_count; ++c) top = max_of(top, row[c]);
+    T sum = T(0);
+    for (Index c = 0; c < c_count; ++c) sum += exp_of(row[c] - top);
+    const T lse = top + log_of(sum);
+    for (Index c = 0; c < c_count; ++c) probabilities[i * c_count + c] = exp_of(row[c] - lse);
+    const std::int64_t y = labels[i];
+    row_losses[i] = (y >= 0 && y < c_count) ? lse - row[y] : quiet_nan<T>();
+  }
+};
+
+/// *loss = mean of the row losses, summed in order (one thread).
+template <class T>
+struct MeanOfRows {
+  const T* row_losses;
+  Index rows;
+  T* loss;
+  PDML_HOST_DEVICE void operator()(Index) const {
+    T total = T(0);
+    for (Index i = 0; i < rows; ++i) total += row_losses[i];
+    *loss = total / T(rows);
+  }
+};
+
+/// grad = grad_loss (softmax - onehot(y)) / B, per pair.
+template <class T>
+struct ProxyNcaBackwardPair {
+  const T* probabilities;
+  const std::int64_t* labels;
+  Index classes, rows;
+  T grad_loss;
+  MatrixView<T> grad_similarities;
+  PDML_HOST_DEVICE void operator()(Index ic) const {
+    const Index i = ic / classes;
+    const Index c = ic - i * classes;
+    const T scale = grad_loss / T(rows);
+    grad_similarities(i, c) = scale * (probabilities[ic] - (labels[i] == c ? T(1) : T(0)));
+  }
+};
+
+// -------------------------------------------------------------- ProxyAnchor
+
+/// Per class c: the two log(1 + sum exp) terms of ProxyAnchor and dL/ds of
+/// every pair in that column (for grad_loss = 1), as the CPU loss computes them.
+template <class T>
+struct ProxyAnchorColumn {
+  ConstMatrixView<T> cosines;  // B x C
+  const std::int64_t* labels;
+  T alpha, delta;
+  const T* n_present;   // 1: |P+|
+  T* grad_cosines;      // B x C dense, dL/ds
+  T* class_terms;       // C
+  PDML_HOST_DEVICE void operator()(Index c) const {
+    const Index b = cosines.rows, c_count = cosines.cols;
+    T pos_top = T(0), neg_top = T(0);
+    bool present = false;
+    for (Index i = 0; i < b; ++i) {
+      const T s = cosines(i, c);
+      if (labels[i] == c) {
+        pos_top = max_of(pos_top, -alpha * (s - delta));
+        present = true;
+      } else {
+        neg_top = max_of(neg_top, alpha * (s + delta));
+      }
+    }
+    T pos_sum = exp_of(-pos_top), neg_sum = exp_of(-neg_top);
+    for (Index i = 0; i < b; ++i) {
+      const T s = cosines(i, c);
+      if (labels[i] == c) {
+        pos_sum += exp_of(-alpha * (s - delta) - pos_top);
+      } else {
+        neg_sum += exp_of(alpha * (s + delta) - neg_top);
+      }
+    }
+    const T pos_lse = pos_top + log_of(pos_sum), neg_lse = neg_top + log_of(neg_sum);
+    const T pos_weight = T(1) / *n_present, neg_weight = T(1) / T(c_count);
+    for (Index i = 0; i < b; ++i) {
+      const T s = cosines(i, c);
+      grad_cosines[i * c_count + c] =
+          labels[i] == c ? -alpha * pos_weight * exp_of(-alpha * (s - delta) - pos_lse)
+                         : alpha * neg_weight * exp_of(alpha * (s + delta) - neg_lse);
+    }
+    class_terms[c] = (present ? pos_weight * pos_lse : T(0)) + neg_weight * neg_lse;
+  }
+};
+
+/// |P+|: the number of distinct labels (one thread; marks in `seen`, C entries).
+template <class T>
+struct CountPresent {
+  const std::int64_t* labels;
+  Index rows, classes;
+  unsigned char* seen;
+  T* n_present;
+  PDML_HOST_DEVICE void operator()(Index) const {
+    for (Index c = 0; c < classes; ++c) seen[c] = 0;
+    Index count = 0;
+    for (Index i = 0; i < rows; ++i) {
+      const std::int64_t y = labels[i];
+      if (y >= 0 && y < classes && seen[y] == 0) {
+        seen[y] = 1;
+        ++count;
+      }
+    }
+    *n_present = count > 0 ? T(count) : quiet_nan<T>();
+  }
+};
+
+/// *loss = sum_c class_terms[c] in order (one thread).
+template <class T>
+struct SumOfClasses {
+  const T* class_terms;
+  Index classes;
+  T* loss;
+  PDML_HOST_DEVICE void operator()(Index) const {
+    T total = T(0);
+    for (Index c = 0; c < classes; ++c) total += class_terms[c];
+    *loss = total;
+  }
+};
+
+/// grad_cosines = grad_loss * saved dL/ds.
+template <class T>
+struct ScaleInto {
+  const T* source;  // rows x cols dense
+  Index cols;
+  T scale;
+  MatrixView<T> out;
+  PDML_HOST_DEVICE void operator()(Index k) const {
+    const Index i = k / cols;
+    out(i, k - i * cols) = scale * source[k];
+  }
+};
+
+}  // namespace detail
+}  // namespace cuda
+}  // namespace pdml

@@ -1,0 +1,261 @@
+#pragma once
+// Similarities and proxy losses on the GPU, with the semantics of the CPU
+// ones (include/pdml/similarities, include/pdml/losses):
+//   * isotropic_similarity_*: EL-vMF, B-vMF, KL-vMF and L2 between image vMFs
+//     (embeddings = natural parameters, B x D) and isotropic proxies (vectors
+//     C x D, concentrations C x 1 clamped at min_kappa), B x C outputs;
+//   * cosine_similarity_*: mu_i^T nu_c / T through a cuBLAS GEMM;
+//   * proxy_nca_* and proxy_anchor_*: the losses over a B x C matrix.
+// The EL-nivMF criterion is pdml/cuda/el_nivmf_loss.hpp.
+//
+// Contract as in docs/cuda.md: device views, workspace size query
+// (workspace == nullptr), the caller's stream, cudaError_t returns,
+// std::invalid_argument for bad host-side arguments, deterministic outputs.
+// Each Saved refers to its workspace and to the forward's inputs: keep both
+// alive and unchanged until the backward has run. Scalars (loss,
+// grad_temperature) are device pointers.
+
+#include <cstddef>
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+#include "pdml/core/matrix_view.hpp"
+#include "pdml/cuda/blas.hpp"
+#include "pdml/cuda/core.hpp"
+#include "pdml/cuda/detail/backend_cuda.hpp"
+#include "pdml/cuda/detail/similarity_algorithms.hpp"
+
+namespace pdml {
+namespace cuda {
+
+namespace detail {
+template <class T>
+void check_positive_finite(const char* fn, const char* arg, T value) {
+  if (!(value - value == T(0)) || !(value > T(0))) {
+    throw_cuda_argument(fn, arg, "must be positive and finite");
+  }
+}
+}  // namespace detail
+
+template <class T>
+struct IsotropicSimilaritySaved {
+  detail::IsotropicState<T> state;
+  Index classes = 0;
+};
+
+/// sim (B x C) between image vMFs and isotropic proxies; see the header comment.
+template <class T>
+cudaError_t isotropic_similarity_forward(void* workspace, std::size_t& workspace_bytes,
+                                         IsotropicSimilarity kind, ConstMatrixView<T> embeddings,
+                                         ConstMatrixView<T> proxies, ConstMatrixView<T> kappas,
+                                         T min_kappa, T temperature, MatrixView<T> similarities,
+                                         IsotropicSimilaritySaved<T>& saved,
+                                         cudaStream_t stream = nullptr) {
+  const char* fn = "pdml::cuda::isotropic_similarity_forward";
+  if (embeddings.rows < 1 || embeddings.cols < 2) {
+    detail::throw_cuda_argument(fn, "embeddings", "needs at least 1 row and 2 columns");
+  }
+  detail::check_device_view(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
+  if (proxies.rows < 1) detail::throw_cuda_argument(fn, "proxies", "is empty");
+  detail::check_device_view(fn, "proxies", proxies, proxies.rows, embeddings.cols);
+  detail::check_device_view(fn, "kappas", kappas, proxies.rows, 1);
+  detail::check_device_view(fn, "similarities", similarities, embeddings.rows, proxies.rows);
+  detail::check_positive_finite(fn, "min_kappa", min_kappa);
+  detail::check_positive_finite(fn, "temperature", temperature);
+  if (static_cast<int>(kind) < 0 || static_cast<int>(kind) > 3) {
+    detail::throw_cuda_argument(fn, "kind", "is not an IsotropicSimilarity value");
+  }
+  detail::IsotropicState<T> st;
+  WorkspaceCarver carver(workspace);
+  detail::carve_isotropic(carver, st, embeddings.rows, proxies.rows, embeddings.cols);
+  if (detail::answer_size_query(fn, workspace, workspace_bytes, carver.bytes())) {
+    return cudaSuccess;
+  }
+  st.pair = detail::IsotropicPair<T>{kind, static_cast<int>(embeddings.cols)};
+  st.embeddings = embeddings;
+  st.kappas = kappas;
+  st.min_kappa = min_kappa;
+  st.temperature = temperature;
+  const detail::CudaBackend backend{stream, nullptr};
+  PDML_CUDA_TRY(detail::isotropic_forward(backend, st, proxies, similarities));
+  saved.state = st;
+  saved.classes = proxies.rows;
+  return cudaSuccess;
+}
+
+/// Overwrites grad_embeddings (B x D), grad_proxies (C x D), grad_kappas
+/// (C x 1, zero where clamped) and *grad_temperature (device; null: skipped).
+template <class T>
+cudaError_t isotropic_similarity_backward(const IsotropicSimilaritySaved<T>& saved,
+                                          ConstMatrixView<T> grad_similarities,
+                                          MatrixView<T> grad_embeddings,
+                                          MatrixView<T> grad_proxies, MatrixView<T> grad_kappas,
+                                          T* grad_temperature, cudaStream_t stream = nullptr) {
+  const char* fn = "pdml::cuda::isotropic_similarity_backward";
+  const auto& st = saved.state;
+  if (!st.valid) detail::throw_cuda_argument(fn, "saved", "holds no forward pass");
+  const Index b = st.embeddings.rows, c = saved.classes, d = st.embeddings.cols;
+  detail::check_device_view(fn, "grad_similarities", grad_similarities, b, c);
+  detail::check_device_view(fn, "grad_embeddings", grad_embeddings, b, d);
+  detail::check_device_view(fn, "grad_proxies", grad_proxies, c, d);
+  detail::check_device_view(fn, "grad_kappas", grad_kappas, c, 1);
+  const detail::CudaBackend backend{stream, nullptr};
+  return detail::isotropic_backward(backend, st, c, grad_similarities, grad_embeddings,
+                                    grad_proxies, grad_kappas, grad_temperature);
+}
+
+template <class T>
+struct CosineSimilaritySaved {
+  detail::CosineState<T> state;
+};
+
+/// sim (B x C) = mu_i^T nu_c / T; a zero embedding has mu = 0 (and zero gradient).
+template <class T>
+cudaError_t cosine_similarity_forward(void* workspace, std::size_t& workspace_bytes,
+                                      ConstMatrixView<T> embeddings, ConstMatrixView<T> proxies,
+                                      T temperature, MatrixView<T> similarities,
+                                      CosineSimilaritySaved<T>& saved, Context context) {
+  const char* fn = "pdml::cuda::cosine_similarity_forward";
+  if (embeddings.rows < 1 || embeddings.cols < 1) {
+    detail::throw_cuda_argument(fn, "embeddings", "is empty");
+  }
+  detail::check_device_view(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
+  if (proxies.rows < 1) detail::throw_cuda_argument(fn, "proxies", "is empty");
+  detail::check_device_view(fn, "proxies", proxies, proxies.rows, embeddings.cols);
+  detail::check_device_view(fn, "similarities", similarities, embeddings.rows, proxies.rows);
+  detail::check_positive_finite(fn, "temperature", temperature);
+  if (context.cublas == nullptr) detail::throw_cuda_argument(fn, "context.cublas", "is null");
+  detail::CosineState<T> st;
+  st.rows = embeddings.rows;
+  st.classes = proxies.rows;
+  st.dims = embeddings.cols;
+  st.temperature = temperature;
+  WorkspaceCarver carver(workspace);
+  detail::carve_cosine(carver, st);
+  if (detail::answer_size_query(fn, workspace, workspace_bytes, carver.bytes())) {
+    return cudaSuccess;
+  }
+  CublasStreamScope scope(context.cublas, context.stream);
+  PDML_CUDA_TRY(scope.status());
+  const detail::CudaBackend backend{context.stream, context.cublas};
+  PDML_CUDA_TRY(detail::cosine_forward(backend, st, embeddings, proxies, similarities));
+  saved.state = st;
+  return cudaSuccess;
+}
+
+/// Overwrites grad_embeddings (B x D) and grad_proxies (C x D); writes
+/// *grad_temperature (device) unless null.
+template <class T>
+cudaError_t cosine_similarity_backward(const CosineSimilaritySaved<T>& saved,
+                                       ConstMatrixView<T> grad_similarities,
+                                       MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
+                                       T* grad_temperature, Context context) {
+  const char* fn = "pdml::cuda::cosine_similarity_backward";
+  const auto& st = saved.state;
+  if (!st.valid) detail::throw_cuda_argument(fn, "saved", "holds no forward pass");
+  detail::check_device_view(fn, "grad_similarities", grad_similarities, st.rows, st.classes);
+  detail::check_device_view(fn, "grad_embeddings", grad_embeddings, st.rows, st.dims);
+  detail::check_device_view(fn, "grad_proxies", grad_proxies, st.classes, st.dims);
+  if (context.cublas == nullptr) detail::throw_cuda_argument(fn, "context.cublas", "is null");
+  CublasStreamScope scope(context.cublas, context.stream);
+  PDML_CUDA_TRY(scope.status());
+  const detail::CudaBackend backend{context.stream, context.cublas};
+  return detail::cosine_backward(backend, st, grad_similarities, grad_embeddings, grad_proxies,
+                                 grad_temperature);
+}
+
+template <class T>
+struct ProxyNcaSaved {
+  detail::ProxyNcaState<T> state;
+};
+
+/// Proxy-NCA (PNCA++ form): *loss = mean_i [logsumexp_c s_ic - s_{i,y_i}].
+template <class T>
+cudaError_t proxy_nca_forward(void* workspace, std::size_t& workspace_bytes,
+                              ConstMatrixView<T> similarities, const std::int64_t* labels,
+                              T* loss, ProxyNcaSaved<T>& saved, cudaStream_t stream = nullptr) {
+  const char* fn = "pdml::cuda::proxy_nca_forward";
+  if (similarities.rows < 1 || similarities.cols < 1) {
+    detail::throw_cuda_argument(fn, "similarities", "is empty");
+  }
+  detail::check_device_view(fn, "similarities", similarities, similarities.rows,
+                            similarities.cols);
+  if (labels == nullptr) detail::throw_cuda_argument(fn, "labels", "is a null pointer");
+  if (loss == nullptr) detail::throw_cuda_argument(fn, "loss", "is a null pointer");
+  detail::ProxyNcaState<T> st;
+  st.rows = similarities.rows;
+  st.classes = similarities.cols;
+  st.labels = labels;
+  WorkspaceCarver carver(workspace);
+  detail::carve_proxy_nca(carver, st);
+  if (detail::answer_size_query(fn, workspace, workspace_bytes, carver.bytes())) {
+    return cudaSuccess;
+  }
+  const detail::CudaBackend backend{stream, nullptr};
+  PDML_CUDA_TRY(detail::proxy_nca_forward(backend, st, similarities, loss));
+  saved.state = st;
+  return cudaSuccess;
+}
+
+/// grad_similarities = grad_loss (softmax - onehot(y)) / B (overwritten).
+template <class T>
+cudaError_t proxy_nca_backward(const ProxyNcaSaved<T>& saved, T grad_loss,
+                               MatrixView<T> grad_similarities, cudaStream_t stream = nullptr) {
+  const char* fn = "pdml::cuda::proxy_nca_backward";
+  if (!saved.state.valid) detail::throw_cuda_argument(fn, "saved", "holds no forward pass");
+  detail::check_device_view(fn, "grad_similarities", grad_similarities, saved.state.rows,
+                            saved.state.classes);
+  const detail::CudaBackend backend{stream, nullptr};
+  return detail::proxy_nca_backward(backend, saved.state, grad_loss, grad_similarities);
+}
+
+template <class T>
+struct ProxyAnchorSaved {
+  detail::ProxyAnchorState<T> state;
+};
+
+/// ProxyAnchor (Kim et al., 2020) of a B x C cosine matrix; alpha > 0, delta finite.
+template <class T>
+cudaError_t proxy_anchor_forward(void* workspace, std::size_t& workspace_bytes,
+                                 ConstMatrixView<T> cosines, const std::int64_t* labels, T alpha,
+                                 T delta, T* loss, ProxyAnchorSaved<T>& saved,
+                                 cudaStream_t stream = nullptr) {
+  const char* fn = "pdml::cuda::proxy_anchor_forward";
+  if (cosines.rows < 1 || cosines.cols < 1) detail::throw_cuda_argument(fn, "cosines", "is empty");
+  detail::check_device_view(fn, "cosines", cosines, cosines.rows, cosines.cols);
+  if (labels == nullptr) detail::throw_cuda_argument(fn, "labels", "is a null pointer");
+  if (loss == nullptr) detail::throw_cuda_argument(fn, "loss", "is a null pointer");
+  detail::check_positive_finite(fn, "alpha", alpha);
+  if (!(delta - delta == T(0))) detail::throw_cuda_argument(fn, "delta", "is not finite");
+  detail::ProxyAnchorState<T> st;
+  st.rows = cosines.rows;
+  st.classes = cosines.cols;
+  st.labels = labels;
+  st.alpha = alpha;
+  st.delta = delta;
+  WorkspaceCarver carver(workspace);
+  detail::carve_proxy_anchor(carver, st);
+  if (detail::answer_size_query(fn, workspace, workspace_bytes, carver.bytes())) {
+    return cudaSuccess;
+  }
+  const detail::CudaBackend backend{stream, nullptr};
+  PDML_CUDA_TRY(detail::proxy_anchor_forward(backend, st, cosines, loss));
+  saved.state = st;
+  return cudaSuccess;
+}
+
+/// grad_cosines = grad_loss dL/ds (overwritten).
+template <class T>
+cudaError_t proxy_anchor_backward(const ProxyAnchorSaved<T>& saved, T grad_loss,
+                                  MatrixView<T> grad_cosines, cudaStream_t stream = nullptr) {
+  const char* fn = "pdml::cuda::proxy_anchor_backward";
+  if (!saved.state.valid) detail::throw_cuda_argument(fn, "saved", "holds no forward pass");
+  detail::check_device_view(fn, "grad_cosines", grad_cosines, saved.state.rows,
+                            saved.state.classes);
+  const detail::CudaBackend backend{stream, nullptr};
+  return detail::proxy_anchor_backward(backend, saved.state, grad_loss, grad_cosines);
+}
+
+}  // namespace cuda
+}  // namespace pdml
