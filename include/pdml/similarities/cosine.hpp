@@ -89,7 +89,7 @@ template <class T>
 void cosine_similarity_backward(const CosineSimilaritySaved<T>& saved,
                                 ConstMatrixView<T> grad_similarities,
                                 MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
-                                T* grad_temperature) {
+                                detail::NonDeduced<T>* grad_temperature) {
   const char* fn = "pdml::cosine_similarity_backward";
   const Index b = saved.directions.rows(), c_count = saved.proxy_directions.rows(),
               d = saved.directions.cols();

@@ -162,7 +162,7 @@ template <class T>
 void el_nivmf_similarity_backward(const ElNivmfSimilaritySaved<T>& saved,
                                   ConstMatrixView<T> grad_similarities,
                                   MatrixView<T> grad_samples, MatrixView<T> grad_proxies,
-                                  MatrixView<T> grad_kappas, T* grad_temperature) {
+                                  MatrixView<T> grad_kappas, detail::NonDeduced<T>* grad_temperature) {
   const char* fn = "pdml::el_nivmf_similarity_backward";
   if (saved.n_samples == 0) detail::throw_invalid(fn, "saved", "holds no forward pass");
   const Index rows = saved.scratch_pairs.rows(), c_count = saved.scratch_pairs.cols();

@@ -64,7 +64,7 @@ template <class T>
 void ppk_similarity_backward(const PpkSimilaritySaved<T>& saved,
                              ConstMatrixView<T> grad_similarities,
                              MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
-                             MatrixView<T> grad_kappas, T* grad_temperature) {
+                             MatrixView<T> grad_kappas, detail::NonDeduced<T>* grad_temperature) {
   detail::check_isotropic_backward("pdml::ppk_similarity_backward", saved, grad_similarities,
                                    grad_embeddings, grad_proxies, grad_kappas);
   const detail::PpkPair<T> pair{static_cast<int>(saved.embeddings.cols()), saved.order};

@@ -52,7 +52,7 @@ template <class T>
 void l2_similarity_backward(const L2SimilaritySaved<T>& saved,
                             ConstMatrixView<T> grad_similarities, MatrixView<T> grad_embeddings,
                             MatrixView<T> grad_proxies, MatrixView<T> grad_kappas,
-                            T* grad_temperature) {
+                            detail::NonDeduced<T>* grad_temperature) {
   detail::check_isotropic_backward("pdml::l2_similarity_backward", saved, grad_similarities,
                                    grad_embeddings, grad_proxies, grad_kappas);
   const detail::SquaredDistancePair<T> pair{static_cast<int>(saved.embeddings.cols())};

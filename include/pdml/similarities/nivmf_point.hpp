@@ -71,7 +71,8 @@ template <class T>
 void nivmf_point_similarity_backward(const NivmfPointSimilaritySaved<T>& saved,
                                      ConstMatrixView<T> grad_similarities,
                                      MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
-                                     MatrixView<T> grad_kappas, T* grad_temperature) {
+                                     MatrixView<T> grad_kappas,
+                                     detail::NonDeduced<T>* grad_temperature) {
   const char* fn = "pdml::nivmf_point_similarity_backward";
   const Index b = saved.similarities.rows(), c_count = saved.similarities.cols();
   if (c_count == 0) detail::throw_invalid(fn, "saved", "holds no forward pass");

@@ -12,6 +12,7 @@
 //   exact nivMF log-density:
 //     l_c(x) = b_c + (K_c^2 nu_c)^T x / |K_c x| - D log |K_c x|,
 //     b_c = log C_D(r_c) + sum_j log k_cj
+// Gradients pass where k > min_kappa; at and below it they are zero.
 // The per-point terms are matrix products (N x D against C x D); the per-proxy
 // offsets (the log-normalizers) are evaluated once per proxy.
 
@@ -41,17 +42,19 @@ struct NivmfScoresSaved {
   RowMajorMatrix<T> directions;      ///< C x D, nu_c
   detail::RowVector<T> proxy_norms;  ///< C, |v_c|
   RowMajorMatrix<T> kappas;          ///< C x D, clamped concentrations
-  RowMajorMatrix<T> kappa_passes;    ///< C x D, 1 where not clamped, else 0
+  T min_kappa = T(0);                ///< gradients pass where kappas > min_kappa
   RowMajorMatrix<T> linear;          ///< C x D: K nu (paper) or K^2 nu (exact)
   detail::RowVector<T> offsets;      ///< C: a_c (paper) or b_c (exact)
   // Exact density only: U = points * linear^T and Q = |K_c x_n| (N x C each).
   RowMajorMatrix<T> inner;
   RowMajorMatrix<T> point_norms;
+  RowMajorMatrix<T> kappa_squares;   ///< C x D, k o k
+  RowMajorMatrix<T> point_squares;   ///< N x D, x o x
   // Scratch reused by the backward (sized in the forward, so the backward allocates nothing).
   mutable RowMajorMatrix<T> scratch_pairs;   ///< N x C
   mutable RowMajorMatrix<T> scratch_pairs2;  ///< N x C (exact only)
-  mutable RowMajorMatrix<T> scratch_points;  ///< N x D (exact only: x o x)
   mutable RowMajorMatrix<T> scratch_proxies; ///< C x D
+  mutable RowMajorMatrix<T> scratch_points;  ///< N x D (exact only)
   mutable RowMajorMatrix<T> scratch_proxies2;///< C x D (exact only)
   mutable detail::RowVector<T> scratch_offsets;  ///< C
 };
@@ -66,38 +69,54 @@ void nivmf_scores_forward_unchecked(ConstMatrixView<T> points, ConstMatrixView<T
   const Index n = points.rows, c_count = proxies.rows, d = proxies.cols;
   saved.scoring = scoring;
   saved.points = as_eigen(points);
-  normalize_rows(proxies, saved.directions, saved.proxy_norms);
-  clamp_below(kappas, min_kappa, saved.kappas, saved.kappa_passes);
+  saved.min_kappa = min_kappa;
+  saved.directions.resize(c_count, d);
+  saved.proxy_norms.resize(c_count);
+  saved.kappas.resize(c_count, d);
+  saved.linear.resize(c_count, d);
   saved.scratch_offsets.resize(c_count);
   saved.offsets.resize(c_count);
   detail::RowVector<T>& offsets = saved.offsets;
-  // Per-proxy offset, evaluated once per proxy (it holds the Bessel log-normalizer).
+  const auto v = as_eigen(proxies);
+  const auto k_raw = as_eigen(kappas);
+  // One pass per proxy row (cache-friendly at C ~ 1e4, D ~ 512): direction, clamped
+  // concentrations, the slope of the score and the per-proxy offset (the only Bessel
+  // evaluation, once per proxy).
   parallel_rows(c_count, 64 * d, [&](Index c) {
-    offsets[c] = scoring == NivmfScoring::paper_rule
-                     ? nivmf_score_offset(static_cast<int>(d), saved.directions.row(c).data(),
-                                          saved.kappas.row(c).data())
-                     : nivmf_log_density_offset(static_cast<int>(d),
-                                                saved.directions.row(c).data(),
-                                                saved.kappas.row(c).data());
+    const T norm = v.row(c).norm();
+    saved.proxy_norms[c] = norm;
+    saved.directions.row(c) = v.row(c) / norm;
+    saved.kappas.row(c) = k_raw.row(c).cwiseMax(min_kappa);
+    const T* nu = saved.directions.row(c).data();
+    const T* k = saved.kappas.row(c).data();
+    if (scoring == NivmfScoring::paper_rule) {
+      offsets[c] = nivmf_score_offset(static_cast<int>(d), nu, k);
+      saved.linear.row(c) = saved.kappas.row(c).cwiseProduct(saved.directions.row(c));
+    } else {
+      offsets[c] = nivmf_log_density_offset(static_cast<int>(d), nu, k);
+      saved.linear.row(c) = saved.kappas.row(c)
+                                .cwiseProduct(saved.kappas.row(c))
+                                .cwiseProduct(saved.directions.row(c));
+    }
   });
   auto out = as_eigen(scores);
   saved.scratch_proxies.resize(c_count, d);
   if (scoring == NivmfScoring::paper_rule) {
-    saved.linear = saved.kappas.cwiseProduct(saved.directions);
     out.noalias() = saved.points * saved.linear.transpose();
     out.rowwise() += offsets.transpose();
     saved.inner.resize(0, 0);
     saved.point_norms.resize(0, 0);
     saved.scratch_pairs.resize(0, 0);
     saved.scratch_pairs2.resize(0, 0);
+    saved.point_squares.resize(0, 0);
+    saved.kappa_squares.resize(0, 0);
     saved.scratch_points.resize(0, 0);
     saved.scratch_proxies2.resize(0, 0);
   } else {
-    saved.linear = saved.kappas.cwiseProduct(saved.kappas).cwiseProduct(saved.directions);
     saved.inner.noalias() = saved.points * saved.linear.transpose();
-    saved.scratch_points = saved.points.cwiseProduct(saved.points);
-    saved.scratch_proxies2 = saved.kappas.cwiseProduct(saved.kappas);
-    saved.point_norms.noalias() = saved.scratch_points * saved.scratch_proxies2.transpose();
+    saved.point_squares = saved.points.cwiseProduct(saved.points);
+    saved.kappa_squares = saved.kappas.cwiseProduct(saved.kappas);
+    saved.point_norms.noalias() = saved.point_squares * saved.kappa_squares.transpose();
     saved.point_norms = saved.point_norms.cwiseSqrt();
     const T dim = static_cast<T>(d);
     parallel_rows(n, c_count, [&](Index i) {
@@ -108,6 +127,8 @@ void nivmf_scores_forward_unchecked(ConstMatrixView<T> points, ConstMatrixView<T
     });
     saved.scratch_pairs.resize(n, c_count);
     saved.scratch_pairs2.resize(n, c_count);
+    saved.scratch_proxies2.resize(c_count, d);
+    saved.scratch_points.resize(n, d);
   }
 }
 
@@ -146,12 +167,10 @@ void nivmf_scores_backward_unchecked(const NivmfScoresSaved<T>& saved,
   auto& g_linear = saved.scratch_proxies;
   auto& g_offsets = saved.scratch_offsets;
   g_offsets = g.colwise().sum().transpose();
-  if (saved.scoring == NivmfScoring::paper_rule) {
+  const bool paper = saved.scoring == NivmfScoring::paper_rule;
+  if (paper) {
     g_points.noalias() = g * saved.linear;
     g_linear.noalias() = g.transpose() * saved.points;
-    // linear = k o nu
-    g_proxies = g_linear.cwiseProduct(saved.kappas);
-    g_kappas = g_linear.cwiseProduct(saved.directions);
   } else {
     // l = b + U / Q - D log Q with U = x . (K^2 nu), Q^2 = (x o x) . k^2
     auto& h_inner = saved.scratch_pairs;   // dL/dU
@@ -168,31 +187,35 @@ void nivmf_scores_backward_unchecked(const NivmfScoresSaved<T>& saved,
     auto& g_k2 = saved.scratch_proxies2;
     g_points.noalias() = h_inner * saved.linear;
     // d(Q^2)/dx = 2 x o k^2
-    saved.scratch_proxies = saved.kappas.cwiseProduct(saved.kappas);
-    g_points.noalias() +=
-        T(2) * (saved.points.array() * (h_square * saved.scratch_proxies).array()).matrix();
+    saved.scratch_points.noalias() = h_square * saved.kappa_squares;
+    g_points += T(2) * saved.points.cwiseProduct(saved.scratch_points);
     g_linear.noalias() = h_inner.transpose() * saved.points;
-    g_k2.noalias() = h_square.transpose() * saved.scratch_points;
-    // linear = k^2 o nu, squares = k^2
-    g_proxies = g_linear.cwiseProduct(saved.kappas.cwiseProduct(saved.kappas));
-    g_kappas = T(2) * saved.kappas.cwiseProduct(
-                          g_linear.cwiseProduct(saved.directions) + g_k2);
+    g_k2.noalias() = h_square.transpose() * saved.point_squares;
   }
-  // Offsets: a_c(nu_c, k_c) through the distributions layer's gradient.
+  // One pass per proxy row: the slope's chain rule, the offset (through the distributions
+  // layer's gradient), the clamp mask and the normalization.
   parallel_rows(c_count, 64 * d, [&](Index c) {
-    if (saved.scoring == NivmfScoring::paper_rule) {
-      nivmf_score_offset_backward(static_cast<int>(d), saved.directions.row(c).data(),
-                                  saved.kappas.row(c).data(), g_offsets[c],
+    const auto k = saved.kappas.row(c);
+    const auto nu = saved.directions.row(c);
+    if (paper) {
+      // linear = k o nu
+      g_proxies.row(c) = g_linear.row(c).cwiseProduct(k);
+      g_kappas.row(c) = g_linear.row(c).cwiseProduct(nu);
+      nivmf_score_offset_backward(static_cast<int>(d), nu.data(), k.data(), g_offsets[c],
                                   g_proxies.row(c).data(), g_kappas.row(c).data());
     } else {
-      nivmf_log_density_offset_backward(static_cast<int>(d), saved.directions.row(c).data(),
-                                        saved.kappas.row(c).data(), g_offsets[c],
+      // linear = k^2 o nu, squares = k^2
+      g_proxies.row(c) = g_linear.row(c).cwiseProduct(k).cwiseProduct(k);
+      g_kappas.row(c) =
+          T(2) * k.cwiseProduct(g_linear.row(c).cwiseProduct(nu) +
+                                saved.scratch_proxies2.row(c));
+      nivmf_log_density_offset_backward(static_cast<int>(d), nu.data(), k.data(), g_offsets[c],
                                         g_proxies.row(c).data(), g_kappas.row(c).data());
     }
-    normalize_row_backward_inplace(g_proxies.row(c), saved.directions.row(c),
-                                   saved.proxy_norms[c]);
+    // Clamped concentrations (k_raw <= min_kappa, so k == min_kappa) get no gradient.
+    g_kappas.row(c) = (k.array() > saved.min_kappa).select(g_kappas.row(c), T(0));
+    normalize_row_backward_inplace(g_proxies.row(c), nu, saved.proxy_norms[c]);
   });
-  g_kappas = g_kappas.cwiseProduct(saved.kappa_passes);
 }
 
 }  // namespace detail

@@ -25,6 +25,15 @@ namespace detail {
 template <class T>
 using RowVector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 
+/// Blocks template argument deduction, so that a literal nullptr can be passed for an
+/// optional T* output (e.g. grad_temperature) of a function template.
+template <class T>
+struct NonDeducedHelper {
+  using type = T;
+};
+template <class T>
+using NonDeduced = typename NonDeducedHelper<T>::type;
+
 /// Views of dense row-major Eigen matrices (pdml::view_of cannot deduce its scalar).
 template <class M>
 MatrixView<typename M::Scalar> dense(M& m) {
@@ -128,12 +137,12 @@ void normalize_row_backward_inplace(RowG&& g, const RowU& u, typename RowU::Scal
 }
 
 /// max(k, k_min) elementwise, and the 0/1 mask of entries that were not clamped
-/// (k >= k_min passes gradients; clamped entries get zero gradient).
+/// (k > k_min passes gradients; at and below k_min the gradient is zero).
 template <class T, class Out>
 void clamp_below(MatrixView<const T> kappas, T min_kappa, Out& clamped, Out& passes) {
   const auto raw = as_eigen(kappas);
   clamped = raw.cwiseMax(min_kappa);
-  passes = (raw.array() >= min_kappa).template cast<T>().matrix();
+  passes = (raw.array() > min_kappa).template cast<T>().matrix();
 }
 
 
