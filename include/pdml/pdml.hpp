@@ -17,12 +17,24 @@
 #include <pdml/random/random_stream.hpp>
 
 // distributions: vMF, nivMF, Power Spherical
+#include <pdml/distributions/vmf_sample.hpp>
+#include <pdml/distributions/vmf_sampler.hpp>
 #include <pdml/distributions/power_spherical.hpp>
 #include <pdml/distributions/power_spherical_batch.hpp>
 
 // similarities: proxy-to-image similarities
+#include <pdml/similarities/cosine.hpp>
+#include <pdml/similarities/el_nivmf.hpp>
+#include <pdml/similarities/el_vmf.hpp>
+#include <pdml/similarities/kl_vmf.hpp>
+#include <pdml/similarities/l2.hpp>
+#include <pdml/similarities/nivmf_point.hpp>
+#include <pdml/similarities/nivmf_scoring.hpp>
 
 // losses: Proxy-NCA, ProxyAnchor, EL-nivMF criterion
+#include <pdml/losses/el_nivmf_loss.hpp>
+#include <pdml/losses/proxy_anchor.hpp>
+#include <pdml/losses/proxy_nca.hpp>
 
 // evaluation: retrieval metrics
 #include <pdml/evaluation/clustering.hpp>
