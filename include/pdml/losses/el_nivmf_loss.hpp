@@ -1,0 +1,243 @@
+#pragma once
+// The paper's criterion: Proxy-NCA over EL-nivMF similarities plus a ProxyAnchor
+// guidance term on the mean directions,
+//   L = L_nca(EL-nivMF similarities) + w L_pa(mu_i^T nu_c),
+// as one forward/backward pair over views. Math: docs/math.md, section
+// similarities-losses; contract and a training step: docs/api.md.
+
+#include <cstdint>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "pdml/core/eigen_map.hpp"
+#include "pdml/core/matrix_view.hpp"
+#include "pdml/distributions/vmf_sample.hpp"
+#include "pdml/losses/proxy_anchor.hpp"
+#include "pdml/losses/proxy_nca.hpp"
+#include "pdml/random/philox.hpp"
+#include "pdml/similarities/cosine.hpp"
+#include "pdml/similarities/detail/batched.hpp"
+#include "pdml/similarities/el_nivmf.hpp"
+
+namespace pdml {
+
+/// The EL-nivMF criterion. Images are vMFs with natural parameters e_i (B x D);
+/// class c is a nivMF proxy with vector v_c (direction v_c / |v_c|) and concentrations
+/// k_c (both C x D). A const object is safe to share between threads; each concurrent
+/// call needs its own Saved.
+template <class T>
+class ElNivmfLoss {
+ public:
+  struct Options {
+    int n_samples = 5;             ///< S, vMF samples per image (shared across classes)
+    T guidance_weight = 0;         ///< w, weight of the ProxyAnchor term
+    T proxy_anchor_alpha = 32;     ///< ProxyAnchor scale
+    T proxy_anchor_delta = T(0.1); ///< ProxyAnchor margin
+    T min_kappa = T(0.1);          ///< concentrations are clamped from below here
+    NivmfScoring scoring = NivmfScoring::paper_rule;  ///< or NivmfScoring::exact_density
+    /// Recompute the (S B) x C sample weights in the backward (one more matrix product)
+    /// instead of keeping them in Saved between forward and backward.
+    bool recompute_in_backward = false;
+  };
+
+  /// Everything the backward needs; owns its buffers, so reusing one Saved across
+  /// steps of equal shapes allocates nothing after the first step.
+  struct Saved {
+    bool sampled = false;     ///< forward (true) or forward_with_samples (false)
+    Index batch = 0;
+    Index classes = 0;
+    Index dim = 0;
+    RowMajorMatrix<T> samples;     ///< (S B) x D, drawn by forward
+    VmfSampleSaved<T> sampler;     ///< the sampler's state for its backward
+    ElNivmfSimilaritySaved<T> similarity;
+    RowMajorMatrix<T> similarities;  ///< B x C EL-nivMF similarities
+    ProxyNcaSaved<T> nca;
+    bool guided = false;
+    CosineSimilaritySaved<T> cosine;
+    RowMajorMatrix<T> cosines;       ///< B x C, mu_i^T nu_c (guided only)
+    ProxyAnchorSaved<T> anchor;
+    T nca_loss = 0;
+    T anchor_loss = 0;
+    // Backward scratch (sized by the forward).
+    mutable RowMajorMatrix<T> grad_pairs;       ///< B x C
+    mutable RowMajorMatrix<T> grad_samples;     ///< (S B) x D
+    mutable RowMajorMatrix<T> grad_directions;  ///< B x D (guided only)
+    mutable RowMajorMatrix<T> grad_proxy_terms; ///< C x D (guided only)
+  };
+
+  explicit ElNivmfLoss(Options options) : options_(options) {
+    const char* fn = "pdml::ElNivmfLoss::ElNivmfLoss";
+    if (options.n_samples < 1) detail::throw_invalid(fn, "options.n_samples", "must be >= 1");
+    detail::check_scalar(fn, "options.guidance_weight", options.guidance_weight, false);
+    detail::check_scalar(fn, "options.proxy_anchor_alpha", options.proxy_anchor_alpha, true);
+    detail::check_scalar(fn, "options.proxy_anchor_delta", options.proxy_anchor_delta, false);
+    detail::check_scalar(fn, "options.min_kappa", options.min_kappa, true);
+    if (options.scoring != NivmfScoring::paper_rule &&
+        options.scoring != NivmfScoring::exact_density) {
+      detail::throw_invalid(fn, "options.scoring", "is not a NivmfScoring value");
+    }
+  }
+
+  const Options& options() const { return options_; }
+
+  /// Draws S samples per image from vMF(e_i) with the counter-based key rng and returns L.
+  T forward(ConstMatrixView<T> embeddings, const std::int64_t* labels,
+            ConstMatrixView<T> proxies, ConstMatrixView<T> kappas, T temperature, RngKey rng,
+            Saved& saved) const {
+    const char* fn = "pdml::ElNivmfLoss::forward";
+    validate_inputs(fn, embeddings, labels, proxies, kappas, temperature);
+    const Index b = embeddings.rows, d = embeddings.cols;
+    saved.samples.resize(options_.n_samples * b, d);
+    vmf_sample(embeddings, options_.n_samples, rng, detail::dense(saved.samples), &saved.sampler);
+    return forward_unchecked(detail::dense_const(saved.samples), embeddings, labels,
+                             proxies, kappas, temperature, true, saved);
+  }
+
+  /// Like forward, with caller-drawn samples ((S B) x D, sample s of image i at row s B + i).
+  T forward_with_samples(ConstMatrixView<T> samples, ConstMatrixView<T> embeddings,
+                         const std::int64_t* labels, ConstMatrixView<T> proxies,
+                         ConstMatrixView<T> kappas, T temperature, Saved& saved) const {
+    const char* fn = "pdml::ElNivmfLoss::forward_with_samples";
+    validate_inputs(fn, embeddings, labels, proxies, kappas, temperature);
+    detail::check_input(fn, "samples", samples, options_.n_samples * embeddings.rows,
+                        embeddings.cols);
+    if (options_.scoring == NivmfScoring::exact_density) {
+      for (Index r = 0; r < samples.rows; ++r) {
+        if (as_eigen(samples).row(r).squaredNorm() == T(0)) {
+          detail::throw_invalid(fn, "samples", "has a zero row (not a point on the sphere)");
+        }
+      }
+    }
+    return forward_unchecked(samples, embeddings, labels, proxies, kappas, temperature, false,
+                             saved);
+  }
+
+  /// Gradients of grad_loss * L. Overwrites grad_embeddings (B x D), grad_proxies (C x D),
+  /// grad_kappas (C x D, zero where clamped) and *grad_temperature (unless null). After
+  /// forward, grad_embeddings includes the path through the sampler. After
+  /// forward_with_samples it holds only the direct ProxyAnchor term, and the sample
+  /// gradients ((S B) x D) go to *grad_samples (dropped when it is null).
+  void backward(const Saved& saved, T grad_loss, MatrixView<T> grad_embeddings,
+                MatrixView<T> grad_proxies, MatrixView<T> grad_kappas, T* grad_temperature,
+                MatrixView<T>* grad_samples = nullptr) const {
+    const char* fn = "pdml::ElNivmfLoss::backward";
+    if (saved.batch == 0) detail::throw_invalid(fn, "saved", "holds no forward pass");
+    const Index b = saved.batch, c_count = saved.classes, d = saved.dim;
+    const Index rows = Index(options_.n_samples) * b;
+    if (saved.similarity.n_samples != options_.n_samples) {
+      detail::throw_invalid(fn, "saved", "comes from a loss with another n_samples");
+    }
+    detail::check_scalar(fn, "grad_loss", grad_loss, false);
+    detail::check_output(fn, "grad_embeddings", grad_embeddings, b, d);
+    detail::check_output(fn, "grad_proxies", grad_proxies, c_count, d);
+    detail::check_output(fn, "grad_kappas", grad_kappas, c_count, d);
+    if (grad_samples != nullptr) detail::check_output(fn, "grad_samples", *grad_samples, rows, d);
+
+    detail::proxy_nca_backward_unchecked(saved.nca, grad_loss, detail::dense(saved.grad_pairs));
+    MatrixView<T> sample_grads = (!saved.sampled && grad_samples != nullptr)
+                                     ? *grad_samples
+                                     : detail::dense(saved.grad_samples);
+    detail::el_nivmf_similarity_backward_unchecked(
+        saved.similarity, detail::dense_const(saved.grad_pairs), sample_grads,
+        grad_proxies, grad_kappas, grad_temperature);
+    auto g_e = as_eigen(grad_embeddings);
+    if (saved.sampled) {
+      vmf_sample_backward(saved.sampler, ConstMatrixView<T>(sample_grads), grad_embeddings);
+    } else {
+      g_e.setZero();
+    }
+    if (saved.guided) {
+      detail::proxy_anchor_backward_unchecked(saved.anchor, grad_loss * options_.guidance_weight,
+                                              detail::dense(saved.grad_pairs));
+      detail::cosine_similarity_backward_unchecked(
+          saved.cosine, detail::dense_const(saved.grad_pairs),
+          detail::dense(saved.grad_directions), detail::dense(saved.grad_proxy_terms),
+          static_cast<T*>(nullptr));
+      g_e += saved.grad_directions;
+      as_eigen(grad_proxies) += saved.grad_proxy_terms;
+    }
+  }
+
+ private:
+  void validate_inputs(const char* fn, ConstMatrixView<T> embeddings, const std::int64_t* labels,
+                       ConstMatrixView<T> proxies, ConstMatrixView<T> kappas,
+                       T temperature) const {
+    detail::check_nonempty(fn, "embeddings", embeddings);
+    if (embeddings.cols < 2) detail::throw_invalid(fn, "embeddings", "needs at least 2 columns");
+    detail::check_input(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
+    detail::check_nonempty(fn, "proxies", proxies);
+    detail::check_proxy_vectors(fn, "proxies", proxies, proxies.rows, embeddings.cols);
+    detail::check_input(fn, "kappas", kappas, proxies.rows, embeddings.cols);
+    detail::check_labels(fn, "labels", labels, embeddings.rows, proxies.rows);
+    detail::check_scalar(fn, "temperature", temperature, true);
+  }
+
+  T forward_unchecked(ConstMatrixView<T> samples, ConstMatrixView<T> embeddings,
+                      const std::int64_t* labels, ConstMatrixView<T> proxies,
+                      ConstMatrixView<T> kappas, T temperature, bool sampled,
+                      Saved& saved) const {
+    const Index b = embeddings.rows, c_count = proxies.rows, d = embeddings.cols;
+    saved.sampled = sampled;
+    saved.batch = b;
+    saved.classes = c_count;
+    saved.dim = d;
+    saved.similarities.resize(b, c_count);
+    detail::el_nivmf_similarity_forward_unchecked(
+        samples, Index(options_.n_samples), proxies, kappas, options_.min_kappa, temperature,
+        options_.scoring, detail::dense(saved.similarities), saved.similarity,
+        options_.recompute_in_backward);
+    saved.nca_loss = detail::proxy_nca_forward_unchecked(
+        detail::dense_const(saved.similarities), labels, saved.nca);
+    saved.guided = options_.guidance_weight != T(0);
+    saved.anchor_loss = 0;
+    if (saved.guided) {
+      saved.cosines.resize(b, c_count);
+      detail::cosine_similarity_forward_unchecked(embeddings, proxies, T(1),
+                                                  detail::dense(saved.cosines), saved.cosine);
+      saved.anchor_loss = detail::proxy_anchor_forward_unchecked(
+          detail::dense_const(saved.cosines), labels, options_.proxy_anchor_alpha,
+          options_.proxy_anchor_delta, saved.anchor);
+      saved.grad_directions.resize(b, d);
+      saved.grad_proxy_terms.resize(c_count, d);
+    }
+    saved.grad_pairs.resize(b, c_count);
+    saved.grad_samples.resize(Index(options_.n_samples) * b, d);
+    return saved.nca_loss + options_.guidance_weight * saved.anchor_loss;
+  }
+
+  Options options_;
+};
+
+/// The paper's warm start: for every class present in labels, proxies row c = the
+/// normalized mean of the embeddings of class c and kappas row c = initial_kappa in every
+/// dimension. Rows of absent classes (and of classes whose mean is 0) are left untouched.
+/// Returns the number of classes initialized.
+template <class T>
+Index warm_start_proxies(ConstMatrixView<T> embeddings, const std::int64_t* labels,
+                         T initial_kappa, MatrixView<T> proxies, MatrixView<T> kappas) {
+  const char* fn = "pdml::warm_start_proxies";
+  detail::check_nonempty(fn, "embeddings", embeddings);
+  detail::check_input(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
+  detail::check_nonempty(fn, "proxies", proxies);
+  detail::check_shape(fn, "proxies", proxies, proxies.rows, embeddings.cols);
+  detail::check_shape(fn, "kappas", kappas, proxies.rows, embeddings.cols);
+  detail::check_labels(fn, "labels", labels, embeddings.rows, proxies.rows);
+  detail::check_scalar(fn, "initial_kappa", initial_kappa, true);
+  const auto e = as_eigen(embeddings);
+  RowMajorMatrix<T> sums = RowMajorMatrix<T>::Zero(proxies.rows, embeddings.cols);
+  for (Index i = 0; i < embeddings.rows; ++i) sums.row(labels[i]) += e.row(i);
+  auto v = as_eigen(proxies);
+  auto k = as_eigen(kappas);
+  Index initialized = 0;
+  for (Index c = 0; c < proxies.rows; ++c) {
+    const T norm = sums.row(c).norm();
+    if (!(norm > T(0))) continue;
+    v.row(c) = sums.row(c) / norm;
+    k.row(c).setConstant(initial_kappa);
+    ++initialized;
+  }
+  return initialized;
+}
+
+}  // namespace pdml
