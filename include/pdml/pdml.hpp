@@ -19,8 +19,11 @@
 // distributions: vMF, nivMF, Power Spherical
 #include <pdml/distributions/vmf_sample.hpp>
 #include <pdml/distributions/vmf_sampler.hpp>
+#include <pdml/distributions/nivmf.hpp>
 #include <pdml/distributions/power_spherical.hpp>
 #include <pdml/distributions/power_spherical_batch.hpp>
+#include <pdml/distributions/vmf.hpp>
+#include <pdml/distributions/vmf_batch.hpp>
 
 // similarities: proxy-to-image similarities
 #include <pdml/similarities/cosine.hpp>
