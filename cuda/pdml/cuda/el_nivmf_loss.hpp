@@ -25,8 +25,7 @@
 #include "pdml/cuda/blas.hpp"
 #include "pdml/cuda/core.hpp"
 #include "pdml/cuda/detail/backend_cuda.hpp"
-#include "pdml/cuda/detail/el_nivmf_algorithm.hpp"
-#include "pdml/cuda/detail/vmf_sample_functors.hpp"
+#include "pdml/cuda/detail/el_nivmf_criterion.hpp"
 #include "pdml/random/philox.hpp"
 
 namespace pdml {
@@ -105,18 +104,11 @@ class ElNivmfLoss {
       return cudaSuccess;
     }
     plan.sampled = true;
-    plan.state.samples_view =
-        ConstMatrixView<T>{plan.samples, plan.state.samples * plan.state.batch, plan.state.dims,
-                           plan.state.dims};
     CublasStreamScope scope(context.cublas, context.stream);
     PDML_CUDA_TRY(scope.status());
     const detail::CudaBackend backend{context.stream, context.cublas};
-    PDML_CUDA_TRY(detail::vmf_sample_run(
-        backend, embeddings, static_cast<int>(plan.state.samples), rng,
-        MatrixView<T>{plan.samples, plan.state.samples * plan.state.batch, plan.state.dims,
-                      plan.state.dims},
-        plan.sampler));
-    PDML_CUDA_TRY(detail::el_nivmf_forward(backend, plan.state, loss));
+    PDML_CUDA_TRY(detail::el_nivmf_forward_sampled(backend, plan.state, plan.sampler,
+                                                   plan.samples, rng, loss));
     saved = plan;
     return cudaSuccess;
   }
@@ -176,19 +168,9 @@ class ElNivmfLoss {
     CublasStreamScope scope(context.cublas, context.stream);
     PDML_CUDA_TRY(scope.status());
     const detail::CudaBackend backend{context.stream, context.cublas};
-    const MatrixView<T> sample_grads = (!saved.sampled && grad_samples != nullptr)
-                                           ? *grad_samples
-                                           : MatrixView<T>{st.grad_samples, rows, st.dims,
-                                                           st.dims};
-    PDML_CUDA_TRY(detail::el_nivmf_backward(backend, st, grad_loss, grad_embeddings, false,
-                                            grad_proxies, grad_kappas, grad_temperature,
-                                            sample_grads));
-    if (saved.sampled) {
-      // The path through the sampler: dL/dx -> dL/de, added to the ProxyAnchor term.
-      PDML_CUDA_TRY(detail::vmf_sample_backward_run(
-          backend, saved.sampler, st.embeddings, static_cast<int>(st.samples),
-          ConstMatrixView<T>(sample_grads), grad_embeddings, true));
-    }
+    PDML_CUDA_TRY(detail::el_nivmf_backward_step(
+        backend, st, saved.sampled ? &saved.sampler : nullptr, grad_loss, grad_embeddings,
+        grad_proxies, grad_kappas, grad_temperature, grad_samples));
     return cudaSuccess;
   }
 

@@ -1,9 +1,11 @@
 #pragma once
 // The batched vMF sampler and its backward over the per-sample routines of
-// include/pdml/distributions/vmf_sampler.hpp, with the stream layout of the
-// host's pdml::vmf_sample (include/pdml/distributions/vmf_sample.hpp): sample
-// s of distribution n is row i = s N + n, drawn from RandomStream(rng, i), so
-// device samples equal host samples for the same key.
+// include/pdml/distributions/vmf_sampler.hpp, step for step as the host's
+// pdml::vmf_sample / vmf_sample_backward (include/pdml/distributions/
+// vmf_sample.hpp): sample s of distribution n is row i = s N + n, drawn from
+// RandomStream(rng, i); the kappa = 0 backward draws from block
+// kVmfBackwardBlock of the same stream. Device samples equal host samples for
+// the same key (up to the last-bit differences of docs/cuda.md).
 
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +16,7 @@
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/cuda/core.hpp"
 #include "pdml/cuda/detail/parallel.hpp"
+#include "pdml/distributions/vmf_sample.hpp"
 #include "pdml/distributions/vmf_sampler.hpp"
 #include "pdml/math/vmf_normalizer.hpp"
 #include "pdml/random/random_stream.hpp"
@@ -31,10 +34,11 @@ struct VmfSampleBuffers {
   RngKey rng{0, 0};
   T* directions = nullptr;      // N x p: mu_n
   T* kappas = nullptr;          // N
-  T* tangents = nullptr;        // (S N) x p: unit tangent of every sample
+  // (S N) x p, row i: the unit tangent of sample i, or for kappa = 0 the
+  // sample itself (what the uniform-case estimator needs), as on the host.
+  T* tangents = nullptr;
   VmfSampleDraw<T>* draws = nullptr;  // S N
   T* scratch = nullptr;         // N x 2p: the kappa = 0 backward's scratch
-  ConstMatrixView<T> samples{nullptr, 0, 0, 0};
 };
 
 template <class T>
@@ -79,8 +83,14 @@ struct VmfSampleRow {
   PDML_HOST_DEVICE void operator()(Index i) const {
     const Index n = i % n_distributions;
     RandomStream stream(rng, static_cast<std::uint64_t>(i));
-    draws[i] = vmf_sample_one(stream, p, directions + n * p, kappas[n], samples.row(i),
-                              tangents + i * p);
+    const T kappa = kappas[n];
+    T* tangent = tangents + i * p;
+    draws[i] = vmf_sample_one(stream, p, directions + n * p, kappa, samples.row(i),
+                              kappa > T(0) ? tangent : static_cast<T*>(nullptr));
+    if (!(kappa > T(0))) {
+      const T* x = samples.row(i);
+      for (int j = 0; j < p; ++j) tangent[j] = x[j];
+    }
   }
 };
 
@@ -101,10 +111,11 @@ struct VmfSampleBackwardRow {
     }
     const T kappa = saved.kappas[n];
     const T* mu = saved.directions + n * p;
+    // In double whatever T is, as the host backward does.
     double one_minus_mean = 1.0, one_plus_mean = 1.0;
     if (kappa > T(0)) {
-      one_minus_mean = static_cast<double>(vmf_mean_resultant_complement(p, kappa));
-      one_plus_mean = 1.0 + static_cast<double>(vmf_mean_resultant(p, kappa));
+      one_minus_mean = vmf_mean_resultant_complement(p, static_cast<double>(kappa));
+      one_plus_mean = 1.0 + vmf_mean_resultant(p, static_cast<double>(kappa));
     }
     for (int s = 0; s < saved.n_samples; ++s) {
       const Index i = static_cast<Index>(s) * count + n;
@@ -118,8 +129,8 @@ struct VmfSampleBackwardRow {
                                 g);
       } else {
         RandomStream stream(saved.rng, static_cast<std::uint64_t>(i));
-        stream.skip_blocks(std::uint32_t(1) << 31);
-        vmf_sample_one_backward_uniform(stream, p, saved.samples.row(i), grad_samples.row(i),
+        stream.skip_blocks(kVmfBackwardBlock);
+        vmf_sample_one_backward_uniform(stream, p, saved.tangents + i * p, grad_samples.row(i),
                                         saved.scratch + n * 2 * p, g);
       }
     }
@@ -134,7 +145,6 @@ cudaError_t vmf_sample_run(const Backend& be, ConstMatrixView<T> eta, int n_samp
   const Index count = eta.rows;
   const int p = static_cast<int>(eta.cols);
   buffers.rng = rng;
-  buffers.samples = samples;
   cudaError_t status =
       for_each_index(be, count, VmfSplitEta<T>{eta, buffers.directions, buffers.kappas});
   if (status != cudaSuccess) return status;

@@ -1,0 +1,56 @@
+#pragma once
+// The whole EL-nivMF criterion step as pdml::cuda::ElNivmfLoss runs it --
+// sampling, forward, backward and the sampler's backward -- written against a
+// Backend so the thrust-host tests execute exactly this composition on the CPU.
+
+#include <cuda_runtime_api.h>
+
+#include "pdml/core/matrix_view.hpp"
+#include "pdml/cuda/detail/el_nivmf_algorithm.hpp"
+#include "pdml/cuda/detail/vmf_sample_functors.hpp"
+#include "pdml/random/philox.hpp"
+
+namespace pdml {
+namespace cuda {
+namespace detail {
+
+/// Draws S samples per image into `samples` (dense (S B) x D) and runs the
+/// forward on them; st.samples_view is set to the drawn samples.
+template <class T, class Backend>
+cudaError_t el_nivmf_forward_sampled(const Backend& be, ElNivmfState<T>& st,
+                                     VmfSampleBuffers<T>& sampler, T* samples, RngKey rng,
+                                     T* loss) {
+  const Index rows = st.samples * st.batch;
+  const MatrixView<T> drawn{samples, rows, st.dims, st.dims};
+  const cudaError_t status = vmf_sample_run(be, st.embeddings, static_cast<int>(st.samples), rng,
+                                            drawn, sampler);
+  if (status != cudaSuccess) return status;
+  st.samples_view = drawn;
+  return el_nivmf_forward(be, st, loss);
+}
+
+/// The backward of either forward. sampler != null: the forward drew the
+/// samples, and dL/dx is chained through the sampler into grad_embeddings.
+/// Otherwise dL/dx goes to *grad_samples when given (dropped when null) and
+/// grad_embeddings holds only the ProxyAnchor term.
+template <class T, class Backend>
+cudaError_t el_nivmf_backward_step(const Backend& be, const ElNivmfState<T>& st,
+                                   const VmfSampleBuffers<T>* sampler, T grad_loss,
+                                   MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
+                                   MatrixView<T> grad_kappas, T* grad_temperature,
+                                   MatrixView<T>* grad_samples) {
+  const Index rows = st.samples * st.batch;
+  const MatrixView<T> sample_grads = (sampler == nullptr && grad_samples != nullptr)
+                                         ? *grad_samples
+                                         : MatrixView<T>{st.grad_samples, rows, st.dims, st.dims};
+  cudaError_t status = el_nivmf_backward(be, st, grad_loss, grad_embeddings, false, grad_proxies,
+                                         grad_kappas, grad_temperature, sample_grads);
+  if (status != cudaSuccess || sampler == nullptr) return status;
+  // The path through the sampler, added to the ProxyAnchor term.
+  return vmf_sample_backward_run(be, *sampler, st.embeddings, static_cast<int>(st.samples),
+                                 ConstMatrixView<T>(sample_grads), grad_embeddings, true);
+}
+
+}  // namespace detail
+}  // namespace cuda
+}  // namespace pdml

@@ -1,0 +1,208 @@
+// The generic (Thrust) EL-nivMF algorithm of pdml::cuda, run on Thrust's CPP
+// system with the host GEMM, against the CPU criterion pdml::ElNivmfLoss on
+// identical inputs: the code path of the CUDA criterion, executed without a GPU.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include <pdml/cuda/detail/backend_host.hpp>
+#include <pdml/cuda/detail/el_nivmf_criterion.hpp>
+#include <pdml/distributions/vmf_sample.hpp>
+#include <pdml/losses/el_nivmf_loss.hpp>
+
+namespace {
+
+template <class T>
+struct Problem {
+  pdml::Index b, c, d, s;
+  std::vector<T> samples, embeddings, proxies, kappas;
+  std::vector<std::int64_t> labels;
+};
+
+template <class T>
+Problem<T> make_problem(pdml::Index b, pdml::Index c, pdml::Index d, pdml::Index s,
+                        unsigned seed) {
+  std::mt19937_64 gen(seed);
+  std::normal_distribution<double> normal;
+  std::uniform_real_distribution<double> uniform(0.05, 3.0);
+  Problem<T> p{b, c, d, s, {}, {}, {}, {}, {}};
+  for (pdml::Index i = 0; i < s * b; ++i) {
+    std::vector<double> x(static_cast<std::size_t>(d));
+    double nn = 0;
+    for (auto& v : x) { v = normal(gen); nn += v * v; }
+    for (auto v : x) p.samples.push_back(static_cast<T>(v / std::sqrt(nn)));
+  }
+  for (pdml::Index i = 0; i < b * d; ++i) p.embeddings.push_back(static_cast<T>(2 * normal(gen)));
+  for (pdml::Index j = 0; j < d; ++j) p.embeddings[static_cast<std::size_t>(d + j)] = T(0);  // uniform vMF
+  for (pdml::Index i = 0; i < c * d; ++i) p.proxies.push_back(static_cast<T>(normal(gen)));
+  // Some concentrations below min_kappa = 0.1, to exercise the clamp.
+  for (pdml::Index i = 0; i < c * d; ++i) p.kappas.push_back(static_cast<T>(uniform(gen)));
+  for (pdml::Index i = 0; i < b; ++i) p.labels.push_back(static_cast<std::int64_t>(i % (c - 1)));
+  return p;
+}
+
+template <class T>
+double relative_difference(const std::vector<T>& got, const std::vector<T>& want) {
+  double scale = 0, diff = 0;
+  for (std::size_t k = 0; k < want.size(); ++k) {
+    scale = std::max(scale, std::abs(static_cast<double>(want[k])));
+    diff = std::max(diff, std::abs(static_cast<double>(got[k]) - static_cast<double>(want[k])));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+template <class T>
+void compare_with_cpu(T guidance_weight, T temperature, double tolerance,
+                      pdml::NivmfScoring scoring = pdml::NivmfScoring::paper_rule,
+                      bool sampled = false) {
+  using pdml::ConstMatrixView;
+  using pdml::MatrixView;
+  const auto p = make_problem<T>(9, 6, 7, 3, 1234u);
+  const pdml::Index rows = p.s * p.b;
+  const ConstMatrixView<T> samples{p.samples.data(), rows, p.d, p.d};
+  const ConstMatrixView<T> embeddings{p.embeddings.data(), p.b, p.d, p.d};
+  const ConstMatrixView<T> proxies{p.proxies.data(), p.c, p.d, p.d};
+  const ConstMatrixView<T> kappas{p.kappas.data(), p.c, p.d, p.d};
+
+  // CPU reference.
+  typename pdml::ElNivmfLoss<T>::Options cpu_options;
+  cpu_options.n_samples = static_cast<int>(p.s);
+  cpu_options.guidance_weight = guidance_weight;
+  cpu_options.scoring = scoring;
+  const pdml::ElNivmfLoss<T> cpu(cpu_options);
+  typename pdml::ElNivmfLoss<T>::Saved cpu_saved;
+  const pdml::RngKey rng{31337u, 5u};
+  const T cpu_loss = sampled ? cpu.forward(embeddings, p.labels.data(), proxies, kappas,
+                                           temperature, rng, cpu_saved)
+                             : cpu.forward_with_samples(samples, embeddings, p.labels.data(),
+                                                        proxies, kappas, temperature, cpu_saved);
+  std::vector<T> ge(p.b * p.d), gv(p.c * p.d), gk(p.c * p.d), gx(rows * p.d);
+  T gt = 0;
+  MatrixView<T> gx_view{gx.data(), rows, p.d, p.d};
+  cpu.backward(cpu_saved, T(0.75), MatrixView<T>{ge.data(), p.b, p.d, p.d},
+               MatrixView<T>{gv.data(), p.c, p.d, p.d}, MatrixView<T>{gk.data(), p.c, p.d, p.d},
+               &gt, sampled ? nullptr : &gx_view);
+
+  // The CUDA algorithm on the host backend.
+  pdml::cuda::detail::ElNivmfState<T> st;
+  st.batch = p.b;
+  st.classes = p.c;
+  st.dims = p.d;
+  st.samples = p.s;
+  st.temperature = temperature;
+  st.min_kappa = cpu_options.min_kappa;
+  st.guidance_weight = guidance_weight;
+  st.alpha = cpu_options.proxy_anchor_alpha;
+  st.delta = cpu_options.proxy_anchor_delta;
+  st.exact = scoring == pdml::NivmfScoring::exact_density;
+  st.samples_view = samples;
+  st.embeddings = embeddings;
+  st.proxies = proxies;
+  st.kappas = kappas;
+  st.labels = p.labels.data();
+  // The same carving sequence as pdml::cuda::ElNivmfLoss::forward.
+  T* drawn = nullptr;
+  pdml::cuda::detail::VmfSampleBuffers<T> sampler;
+  auto carve = [&](pdml::cuda::WorkspaceCarver& carver) {
+    pdml::cuda::detail::carve_el_nivmf<T>(carver, st, sampled, &drawn);
+    if (sampled) {
+      sampler = pdml::cuda::detail::carve_vmf_sample_buffers<T>(carver, p.s, p.b, p.d);
+    }
+  };
+  pdml::cuda::WorkspaceCarver planner(nullptr);
+  carve(planner);
+  std::vector<std::max_align_t> workspace(planner.bytes() / sizeof(std::max_align_t) + 1);
+  pdml::cuda::WorkspaceCarver carver(workspace.data());
+  carve(carver);
+  REQUIRE(carver.bytes() == planner.bytes());
+
+  const pdml::cuda::detail::HostBackend backend;
+  T loss = 0;
+  if (sampled) {
+    REQUIRE(pdml::cuda::detail::el_nivmf_forward_sampled(backend, st, sampler, drawn, rng,
+                                                         &loss) == cudaSuccess);
+    // Same code, same compiler: the samples are bitwise those of pdml::vmf_sample.
+    CHECK(std::equal(drawn, drawn + rows * p.d, cpu_saved.samples.data()));
+  } else {
+    REQUIRE(pdml::cuda::detail::el_nivmf_forward(backend, st, &loss) == cudaSuccess);
+  }
+  std::vector<T> he(ge.size(), T(-7)), hv(gv.size()), hk(gk.size()), hx(gx.size());
+  T ht = 0;
+  MatrixView<T> hx_view{hx.data(), rows, p.d, p.d};
+  REQUIRE(pdml::cuda::detail::el_nivmf_backward_step(
+              backend, st, sampled ? &sampler : nullptr, T(0.75),
+              MatrixView<T>{he.data(), p.b, p.d, p.d}, MatrixView<T>{hv.data(), p.c, p.d, p.d},
+              MatrixView<T>{hk.data(), p.c, p.d, p.d}, &ht, &hx_view) == cudaSuccess);
+
+  INFO("loss cpu " << cpu_loss << " generic " << loss);
+  CHECK(std::abs(loss - cpu_loss) <= tolerance * std::max(T(1), std::abs(cpu_loss)));
+  CHECK(relative_difference(he, ge) <= tolerance);
+  CHECK(relative_difference(hv, gv) <= tolerance);
+  CHECK(relative_difference(hk, gk) <= tolerance);
+  if (!sampled) CHECK(relative_difference(hx, gx) <= tolerance);
+  CHECK(std::abs(ht - gt) <= tolerance * std::max(T(1), std::abs(gt)));
+
+  // Bitwise reproducible: a second backward gives the same bits.
+  std::vector<T> he2(ge.size()), hv2(gv.size()), hk2(gk.size()), hx2(gx.size());
+  T ht2 = 0;
+  MatrixView<T> hx2_view{hx2.data(), rows, p.d, p.d};
+  REQUIRE(pdml::cuda::detail::el_nivmf_backward_step(
+              backend, st, sampled ? &sampler : nullptr, T(0.75),
+              MatrixView<T>{he2.data(), p.b, p.d, p.d}, MatrixView<T>{hv2.data(), p.c, p.d, p.d},
+              MatrixView<T>{hk2.data(), p.c, p.d, p.d}, &ht2, &hx2_view) == cudaSuccess);
+  CHECK(he2 == he);
+  CHECK(hv2 == hv);
+  CHECK(hk2 == hk);
+  CHECK(hx2 == hx);
+  CHECK(ht2 == ht);
+}
+
+}  // namespace
+
+TEST_CASE("generic EL-nivMF criterion equals the CPU criterion (double)", "[thrust-host]") {
+  compare_with_cpu<double>(0.0, 0.1, 1e-12);
+  compare_with_cpu<double>(0.5, 0.05, 1e-12);
+  compare_with_cpu<double>(0.5, 0.2, 1e-12, pdml::NivmfScoring::exact_density);
+}
+
+TEST_CASE("generic EL-nivMF criterion with its own samples equals the CPU criterion",
+          "[thrust-host]") {
+  // Samples equal bit for bit; gradients through the sampler within the tolerance.
+  compare_with_cpu<double>(0.0, 0.1, 1e-12, pdml::NivmfScoring::paper_rule, true);
+  compare_with_cpu<double>(0.5, 0.05, 1e-12, pdml::NivmfScoring::paper_rule, true);
+  compare_with_cpu<float>(0.5f, 0.05f, 1e-5, pdml::NivmfScoring::paper_rule, true);
+}
+
+TEST_CASE("generic EL-nivMF criterion equals the CPU criterion (float)", "[thrust-host]") {
+  compare_with_cpu<float>(0.0f, 0.1f, 1e-5);
+  compare_with_cpu<float>(0.5f, 0.05f, 1e-5);
+  compare_with_cpu<float>(0.5f, 0.2f, 1e-5, pdml::NivmfScoring::exact_density);
+}
+
+TEST_CASE("deterministic two-level sum on the host backend", "[thrust-host]") {
+  const pdml::cuda::detail::HostBackend backend;
+  std::vector<double> values(1000);
+  for (std::size_t k = 0; k < values.size(); ++k) values[k] = 1.0 / static_cast<double>(k + 1);
+  std::vector<double> partial(pdml::cuda::detail::chunk_count(1000));
+  double total = 0;
+  struct Store {
+    double* out;
+    void operator()(double v) const { *out = v; }
+  };
+  REQUIRE(pdml::cuda::detail::deterministic_sum<double>(
+              backend, 1000, pdml::cuda::detail::ArrayValues<double>{values.data()},
+              partial.data(), Store{&total}) == cudaSuccess);
+  double expected = 0;
+  for (pdml::Index chunk = 0; chunk < 4; ++chunk) {
+    double part = 0;
+    for (pdml::Index k = chunk * 256; k < std::min<pdml::Index>(1000, chunk * 256 + 256); ++k) {
+      part += values[static_cast<std::size_t>(k)];
+    }
+    expected += part;
+  }
+  CHECK(total == expected);
+}
