@@ -11,16 +11,19 @@
 // double; the float overloads round the double result once.
 //
 // Regions (docs/math.md, section "bessel", explains the choices and errors):
-//   v >= 30           Debye uniform asymptotic expansion in 1/v (all x), with
-//                     5..13 terms depending on v. The ratio uses the expansion
-//                     of I_v'/I_v rearranged so that neither the ratio nor its
-//                     complement is formed by a cancelling subtraction.
-//   v < 30, x >= 40   Hankel large-argument expansion (<= 48 terms) of
-//                     e^-x sqrt(2 pi x) I_v(x); the complement's coefficients
-//                     are computed by their own exact recurrence.
-//   v < 30, x < 40    log I: power series in (x/2)^2, summed as log1p(tail).
-//                     ratio, complement and derivative: weighted means over
-//                     the positive Kummer series of e^-x I_v (no cancellation).
+//   v >= 17 or x >= 32   Debye uniform asymptotic expansion, written in
+//                        R = sqrt(v^2 + x^2) so it holds down to v = 0 for
+//                        large x (where it is a resummed Hankel expansion);
+//                        5..20 terms depending on v. The ratio and its
+//                        complement come from the expansion of I_v'/I_v,
+//                        rearranged so that neither is formed by a cancelling
+//                        subtraction; near eta = 0 (x ~ 0.66 v) the leading
+//                        term is carried in double-double.
+//   v < 17 and x < 32    log I: power series in (x/2)^2, summed as log1p(tail).
+//                        ratio: Debye at order v + n >= 17, then the stable
+//                        backward recurrence. complement (where r > 1/2) and
+//                        derivative: weighted means over the positive Kummer
+//                        series of e^-x I_v (no cancellation).
 // All loops have fixed iteration bounds.
 
 #include <cmath>
@@ -33,15 +36,12 @@ namespace pdml {
 namespace detail {
 namespace bessel {
 
-/// Orders from this value on use the Debye expansion for every x.
-constexpr double kDebyeMinOrder = 30.0;
-/// Below kDebyeMinOrder, arguments from this value on use the Hankel expansion.
-constexpr double kHankelMinArgument = 40.0;
-/// Below kDebyeMinOrder, log I uses the power series for arguments below this.
-constexpr double kSeriesMaxArgument = 40.0;
+/// The Debye expansion (20 terms at most) is used where v >= kDebyeMinOrder
+/// or x >= kDebyeMinArgument; the small corner below both uses series.
+constexpr double kDebyeMinOrder = 17.0;
+constexpr double kDebyeMinArgument = 32.0;
 constexpr int kSeriesMaxTerms = 96;
 constexpr int kKummerMaxSide = 768;
-constexpr int kHankelMaxTerms = 48;
 
 constexpr double kLogTwo = 0.69314718055994530941723212145817656807550013436;
 constexpr double kLogTwoPi = 1.8378770664093454835606594728112352797227949472;
@@ -55,30 +55,34 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE double infinity() {
   return std::numeric_limits<double>::infinity();
 }
 
-/// Pieces of the Debye expansion at order v and argument x = v z.
+/// Pieces of the Debye expansion at order v and argument x = v z, written
+/// with R = sqrt(v^2 + x^2) = v sqrt(1 + z^2) so that nothing divides by v:
+/// the expansion then also holds for small orders once x is large (where it
+/// reduces to a resummed Hankel expansion), down to v = 0.
 struct DebyeVariables {
-  double z;    // x / v
-  double s;    // sqrt(1 + z^2)
-  double t;    // 1 / s
-  double t2;   // t^2
-  double tau;  // t / v: the expansion variable
+  double radius;  // R = sqrt(v^2 + x^2)
+  double t;       // v / R = 1 / sqrt(1 + z^2)
+  double t2;      // t^2
+  double tau;     // 1 / R = t / v: the expansion variable
 };
 
 PDML_HOST_DEVICE PDML_FORCE_INLINE DebyeVariables debye_variables(double v, double x) {
   DebyeVariables d;
-  d.z = x / v;
-  // z * z overflows only for absurd x; sqrt(1 + z^2) == z there.
-  d.s = d.z < 1e150 ? ::sqrt(1.0 + d.z * d.z) : d.z;
-  d.t = 1.0 / d.s;
+  // v <= x or v > x: scale by the larger so the squares never overflow.
+  const double big = v > x ? v : x;
+  const double small = v > x ? x : v;
+  const double ratio = small / big;
+  d.radius = big * ::sqrt(1.0 + ratio * ratio);
+  d.tau = 1.0 / d.radius;
+  d.t = v * d.tau;
   d.t2 = d.t * d.t;
-  d.tau = d.t / v;
   return d;
 }
 
 /// Number of Debye terms that keeps the truncation error below 1e-17 for
 /// every t in [0, 1] (the largest term of each family is reached near t = 1).
 PDML_HOST_DEVICE PDML_FORCE_INLINE int debye_terms(double v) {
-  return v >= 1000.0 ? 5 : v >= 300.0 ? 6 : v >= 100.0 ? 8 : v >= 50.0 ? 11 : 13;
+  return v >= 1000.0 ? 5 : v >= 300.0 ? 6 : v >= 100.0 ? 8 : v >= 50.0 ? 11 : v >= 30.0 ? 13 : 20;
 }
 
 /// sum_{k>=1} l_k(t) / v^k = log(sum_k u_k(t) / v^k).
@@ -89,59 +93,103 @@ PDML_HOST_DEVICE inline double debye_log_correction(double v, const DebyeVariabl
     case 6: return d.tau * log_series<6>(d.tau, d.t2);
     case 8: return d.tau * log_series<8>(d.tau, d.t2);
     case 11: return d.tau * log_series<11>(d.tau, d.t2);
-    default: return d.tau * log_series<13>(d.tau, d.t2);
+    case 13: return d.tau * log_series<13>(d.tau, d.t2);
+    default: return d.tau * log_series<20>(d.tau, d.t2);
   }
 }
 
-/// Q = sum_{k>=1} q_k(t) / v^k and, optionally, dQ/dt.
+/// Q = sum_{k>=1} q_k(t) / v^k and, optionally, sum_k tau^(k-1) S_k(t^2)
+/// = v Q'(t) (the derivative family, without its 1/v).
 PDML_HOST_DEVICE inline void debye_ratio_correction(double v, const DebyeVariables& d, double* q,
-                                                    double* dq_dt) {
+                                                    double* v_dq_dt) {
   using namespace pdml::detail::debye;
   switch (debye_terms(v)) {
     case 5:
       *q = d.tau * ratio_series<5>(d.tau, d.t2);
-      if (dq_dt) *dq_dt = ratio_deriv_series<5>(d.tau, d.t2) / v;
+      if (v_dq_dt) *v_dq_dt = ratio_deriv_series<5>(d.tau, d.t2);
       break;
     case 6:
       *q = d.tau * ratio_series<6>(d.tau, d.t2);
-      if (dq_dt) *dq_dt = ratio_deriv_series<6>(d.tau, d.t2) / v;
+      if (v_dq_dt) *v_dq_dt = ratio_deriv_series<6>(d.tau, d.t2);
       break;
     case 8:
       *q = d.tau * ratio_series<8>(d.tau, d.t2);
-      if (dq_dt) *dq_dt = ratio_deriv_series<8>(d.tau, d.t2) / v;
+      if (v_dq_dt) *v_dq_dt = ratio_deriv_series<8>(d.tau, d.t2);
       break;
     case 11:
       *q = d.tau * ratio_series<11>(d.tau, d.t2);
-      if (dq_dt) *dq_dt = ratio_deriv_series<11>(d.tau, d.t2) / v;
+      if (v_dq_dt) *v_dq_dt = ratio_deriv_series<11>(d.tau, d.t2);
+      break;
+    case 13:
+      *q = d.tau * ratio_series<13>(d.tau, d.t2);
+      if (v_dq_dt) *v_dq_dt = ratio_deriv_series<13>(d.tau, d.t2);
       break;
     default:
-      *q = d.tau * ratio_series<13>(d.tau, d.t2);
-      if (dq_dt) *dq_dt = ratio_deriv_series<13>(d.tau, d.t2) / v;
+      *q = d.tau * ratio_series<20>(d.tau, d.t2);
+      if (v_dq_dt) *v_dq_dt = ratio_deriv_series<20>(d.tau, d.t2);
       break;
   }
 }
 
-/// log(z / (1 + s)), with z = x / v formed without underflow for tiny x.
-PDML_HOST_DEVICE PDML_FORCE_INLINE double debye_log_z_over_one_plus_s(double v, double x,
-                                                                      const DebyeVariables& d) {
-  if (x < kTinyArgument) return ::log(x) - ::log(v) - ::log1p(d.s);
-  return ::log(d.z / (1.0 + d.s));
+/// log(x / (v + R)), formed without underflow for tiny x.
+PDML_HOST_DEVICE PDML_FORCE_INLINE double debye_log_x_over_v_plus_r(double v, double x,
+                                                                    const DebyeVariables& d) {
+  if (x < kTinyArgument) return ::log(x) - ::log(v + d.radius);
+  return ::log(x / (v + d.radius));
 }
 
-/// Debye: log I_v(x) = v eta - log(2 pi v)/2 - log(s)/2 + sum_k l_k(t)/v^k,
-/// eta = s + log(z / (1 + s)).
+/// a + b = sum + error exactly (Knuth's TwoSum).
+PDML_HOST_DEVICE PDML_FORCE_INLINE double two_sum(double a, double b, double* error) {
+  const double sum = a + b;
+  const double b_virtual = sum - a;
+  *error = (a - (sum - b_virtual)) + (b - b_virtual);
+  return sum;
+}
+
+/// v eta = R + v log(x / (v + R)) to about one rounding of v log(...):
+/// R and (v + R) / x are carried as double-doubles, so the only error left is
+/// that of the library log. Used where v eta is small against its two terms
+/// (z = x / v near 0.66, where eta changes sign); there x <= 4 v, so the
+/// squares cannot overflow.
+PDML_HOST_DEVICE inline double debye_v_eta_compensated(double v, double x) {
+  const double v2 = v * v;
+  const double x2 = x * x;
+  double square_lo = 0.0;
+  const double square = two_sum(v2, x2, &square_lo);
+  square_lo += ::fma(v, v, -v2) + ::fma(x, x, -x2);
+  const double radius = ::sqrt(square);
+  const double radius_lo = (::fma(-radius, radius, square) + square_lo) / (2.0 * radius);
+  double sum_lo = 0.0;
+  const double sum = two_sum(v, radius, &sum_lo);
+  sum_lo += radius_lo;
+  const double w = sum / x;  // (v + R) / x = w + w_lo
+  const double w_lo = (::fma(-w, x, sum) + sum_lo) / x;
+  const double log_w = ::log(w);
+  const double log_w_lo = w_lo / w;
+  const double product = v * log_w;
+  const double product_lo = ::fma(v, log_w, -product) + v * log_w_lo;
+  return (radius - product) + (radius_lo - product_lo);
+}
+
+/// Band of z = x / v where debye_v_eta_compensated is used.
+PDML_HOST_DEVICE PDML_FORCE_INLINE bool near_eta_zero(double v, double x) {
+  return x >= 0.25 * v && x <= 2.0 * v;
+}
+
+/// Debye: log I_v(x) = v eta - log(2 pi v)/2 - log(1 + z^2)/4 + sum_k l_k(t)/v^k
+/// with v eta = R + v log(x / (v + R)) and the two logs = -log(2 pi R)/2.
 PDML_HOST_DEVICE inline double debye_log_bessel_i(double v, double x) {
   const DebyeVariables d = debye_variables(v, x);
-  const double eta = d.s + debye_log_z_over_one_plus_s(v, x, d);
-  return v * eta - 0.5 * (kLogTwoPi + ::log(v)) - 0.5 * ::log(d.s) + debye_log_correction(v, d);
+  const double v_eta = near_eta_zero(v, x) ? debye_v_eta_compensated(v, x)
+                                           : d.radius + v * debye_log_x_over_v_plus_r(v, x, d);
+  return v_eta - 0.5 * (kLogTwoPi + ::log(d.radius)) + debye_log_correction(v, d);
 }
 
-/// Debye: log I_v(x) - v log x = v (s - log(1 + s)) - v log v - ... (no v log x
-/// is formed, so the value is exact in the limit x -> 0).
+/// Debye: log I_v(x) - v log x = R - v log(v + R) - log(2 pi R)/2 + ...: no
+/// v log x is formed, so the value is exact in the limit x -> 0.
 PDML_HOST_DEVICE inline double debye_log_bessel_i_minus_v_log_x(double v, double x) {
   const DebyeVariables d = debye_variables(v, x);
-  const double log_v = ::log(v);
-  return v * (d.s - ::log1p(d.s) - log_v) - 0.5 * (kLogTwoPi + log_v) - 0.5 * ::log(d.s) +
+  return d.radius - v * ::log(v + d.radius) - 0.5 * (kLogTwoPi + ::log(d.radius)) +
          debye_log_correction(v, d);
 }
 
@@ -152,26 +200,33 @@ struct RatioParts {
   double derivative;
 };
 
-/// Debye: I_v'/I_v = (s / z) (1 + (1 - t^2) Q), hence
-///   r = z t (1 / (1 + t) + Q),   c = t ((1 + 1 / (s + z)) / (1 + t) - z Q),
-/// and with Q < 0 every sum below adds terms of one sign.
+/// Debye: I_v'/I_v = (s / z) (1 + (1 - t^2) Q), hence, with 1/(1 + t) = R/(R + v),
+///   r = (x / R) (R / (R + v) + Q),
+///   c = v (1 + v / (R + x)) / (R + v) - (x / R) Q,
+/// and as Q < 0 every sum adds terms of one sign: no cancellation for any x.
 PDML_HOST_DEVICE inline RatioParts debye_ratio(double v, double x, bool want_derivative) {
   const DebyeVariables d = debye_variables(v, x);
   double q = 0.0;
-  double dq_dt = 0.0;
-  debye_ratio_correction(v, d, &q, want_derivative ? &dq_dt : nullptr);
-  const double one_plus_t = 1.0 + d.t;
-  const double bracket = 1.0 / one_plus_t + q;
+  double v_dq_dt = 0.0;
+  debye_ratio_correction(v, d, &q, want_derivative ? &v_dq_dt : nullptr);
+  const double r_over_r_plus_v = d.radius / (d.radius + v);  // 1 / (1 + t)
+  const double bracket = r_over_r_plus_v + q;
+  const double x_over_r = x * d.tau;
   RatioParts out;
-  out.ratio = d.z * d.t * bracket;
-  out.complement = d.t * ((1.0 + 1.0 / (d.s + d.z)) / one_plus_t - d.z * q);
+  out.ratio = x_over_r * bracket;
+  out.complement = v * (1.0 + v / (d.radius + x)) / (d.radius + v) - x_over_r * q;
   out.derivative = 0.0;
   if (want_derivative) {
-    // r(z) = z t B(t), dt/dz = -z t^3  =>  dr/dz = t^3 (B - z^2 t B'(t)),
-    // B'(t) = -1 / (1 + t)^2 + Q'(t), and Q' < 0: all terms positive.
-    const double z2t = d.z * d.z * d.t;
-    out.derivative =
-        d.t2 * d.t * (bracket + z2t * (1.0 / (one_plus_t * one_plus_t) - dq_dt)) / v;
+    // r(z) = z t B(t), dt/dz = -z t^3  =>  dr/dx = t^3 (B - z^2 t B'(t)) / v with
+    // B' = -1/(1+t)^2 + Q'(t); in R and x (Q' < 0, every term positive):
+    // dr/dx = (v^2 B R + v x^2 / (1+t)^2 - x^2 v Q') / R^4.
+    const double x2 = x * x;
+    const double numerator = v * v * bracket * d.radius +
+                             v * x2 * (r_over_r_plus_v * r_over_r_plus_v) - x2 * v_dq_dt;
+    // R^4 = (v^2 + x^2)^2 from the exact inputs: fewer roundings than tau^4.
+    const double square = x < 1e100 ? v * v + x2 : d.radius * d.radius;
+    out.derivative = x < 1e100 ? numerator / square / square
+                               : numerator * d.tau * d.tau * d.tau * d.tau;
   }
   return out;
 }
@@ -194,8 +249,22 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE double log_half(double x) {
   return x < kTinyArgument ? ::log(x) - kLogTwo : ::log(0.5 * x);
 }
 
+/// log((x/2)^v / Gamma(v + 1)). For x >= 1 the two logs of the direct form
+/// cancel (both ~ v log v) and leave their rounding in a small result; there
+/// v = n + f is split and (x/2)^n / ((f+1)...(f+n)) is formed as one product
+/// of factors near 1, so only f log(x/2) - lgamma(1 + f) (both small) remain.
+PDML_HOST_DEVICE inline double series_log_prefactor(double v, double x) {
+  if (x < 1.0) return v * log_half(x) - ::lgamma(v + 1.0);
+  const int n = static_cast<int>(v);  // v < kDebyeMinOrder here: n is small
+  const double f = v - n;
+  const double half_x = 0.5 * x;
+  double product = 1.0;
+  for (int j = 1; j <= n; ++j) product *= half_x / (f + j);
+  return f * ::log(half_x) - ::lgamma(1.0 + f) + ::log(product);
+}
+
 PDML_HOST_DEVICE inline double series_log_bessel_i(double v, double x) {
-  return v * log_half(x) - ::lgamma(v + 1.0) + ::log1p(series_tail(v, x));
+  return series_log_prefactor(v, x) + ::log1p(series_tail(v, x));
 }
 
 PDML_HOST_DEVICE inline double series_log_bessel_i_minus_v_log_x(double v, double x) {
@@ -206,8 +275,8 @@ PDML_HOST_DEVICE inline double series_log_bessel_i_minus_v_log_x(double v, doubl
 /// sum_m T_m with T_m = (v+1/2)_m / (2v+1)_m (2x)^m / m! > 0, and
 ///   1 - r = E_T[(2v+1) / (2v+1+m)],   dr/dx = Cov_T(m, m / (2v+1+m)) / x,
 /// weighted means of positive terms: no cancellation for any x. The sum
-/// starts at the largest term (T normalized to 1 there, so nothing
-/// overflows) and walks both ways until the terms drop below 1e-18 of the sum.
+/// starts at the mean index (T normalized to 1 there, so nothing overflows)
+/// and walks both ways until the terms drop below 1e-18 of the sum.
 struct KummerMoments {
   double complement;
   double derivative;
@@ -225,22 +294,26 @@ struct CompensatedSum {
   PDML_HOST_DEVICE PDML_FORCE_INLINE double value() const { return sum + carry; }
 };
 
-/// The index of the largest Kummer term T_m: the root of
-/// (a + m) y = (b + m)(m + 1), i.e. m^2 + B m + C = 0, B = b + 1 - y,
-/// C = b (1 - x), taken in its cancellation-free form.
-PDML_HOST_DEVICE inline int kummer_peak(double b, double x, double y) {
+/// The integer nearest to the mean index of the Kummer weights T_m. The
+/// terms stop growing at the root m* of (a + m) y = (b + m)(m + 1), i.e.
+/// m^2 + B m + C = 0 with B = b + 1 - y, C = b (1 - x) (taken in its
+/// cancellation-free form); as for a Poisson law, the mean is near m* + 1.
+/// Centering the moments there keeps E[m - m0] small, so the covariance
+/// E[dm dy] - E[dm] E[dy] does not cancel.
+PDML_HOST_DEVICE inline int kummer_center(double b, double x, double y) {
   const double coef_b = b + 1.0 - y;
   const double coef_c = b * (1.0 - x);
   const double root_disc = ::sqrt(coef_b * coef_b - 4.0 * coef_c);
   const double m = coef_b > 0.0 ? -2.0 * coef_c / (coef_b + root_disc) : 0.5 * (root_disc - coef_b);
-  return m > 0.0 ? static_cast<int>(m) : 0;
+  const double center = m + 1.5;
+  return center > 0.0 ? static_cast<int>(center) : 0;
 }
 
 PDML_HOST_DEVICE inline KummerMoments kummer_moments(double v, double x) {
   const double a = v + 0.5;
   const double b = 2.0 * v + 1.0;
   const double y = 2.0 * x;
-  const int m0 = kummer_peak(b, x, y);
+  const int m0 = kummer_center(b, x, y);
   const double b_m0 = b + m0;
   // Sums of T, T w, T dm, T dy, T dm dy with dm = m - m0 and
   // dy = m/(b+m) - m0/(b+m0) = b dm / ((b+m)(b+m0)), both exact in sign.
@@ -286,72 +359,10 @@ PDML_HOST_DEVICE inline KummerMoments kummer_moments(double v, double x) {
   return out;
 }
 
-/// Hankel: e^-x sqrt(2 pi x) I_mu(x) ~ 1 + sum_k (-1)^k a_k(mu) / x^k,
-/// a_k(mu) = prod_{j<=k} (4 mu^2 - (2j-1)^2) / (8 j). The difference of the
-/// two sums for v and v + 1 (the complement's numerator) has its own exact
-/// recurrence, so no two nearly equal sums are ever subtracted.
-struct HankelSums {
-  double sum_v;    // sum_{k>=1} (-1)^k a_k(v) / x^k
-  double sum_v1;   // same for v + 1
-  double diff;     // (1 + sum_v) - (1 + sum_v1)
-  double k_sum_v;  // sum_k k (-1)^k a_k(v) / x^k (for derivatives)
-  double k_diff;   // sum_k k (terms of diff)
-};
-
-PDML_HOST_DEVICE inline HankelSums hankel_sums(double v, double x) {
-  const double mu = 4.0 * v * v;
-  const double mu1 = 4.0 * (v + 1.0) * (v + 1.0);
-  const double half_two_v_plus_one = v + 0.5;
-  double term_v = 1.0;
-  double term_v1 = 1.0;
-  double term_diff = 0.0;
-  HankelSums h{0.0, 0.0, 0.0, 0.0, 0.0};
-  for (int k = 1; k <= kHankelMaxTerms; ++k) {
-    const double odd = 2.0 * k - 1.0;
-    const double scale = 1.0 / (8.0 * k * x);
-    // d_k = -(alpha_k / x) d_{k-1} + (2v+1) / (2 k x) f_{k-1}
-    term_diff = -(mu - odd * odd) * scale * term_diff + half_two_v_plus_one / (k * x) * term_v1;
-    term_v *= -(mu - odd * odd) * scale;
-    term_v1 *= -(mu1 - odd * odd) * scale;
-    h.sum_v += term_v;
-    h.sum_v1 += term_v1;
-    h.diff += term_diff;
-    h.k_sum_v += k * term_v;
-    h.k_diff += k * term_diff;
-    if (::fabs(term_v) <= 1e-18 && ::fabs(term_v1) <= 1e-18 &&
-        ::fabs(term_diff) <= 1e-18 * ::fabs(h.diff)) {
-      break;
-    }
-  }
-  return h;
+PDML_HOST_DEVICE PDML_FORCE_INLINE bool use_debye(double v, double x) {
+  return v >= kDebyeMinOrder || x >= kDebyeMinArgument;
 }
-
-PDML_HOST_DEVICE inline double hankel_log_bessel_i(double v, double x) {
-  const HankelSums h = hankel_sums(v, x);
-  return x - 0.5 * (kLogTwoPi + ::log(x)) + ::log1p(h.sum_v);
-}
-
-PDML_HOST_DEVICE inline RatioParts hankel_ratio(double v, double x) {
-  const HankelSums h = hankel_sums(v, x);
-  const double s = 1.0 + h.sum_v;
-  RatioParts out;
-  out.ratio = (1.0 + h.sum_v1) / s;
-  out.complement = h.diff / s;
-  // c = D / S with dD/dx = -k_diff / x, dS/dx = -k_sum_v / x; r' = -c'.
-  out.derivative = (h.k_diff * s - h.diff * h.k_sum_v) / (x * s * s);
-  return out;
-}
-
-PDML_HOST_DEVICE PDML_FORCE_INLINE bool use_debye(double v) { return v >= kDebyeMinOrder; }
-/// Below kDebyeMinOrder the Hankel sums stay free of cancellation (first
-/// coefficient (4v^2 - 1) / (8x) <= 1/4) from this argument on.
-PDML_HOST_DEVICE PDML_FORCE_INLINE double hankel_min_argument(double v) {
-  const double by_order = 2.0 * v * v;
-  return by_order > kHankelMinArgument ? by_order : kHankelMinArgument;
-}
-PDML_HOST_DEVICE PDML_FORCE_INLINE bool use_series(double x) { return x < kSeriesMaxArgument; }
-
-/// Orders below kDebyeMinOrder, between the series and Hankel regions: the
+/// Small corner (v < kDebyeMinOrder, x < kDebyeMinArgument): the
 /// order is shifted up to v + n >= kDebyeMinOrder, where Debye holds, and
 /// brought back by the backward recurrence 1/r_{j-1} = 2j/x + r_j, which only
 /// adds positive numbers (stable). Returns r_v and, if asked, log I_v(x).
@@ -371,19 +382,14 @@ PDML_HOST_DEVICE inline double shifted_ratio(double v, double x, double* log_i) 
 
 /// log I_v(x) for valid v >= 0, x > 0 finite.
 PDML_HOST_DEVICE inline double log_bessel_i_positive(double v, double x) {
-  if (use_debye(v)) return debye_log_bessel_i(v, x);
-  if (use_series(x)) return series_log_bessel_i(v, x);
-  if (x >= hankel_min_argument(v)) return hankel_log_bessel_i(v, x);
-  double log_i = 0.0;
-  shifted_ratio(v, x, &log_i);
-  return log_i;
+  if (use_debye(v, x)) return debye_log_bessel_i(v, x);
+  return series_log_bessel_i(v, x);
 }
 
 /// log I_v(x) - v log x for valid v >= 0, x > 0 finite.
 PDML_HOST_DEVICE inline double log_bessel_i_minus_v_log_x_positive(double v, double x) {
-  if (use_debye(v)) return debye_log_bessel_i_minus_v_log_x(v, x);
-  if (use_series(x)) return series_log_bessel_i_minus_v_log_x(v, x);
-  return log_bessel_i_positive(v, x) - v * ::log(x);
+  if (use_debye(v, x)) return debye_log_bessel_i_minus_v_log_x(v, x);
+  return series_log_bessel_i_minus_v_log_x(v, x);
 }
 
 /// Which of ratio / complement / derivative a caller wants.
@@ -391,15 +397,10 @@ enum class RatioPart { ratio, complement, derivative };
 
 /// The requested part for valid v >= 0, x > 0 finite.
 PDML_HOST_DEVICE inline double ratio_part_positive(double v, double x, RatioPart part) {
-  if (use_debye(v)) {
+  if (use_debye(v, x)) {
     const RatioParts d = debye_ratio(v, x, part == RatioPart::derivative);
     return part == RatioPart::ratio ? d.ratio
                                     : part == RatioPart::complement ? d.complement : d.derivative;
-  }
-  if (x >= hankel_min_argument(v)) {
-    const RatioParts h = hankel_ratio(v, x);
-    return part == RatioPart::ratio ? h.ratio
-                                    : part == RatioPart::complement ? h.complement : h.derivative;
   }
   if (part == RatioPart::derivative) return kummer_moments(v, x).derivative;
   const double r = shifted_ratio(v, x, nullptr);
