@@ -20,6 +20,8 @@
 #include <pdml/distributions/vmf_sample.hpp>
 #include <pdml/distributions/vmf_sampler.hpp>
 #include <pdml/distributions/nivmf.hpp>
+#include <pdml/distributions/nivmf_batch.hpp>
+#include <pdml/distributions/nivmf_sampler.hpp>
 #include <pdml/distributions/power_spherical.hpp>
 #include <pdml/distributions/power_spherical_batch.hpp>
 #include <pdml/distributions/vmf.hpp>

@@ -292,10 +292,10 @@ struct PowerSphericalDraw {
 /// needed only if its projection on mu-perp is exactly zero).
 constexpr int kPowerSphericalTangentAttempts = 4;
 
-/// One sample x of PS(mu, kappa) drawn from `stream`: first the Beta draw
-/// (two Marsaglia-Tsang gammas), then p standard normals starting at a fresh
-/// block (fill_normals), projected on mu-perp and normalized. On failure x is
-/// NaN and ok is false.
+/// One sample x of PS(mu, kappa) drawn from `stream`, in the vMF sampler's
+/// order: first p standard normals from a fresh block (fill_normals), projected
+/// on mu-perp (redrawn if the projection is exactly 0), then the Beta draw (two
+/// Marsaglia-Tsang gammas). On failure x is NaN and ok is false.
 template <class T>
 PDML_HOST_DEVICE PowerSphericalDraw<T> power_spherical_draw(int p, const T* mu, T kappa,
                                                             RandomStream& stream, T* x) {
@@ -306,7 +306,6 @@ PDML_HOST_DEVICE PowerSphericalDraw<T> power_spherical_draw(int p, const T* mu, 
     for (int j = 0; j < p; ++j) x[j] = nan;
     return out;
   }
-  const BetaDraw<T> z = beta<T>(stream, beta_shape + kappa, beta_shape);
   T c = T(0), n2 = T(0);
   bool tangent_ok = false;
   for (int attempt = 0; attempt < kPowerSphericalTangentAttempts && !tangent_ok; ++attempt) {
@@ -326,6 +325,7 @@ PDML_HOST_DEVICE PowerSphericalDraw<T> power_spherical_draw(int p, const T* mu, 
     c += c2;
     tangent_ok = n2 > T(0);
   }
+  const BetaDraw<T> z = beta<T>(stream, beta_shape + kappa, beta_shape);
   if (!z.ok || !tangent_ok) {
     for (int j = 0; j < p; ++j) x[j] = nan;
     return out;

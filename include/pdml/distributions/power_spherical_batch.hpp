@@ -6,8 +6,10 @@
 // concentration row n of `concentrations` (N x 1, >= 0). Samples follow the
 // vMF sampler's layout: sample s of distribution n is row s * N + n of the
 // (n_samples * N) x p output, and it is drawn from the random stream
-// RandomStream(rng, s * N + n) (first the Beta draw, then p normals from a
-// fresh block), so results depend neither on threads nor on the host/device.
+// RandomStream(rng, s * N + n) (first p normals from a fresh block, then the
+// Beta draw), so results depend neither on threads nor on the host/device.
+// Use an RngKey offset distinct from the vMF / nivMF samplers' in the same step:
+// equal keys address equal streams.
 
 #include <cmath>
 #include <cstdint>
