@@ -28,7 +28,7 @@ struct ElNivmfSimilaritySaved {
   T temperature = T(1);
   bool recompute = false;         ///< weights recomputed in the backward instead of stored
   RowMajorMatrix<T> weights;      ///< (S B) x C: softmax over s of l_c(x_is) / T (if stored)
-  RowMajorMatrix<T> log_sums;     ///< B x C: logsumexp_s l_c(x_is) / T (if recomputed)
+  RowMajorMatrix<T> log_sums;     ///< B x C: logsumexp_s l_c(x_is) / T
   RowMajorMatrix<T> mean_scaled;  ///< B x C: sum_s w_isc l_c(x_is) / T (for d/dT)
   mutable RowMajorMatrix<T> scratch_pairs;  ///< (S B) x C
 };
@@ -52,7 +52,7 @@ void el_nivmf_similarity_forward_unchecked(ConstMatrixView<T> samples, Index n_s
   saved.scratch_pairs.resize(rows, c_count);
   // Recomputing: the scores go to the backward's scratch and only the B x C log-sums stay.
   saved.weights.resize(recompute ? 0 : rows, recompute ? 0 : c_count);
-  saved.log_sums.resize(recompute ? b : 0, recompute ? c_count : 0);
+  saved.log_sums.resize(b, c_count);
   nivmf_scores_forward_unchecked(
       samples, proxies, kappas, min_kappa, scoring,
       recompute ? detail::dense(saved.scratch_pairs) : detail::dense(saved.weights),
@@ -61,24 +61,30 @@ void el_nivmf_similarity_forward_unchecked(ConstMatrixView<T> samples, Index n_s
   const T log_s = std::log(static_cast<T>(n_samples));
   auto sim = as_eigen(similarities);
   auto& w = recompute ? saved.scratch_pairs : saved.weights;
+  auto& sums = saved.log_sums;  // holds the sums of exponentials, then their logs
+  // Row-wise over classes (contiguous, vectorized exp): for image i and every class,
+  // top = max_s l/T, e_s = exp(l_s/T - top), sum = sum_s e_s, w_s = e_s / sum,
+  // mean = sum_s w_s l_s/T, lse = top + log(sum).
   parallel_rows(b, c_count * n_samples, [&](Index i) {
-    for (Index c = 0; c < c_count; ++c) {
-      T top = -std::numeric_limits<T>::infinity();
-      for (Index s = 0; s < n_samples; ++s) top = std::max(top, w(s * b + i, c) * inv_t);
-      T sum = 0;
-      for (Index s = 0; s < n_samples; ++s) sum += std::exp(w(s * b + i, c) * inv_t - top);
-      const T lse = top + std::log(sum);
-      T mean = 0;
-      for (Index s = 0; s < n_samples; ++s) {
-        const T scaled = w(s * b + i, c) * inv_t;
-        const T weight = std::exp(scaled - lse);
-        mean += weight * scaled;
-        w(s * b + i, c) = weight;
-      }
-      sim(i, c) = lse - log_s;
-      saved.mean_scaled(i, c) = mean;
-      if (recompute) saved.log_sums(i, c) = lse;
+    auto top = sim.row(i).array();
+    auto mean = saved.mean_scaled.row(i).array();
+    auto sum = sums.row(i).array();
+    top = w.row(i).array() * inv_t;
+    for (Index s = 1; s < n_samples; ++s) top = top.max(w.row(s * b + i).array() * inv_t);
+    sum.setZero();
+    mean.setZero();
+    for (Index s = 0; s < n_samples; ++s) {
+      auto row = w.row(s * b + i).array();
+      row *= inv_t;  // scaled score
+      mean += (row - top).exp() * row;
+      row = (row - top).exp();
+      sum += row;
     }
+    const auto inv_sum = sum.inverse();
+    for (Index s = 0; s < n_samples; ++s) w.row(s * b + i).array() *= inv_sum;
+    mean *= inv_sum;
+    sum = top + sum.log();
+    top = sum - log_s;
   });
 }
 
@@ -99,9 +105,8 @@ void el_nivmf_similarity_backward_unchecked(const ElNivmfSimilaritySaved<T>& sav
     nivmf_scores_recompute(saved.scores, detail::dense(h));
     parallel_rows(rows, c_count, [&](Index r) {
       const Index i = r % b;
-      for (Index c = 0; c < c_count; ++c) {
-        h(r, c) = g(i, c) * inv_t * std::exp(h(r, c) * inv_t - saved.log_sums(i, c));
-      }
+      h.row(r).array() = g.row(i).array() * inv_t *
+                         (h.row(r).array() * inv_t - saved.log_sums.row(i).array()).exp();
     });
   } else {
     parallel_rows(rows, c_count, [&](Index r) {
