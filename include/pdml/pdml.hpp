@@ -11,6 +11,7 @@
 // math: Bessel functions and vMF log-normalizers
 #include <pdml/math/log_bessel.hpp>
 #include <pdml/math/vmf_normalizer.hpp>
+#include <pdml/math/vmf_normalizer_batch.hpp>
 
 // random: counter-based random numbers
 #include <pdml/random/philox.hpp>
