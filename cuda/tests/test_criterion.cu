@@ -1,0 +1,485 @@
+// The CUDA samplers and criterion against the CPU API on identical inputs
+// (the CPU side is in test_criterion_reference.cpp):
+//  * vMF and Power Spherical samples for the same key: equal up to the
+//    last-bit differences of the math libraries (<= 1e-12 relative in double,
+//    <= 1e-5 in float; exact equality is counted and reported), gradients too;
+//  * pdml::cuda::ElNivmfLoss vs pdml::ElNivmfLoss: loss and every gradient
+//    within 1e-12 relative (double) / 1e-5 (float), both scoring rules, with
+//    and without the ProxyAnchor term, caller-drawn and self-drawn samples;
+//  * bitwise reproducibility of forward and backward, strided views, a
+//    non-default stream, the workspace protocol and host-side validation.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include <cublas_v2.h>
+
+#include <pdml/cuda/el_nivmf_loss.hpp>
+#include <pdml/cuda/sampling.hpp>
+#include <pdml/cuda/similarities.hpp>
+
+#include "cpu_reference.hpp"
+
+namespace {
+
+template <class T>
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(std::size_t count) : count_(count) {
+    REQUIRE(cudaMalloc(&data_, std::max<std::size_t>(count, 1) * sizeof(T)) == cudaSuccess);
+  }
+  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) { upload(host); }
+  ~DeviceBuffer() { cudaFree(data_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  void upload(const std::vector<T>& host) {
+    REQUIRE(cudaMemcpy(data_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice) ==
+            cudaSuccess);
+  }
+  std::vector<T> download() const {
+    std::vector<T> host(count_);
+    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+    REQUIRE(cudaMemcpy(host.data(), data_, count_ * sizeof(T), cudaMemcpyDeviceToHost) ==
+            cudaSuccess);
+    return host;
+  }
+  T* get() const { return static_cast<T*>(data_); }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t count_;
+};
+
+template <class T>
+double tolerance() {
+  return std::is_same<T, double>::value ? 1e-12 : 1e-5;
+}
+
+/// max |got - want| / max(1e-300, max |want|), over all elements.
+template <class T>
+double relative_difference(const std::vector<T>& got, const std::vector<T>& want) {
+  REQUIRE(got.size() == want.size());
+  double scale = 0, diff = 0;
+  for (std::size_t k = 0; k < want.size(); ++k) {
+    scale = std::max(scale, std::abs(static_cast<double>(want[k])));
+    diff = std::max(diff, std::abs(static_cast<double>(got[k]) - static_cast<double>(want[k])));
+  }
+  return diff / std::max(scale, 1e-300);
+}
+
+template <class T>
+std::size_t count_equal(const std::vector<T>& a, const std::vector<T>& b) {
+  std::size_t equal = 0;
+  for (std::size_t k = 0; k < a.size(); ++k) equal += a[k] == b[k] ? 1 : 0;
+  return equal;
+}
+
+template <class T>
+std::vector<T> random_vector(std::size_t n, unsigned seed, double scale = 1.0) {
+  std::mt19937_64 gen(seed);
+  std::normal_distribution<double> normal;
+  std::vector<T> v(n);
+  for (auto& x : v) x = static_cast<T>(scale * normal(gen));
+  return v;
+}
+
+// ------------------------------------------------------------------ samplers
+
+template <class T>
+void check_vmf_sampler(long p) {
+  const std::vector<double> kappas = {0, 1e-6, 0.1, 1, 12, 100, 1e3, 1e5};
+  const long n = static_cast<long>(kappas.size()) * 3;
+  const int s = 3;
+  std::vector<T> eta = random_vector<T>(static_cast<std::size_t>(n * p), 17u + unsigned(p));
+  for (long i = 0; i < n; ++i) {
+    double nn = 0;
+    for (long j = 0; j < p; ++j) nn += double(eta[i * p + j]) * eta[i * p + j];
+    const double kappa = kappas[static_cast<std::size_t>(i) % kappas.size()];
+    for (long j = 0; j < p; ++j) {
+      eta[i * p + j] = static_cast<T>(kappa * eta[i * p + j] / std::sqrt(nn));
+    }
+  }
+  const std::vector<T> grad = random_vector<T>(static_cast<std::size_t>(n * s * p), 99u);
+  std::vector<T> cpu_samples, cpu_grad;
+  pdml_test::cpu_vmf_sample(eta, n, p, s, 2024u, 7u, grad, cpu_samples, cpu_grad);
+
+  DeviceBuffer<T> d_eta(eta), d_samples(cpu_samples.size()), d_grad(grad),
+      d_grad_eta(cpu_grad.size());
+  std::size_t bytes = 0;
+  pdml::cuda::VmfSampleSaved<T> saved;
+  const pdml::ConstMatrixView<T> eta_view{d_eta.get(), n, p, p};
+  const pdml::MatrixView<T> sample_view{d_samples.get(), n * s, p, p};
+  REQUIRE(pdml::cuda::vmf_sample<T>(nullptr, bytes, eta_view, s, pdml::RngKey{2024u, 7u},
+                                    sample_view, &saved) == cudaSuccess);
+  REQUIRE(bytes > 0);
+  CHECK_FALSE(saved.valid);
+  DeviceBuffer<unsigned char> workspace(bytes);
+  REQUIRE(pdml::cuda::vmf_sample<T>(workspace.get(), bytes, eta_view, s,
+                                    pdml::RngKey{2024u, 7u}, sample_view, &saved) == cudaSuccess);
+  REQUIRE(pdml::cuda::vmf_sample_backward<T>(saved, pdml::ConstMatrixView<T>{d_grad.get(), n * s, p, p},
+                                             pdml::MatrixView<T>{d_grad_eta.get(), n, p, p}) ==
+          cudaSuccess);
+  const auto samples = d_samples.download();
+  const auto grad_eta = d_grad_eta.download();
+  const double sample_diff = relative_difference(samples, cpu_samples);
+  const double grad_diff = relative_difference(grad_eta, cpu_grad);
+  INFO("p " << p << ": samples rel diff " << sample_diff << " (" << count_equal(samples, cpu_samples)
+            << " of " << samples.size() << " bitwise equal), grad rel diff " << grad_diff);
+  CHECK(sample_diff <= tolerance<T>());
+  CHECK(grad_diff <= 100 * tolerance<T>());  // dw/dkappa by quadrature: a few ulp x condition
+}
+
+template <class T>
+void check_power_spherical_sampler(long p) {
+  const std::vector<double> kappas = {0, 0.5, 5, 50, 500, 5e4};
+  const long n = static_cast<long>(kappas.size()) * 2;
+  const int s = 3;
+  std::vector<T> directions = random_vector<T>(static_cast<std::size_t>(n * p), 5u + unsigned(p));
+  std::vector<T> concentrations(static_cast<std::size_t>(n));
+  for (long i = 0; i < n; ++i) {
+    double nn = 0;
+    for (long j = 0; j < p; ++j) nn += double(directions[i * p + j]) * directions[i * p + j];
+    for (long j = 0; j < p; ++j) {
+      directions[i * p + j] = static_cast<T>(directions[i * p + j] / std::sqrt(nn));
+    }
+    concentrations[static_cast<std::size_t>(i)] =
+        static_cast<T>(kappas[static_cast<std::size_t>(i) % kappas.size()]);
+  }
+  const std::vector<T> grad = random_vector<T>(static_cast<std::size_t>(n * s * p), 3u);
+  std::vector<T> cpu_samples, cpu_gd, cpu_gk;
+  pdml_test::cpu_power_spherical_sample(directions, concentrations, n, p, s, 11u, 2u, grad,
+                                        cpu_samples, cpu_gd, cpu_gk);
+  DeviceBuffer<T> d_dir(directions), d_conc(concentrations), d_samples(cpu_samples.size()),
+      d_grad(grad), d_gd(cpu_gd.size()), d_gk(cpu_gk.size());
+  std::size_t bytes = 0;
+  pdml::cuda::PowerSphericalSampleSaved<T> saved;
+  const pdml::ConstMatrixView<T> dir{d_dir.get(), n, p, p}, conc{d_conc.get(), n, 1, 1};
+  const pdml::MatrixView<T> out{d_samples.get(), n * s, p, p};
+  REQUIRE(pdml::cuda::power_spherical_sample<T>(nullptr, bytes, dir, conc, s,
+                                                pdml::RngKey{11u, 2u}, out, &saved) ==
+          cudaSuccess);
+  DeviceBuffer<unsigned char> workspace(bytes);
+  REQUIRE(pdml::cuda::power_spherical_sample<T>(workspace.get(), bytes, dir, conc, s,
+                                                pdml::RngKey{11u, 2u}, out, &saved) ==
+          cudaSuccess);
+  REQUIRE(pdml::cuda::power_spherical_sample_backward<T>(
+              saved, pdml::ConstMatrixView<T>{d_grad.get(), n * s, p, p},
+              pdml::MatrixView<T>{d_gd.get(), n, p, p}, pdml::MatrixView<T>{d_gk.get(), n, 1, 1}) ==
+          cudaSuccess);
+  const auto samples = d_samples.download();
+  INFO("p " << p << ": " << count_equal(samples, cpu_samples) << " of " << samples.size()
+            << " sample coordinates bitwise equal");
+  CHECK(relative_difference(samples, cpu_samples) <= tolerance<T>());
+  CHECK(relative_difference(d_gd.download(), cpu_gd) <= 100 * tolerance<T>());
+  CHECK(relative_difference(d_gk.download(), cpu_gk) <= 100 * tolerance<T>());
+}
+
+// ----------------------------------------------------------------- criterion
+
+template <class T>
+pdml_test::CriterionCase<T> make_case(long b, long c, long d, long s, T guidance, bool exact) {
+  pdml_test::CriterionCase<T> k;
+  k.batch = b;
+  k.classes = c;
+  k.dims = d;
+  k.samples = s;
+  k.embeddings = random_vector<T>(static_cast<std::size_t>(b * d), 1u, 2.0);
+  k.proxies = random_vector<T>(static_cast<std::size_t>(c * d), 2u);
+  std::mt19937_64 gen(3u);
+  std::uniform_real_distribution<double> uniform(0.02, 4.0);  // some below min_kappa
+  k.kappas.resize(static_cast<std::size_t>(c * d));
+  for (auto& x : k.kappas) x = static_cast<T>(uniform(gen));
+  k.sample_rows = random_vector<T>(static_cast<std::size_t>(s * b * d), 4u);
+  for (long r = 0; r < s * b; ++r) {
+    double nn = 0;
+    for (long j = 0; j < d; ++j) nn += double(k.sample_rows[r * d + j]) * k.sample_rows[r * d + j];
+    for (long j = 0; j < d; ++j) {
+      k.sample_rows[r * d + j] = static_cast<T>(k.sample_rows[r * d + j] / std::sqrt(nn));
+    }
+  }
+  k.labels.resize(static_cast<std::size_t>(b));
+  for (long i = 0; i < b; ++i) k.labels[static_cast<std::size_t>(i)] = (i * 5) % (c - 1);
+  k.guidance_weight = guidance;
+  k.exact_density = exact;
+  k.temperature = T(0.07);
+  k.grad_loss = T(0.8);
+  k.seed = 77u;
+  k.offset = 3u;
+  return k;
+}
+
+struct CublasHandle {
+  cublasHandle_t handle = nullptr;
+  CublasHandle() { REQUIRE(cublasCreate(&handle) == CUBLAS_STATUS_SUCCESS); }
+  ~CublasHandle() { cublasDestroy(handle); }
+};
+
+/// Copies a dense host matrix into a device matrix with row stride cols + pad.
+template <class T>
+struct StridedMatrix {
+  DeviceBuffer<T> buffer;
+  long rows, cols, stride;
+  StridedMatrix(const std::vector<T>& dense, long rows_, long cols_, long pad)
+      : buffer(static_cast<std::size_t>(rows_ * (cols_ + pad))),
+        rows(rows_),
+        cols(cols_),
+        stride(cols_ + pad) {
+    std::vector<T> padded(static_cast<std::size_t>(rows * stride), T(-1e30));
+    for (long r = 0; r < rows; ++r) {
+      for (long c = 0; c < cols; ++c) padded[r * stride + c] = dense[r * cols + c];
+    }
+    buffer.upload(padded);
+  }
+  pdml::MatrixView<T> view() const { return pdml::MatrixView<T>{buffer.get(), rows, cols, stride}; }
+  std::vector<T> dense() const {
+    const auto padded = buffer.download();
+    std::vector<T> out(static_cast<std::size_t>(rows * cols));
+    for (long r = 0; r < rows; ++r) {
+      for (long c = 0; c < cols; ++c) out[r * cols + c] = padded[r * stride + c];
+    }
+    return out;
+  }
+};
+
+template <class T>
+void check_criterion(T guidance, bool exact, bool sampled) {
+  const auto k = make_case<T>(13, 9, 24, 4, guidance, exact);
+  const auto want = pdml_test::cpu_criterion(k, sampled);
+  CublasHandle cublas;
+  cudaStream_t stream;
+  REQUIRE(cudaStreamCreate(&stream) == cudaSuccess);
+  const pdml::cuda::Context context{stream, cublas.handle};
+
+  StridedMatrix<T> e(k.embeddings, k.batch, k.dims, 3), v(k.proxies, k.classes, k.dims, 0),
+      kap(k.kappas, k.classes, k.dims, 5), x(k.sample_rows, k.samples * k.batch, k.dims, 1);
+  DeviceBuffer<std::int64_t> labels(k.labels);
+  DeviceBuffer<T> loss(1), grad_t(1);
+  const std::vector<T> zeros_e(k.embeddings.size(), T(0)), zeros_c(k.proxies.size(), T(0)),
+      zeros_x(k.sample_rows.size(), T(0));
+  StridedMatrix<T> ge(zeros_e, k.batch, k.dims, 2), gv(zeros_c, k.classes, k.dims, 1),
+      gk(zeros_c, k.classes, k.dims, 0), gx(zeros_x, k.samples * k.batch, k.dims, 3);
+
+  typename pdml::cuda::ElNivmfLoss<T>::Options options;
+  options.n_samples = static_cast<int>(k.samples);
+  options.guidance_weight = guidance;
+  options.scoring = exact ? pdml::cuda::NivmfScoring::exact_density
+                          : pdml::cuda::NivmfScoring::paper_rule;
+  const pdml::cuda::ElNivmfLoss<T> criterion(options);
+  typename pdml::cuda::ElNivmfLoss<T>::Saved saved;
+  const pdml::RngKey rng{k.seed, k.offset};
+  auto run_forward = [&](void* workspace, std::size_t& bytes) {
+    return sampled ? criterion.forward(workspace, bytes, e.view(), labels.get(), v.view(),
+                                       kap.view(), k.temperature, rng, loss.get(), saved, context)
+                   : criterion.forward_with_samples(workspace, bytes, x.view(), e.view(),
+                                                    labels.get(), v.view(), kap.view(),
+                                                    k.temperature, loss.get(), saved, context);
+  };
+  std::size_t bytes = 0;
+  REQUIRE(run_forward(nullptr, bytes) == cudaSuccess);
+  DeviceBuffer<unsigned char> workspace(bytes);
+  std::size_t too_small = bytes - 1;
+  CHECK_THROWS_AS(run_forward(workspace.get(), too_small), std::invalid_argument);
+  REQUIRE(run_forward(workspace.get(), bytes) == cudaSuccess);
+  pdml::MatrixView<T> gx_view = gx.view();
+  auto run_backward = [&] {
+    return criterion.backward(saved, k.grad_loss, ge.view(), gv.view(), gk.view(), grad_t.get(),
+                              sampled ? nullptr : &gx_view, context);
+  };
+  REQUIRE(run_backward() == cudaSuccess);
+  REQUIRE(cudaStreamSynchronize(stream) == cudaSuccess);
+
+  const T got_loss = loss.download()[0];
+  const T got_t = grad_t.download()[0];
+  const auto got_e = ge.dense(), got_v = gv.dense(), got_k = gk.dense();
+  const double tol = tolerance<T>();
+  INFO("guidance " << guidance << " exact " << exact << " sampled " << sampled << ": loss "
+                   << got_loss << " vs CPU " << want.loss);
+  CHECK(std::abs(double(got_loss) - double(want.loss)) <=
+        tol * std::max(1.0, std::abs(double(want.loss))));
+  CHECK(std::abs(double(got_t) - double(want.grad_temperature)) <=
+        tol * std::max(1.0, std::abs(double(want.grad_temperature))));
+  // Through the sampler the gradient carries dw/dkappa (quadrature), hence the margin.
+  CHECK(relative_difference(got_e, want.grad_embeddings) <= (sampled ? 100 : 1) * tol);
+  CHECK(relative_difference(got_v, want.grad_proxies) <= tol);
+  CHECK(relative_difference(got_k, want.grad_kappas) <= tol);
+  if (!sampled) CHECK(relative_difference(gx.dense(), want.grad_samples) <= tol);
+
+  // Bitwise reproducible: forward and backward again on the same workspace.
+  REQUIRE(run_forward(workspace.get(), bytes) == cudaSuccess);
+  REQUIRE(run_backward() == cudaSuccess);
+  REQUIRE(cudaStreamSynchronize(stream) == cudaSuccess);
+  CHECK(loss.download()[0] == got_loss);
+  CHECK(grad_t.download()[0] == got_t);
+  CHECK(ge.dense() == got_e);
+  CHECK(gv.dense() == got_v);
+  CHECK(gk.dense() == got_k);
+  cudaStreamDestroy(stream);
+}
+
+
+template <class T>
+void check_similarity(int kind) {
+  const long b = 11, c = 7, d = 9;
+  const auto e = random_vector<T>(static_cast<std::size_t>(b * d), 21u, 2.0);
+  const auto v = random_vector<T>(static_cast<std::size_t>(c * d), 22u);
+  std::vector<T> k = random_vector<T>(static_cast<std::size_t>(c), 23u, 1.0);
+  for (auto& x : k) x = std::abs(x) * T(5);
+  k[0] = T(0.01);  // clamped at min_kappa
+  const auto g = random_vector<T>(static_cast<std::size_t>(b * c), 24u);
+  const T min_kappa = T(0.1), temperature = T(0.4);
+  const auto want =
+      pdml_test::cpu_similarity<T>(kind, e, v, k, b, c, d, min_kappa, temperature, g);
+  DeviceBuffer<T> de(e), dv(v), dk(k), dg(g), sim(want.similarities.size()),
+      ge(want.grad_embeddings.size()), gv(want.grad_proxies.size()), gk(k.size()), gt(1);
+  const pdml::ConstMatrixView<T> ev{de.get(), b, d, d}, vv{dv.get(), c, d, d},
+      kv{dk.get(), c, 1, 1}, gvw{dg.get(), b, c, c};
+  const pdml::MatrixView<T> simv{sim.get(), b, c, c}, gev{ge.get(), b, d, d},
+      gvv{gv.get(), c, d, d}, gkv{gk.get(), c, 1, 1};
+  std::size_t bytes = 0;
+  if (kind < 4) {
+    const auto which = static_cast<pdml::cuda::IsotropicSimilarity>(kind);
+    pdml::cuda::IsotropicSimilaritySaved<T> saved;
+    REQUIRE(pdml::cuda::isotropic_similarity_forward<T>(nullptr, bytes, which, ev, vv, kv,
+                                                        min_kappa, temperature, simv, saved) ==
+            cudaSuccess);
+    DeviceBuffer<unsigned char> workspace(bytes);
+    REQUIRE(pdml::cuda::isotropic_similarity_forward<T>(workspace.get(), bytes, which, ev, vv, kv,
+                                                        min_kappa, temperature, simv, saved) ==
+            cudaSuccess);
+    REQUIRE(pdml::cuda::isotropic_similarity_backward<T>(saved, gvw, gev, gvv, gkv, gt.get()) ==
+            cudaSuccess);
+    CHECK(relative_difference(gk.download(), want.grad_kappas) <= tolerance<T>());
+  } else {
+    CublasHandle cublas;
+    const pdml::cuda::Context context{nullptr, cublas.handle};
+    pdml::cuda::CosineSimilaritySaved<T> saved;
+    REQUIRE(pdml::cuda::cosine_similarity_forward<T>(nullptr, bytes, ev, vv, temperature, simv,
+                                                     saved, context) == cudaSuccess);
+    DeviceBuffer<unsigned char> workspace(bytes);
+    REQUIRE(pdml::cuda::cosine_similarity_forward<T>(workspace.get(), bytes, ev, vv, temperature,
+                                                     simv, saved, context) == cudaSuccess);
+    REQUIRE(pdml::cuda::cosine_similarity_backward<T>(saved, gvw, gev, gvv, gt.get(), context) ==
+            cudaSuccess);
+    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+  }
+  INFO("similarity kind " << kind);
+  CHECK(relative_difference(sim.download(), want.similarities) <= tolerance<T>());
+  CHECK(relative_difference(ge.download(), want.grad_embeddings) <= tolerance<T>());
+  CHECK(relative_difference(gv.download(), want.grad_proxies) <= tolerance<T>());
+  const double gt_diff = std::abs(double(gt.download()[0]) - double(want.grad_temperature));
+  CHECK(gt_diff <= tolerance<T>() * std::max(1.0, std::abs(double(want.grad_temperature))));
+}
+
+template <class T>
+void check_proxy_losses() {
+  const long b = 16, c = 10;
+  auto m = random_vector<T>(static_cast<std::size_t>(b * c), 31u, 0.4);
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(b));
+  for (long i = 0; i < b; ++i) labels[static_cast<std::size_t>(i)] = (i * 3) % (c - 2);
+  const auto want = pdml_test::cpu_proxy_losses<T>(m, labels, b, c, T(0.9));
+  DeviceBuffer<T> dm(m), loss(1), g(m.size());
+  DeviceBuffer<std::int64_t> dl(labels);
+  const pdml::ConstMatrixView<T> mv{dm.get(), b, c, c};
+  const pdml::MatrixView<T> gvw{g.get(), b, c, c};
+  std::size_t bytes = 0;
+  pdml::cuda::ProxyNcaSaved<T> nca;
+  REQUIRE(pdml::cuda::proxy_nca_forward<T>(nullptr, bytes, mv, dl.get(), loss.get(), nca) ==
+          cudaSuccess);
+  DeviceBuffer<unsigned char> nca_ws(bytes);
+  REQUIRE(pdml::cuda::proxy_nca_forward<T>(nca_ws.get(), bytes, mv, dl.get(), loss.get(), nca) ==
+          cudaSuccess);
+  REQUIRE(pdml::cuda::proxy_nca_backward<T>(nca, T(0.9), gvw) == cudaSuccess);
+  CHECK(std::abs(double(loss.download()[0]) - double(want.nca)) <=
+        tolerance<T>() * std::max(1.0, std::abs(double(want.nca))));
+  CHECK(relative_difference(g.download(), want.grad_nca) <= tolerance<T>());
+  pdml::cuda::ProxyAnchorSaved<T> anchor;
+  bytes = 0;
+  REQUIRE(pdml::cuda::proxy_anchor_forward<T>(nullptr, bytes, mv, dl.get(), T(32), T(0.1),
+                                              loss.get(), anchor) == cudaSuccess);
+  DeviceBuffer<unsigned char> pa_ws(bytes);
+  REQUIRE(pdml::cuda::proxy_anchor_forward<T>(pa_ws.get(), bytes, mv, dl.get(), T(32), T(0.1),
+                                              loss.get(), anchor) == cudaSuccess);
+  REQUIRE(pdml::cuda::proxy_anchor_backward<T>(anchor, T(0.9), gvw) == cudaSuccess);
+  CHECK(std::abs(double(loss.download()[0]) - double(want.anchor)) <=
+        tolerance<T>() * std::max(1.0, std::abs(double(want.anchor))));
+  CHECK(relative_difference(g.download(), want.grad_anchor) <= tolerance<T>());
+}
+
+}  // namespace
+
+TEST_CASE("vMF samples and sampler gradients: device equals host for the same key",
+          "[cuda][sampler]") {
+  for (long p : {3L, 16L, 128L}) {
+    check_vmf_sampler<double>(p);
+    check_vmf_sampler<float>(p);
+  }
+}
+
+TEST_CASE("Power Spherical samples and gradients: device equals host", "[cuda][sampler]") {
+  for (long p : {3L, 64L}) {
+    check_power_spherical_sampler<double>(p);
+    check_power_spherical_sampler<float>(p);
+  }
+}
+
+TEST_CASE("CUDA EL-nivMF criterion equals the CPU criterion (double)", "[cuda][criterion]") {
+  for (bool sampled : {false, true}) {
+    check_criterion<double>(0.0, false, sampled);
+    check_criterion<double>(0.5, false, sampled);
+  }
+  check_criterion<double>(0.5, true, false);
+}
+
+TEST_CASE("CUDA EL-nivMF criterion equals the CPU criterion (float)", "[cuda][criterion]") {
+  for (bool sampled : {false, true}) {
+    check_criterion<float>(0.0f, false, sampled);
+    check_criterion<float>(0.5f, false, sampled);
+  }
+  check_criterion<float>(0.5f, true, false);
+}
+
+TEST_CASE("CUDA criterion validates host-side arguments before enqueuing", "[cuda][criterion]") {
+  using Loss = pdml::cuda::ElNivmfLoss<double>;
+  Loss::Options bad;
+  bad.n_samples = 0;
+  CHECK_THROWS_AS(Loss(bad), std::invalid_argument);
+  const Loss loss(Loss::Options{});
+  Loss::Saved saved;
+  std::size_t bytes = 0;
+  double dummy = 0;
+  std::int64_t label = 0;
+  const pdml::ConstMatrixView<double> e{&dummy, 1, 4, 4}, v{&dummy, 2, 4, 4}, k{&dummy, 2, 4, 4};
+  CublasHandle cublas;
+  const pdml::cuda::Context context{nullptr, cublas.handle};
+  // Temperature must be positive; shapes must agree; the handle must exist.
+  CHECK_THROWS_AS(loss.forward(nullptr, bytes, e, &label, v, k, 0.0, pdml::RngKey{1, 0}, &dummy,
+                               saved, context),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(loss.forward(nullptr, bytes, e, &label, pdml::ConstMatrixView<double>{&dummy, 2, 3, 3},
+                               k, 1.0, pdml::RngKey{1, 0}, &dummy, saved, context),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(loss.forward(nullptr, bytes, e, &label, v, k, 1.0, pdml::RngKey{1, 0}, &dummy,
+                               saved, pdml::cuda::Context{nullptr, nullptr}),
+                  std::invalid_argument);
+  double* none = nullptr;
+  CHECK_THROWS_AS(loss.backward(saved, 1.0, pdml::MatrixView<double>{none, 1, 4, 4},
+                                pdml::MatrixView<double>{none, 2, 4, 4},
+                                pdml::MatrixView<double>{none, 2, 4, 4}, nullptr, nullptr, context),
+                  std::invalid_argument);
+}
+
+TEST_CASE("CUDA similarities equal the CPU ones (EL, B, KL, L2, cosine)", "[cuda][similarity]") {
+  for (int kind = 0; kind <= 4; ++kind) {
+    check_similarity<double>(kind);
+    check_similarity<float>(kind);
+  }
+}
+
+TEST_CASE("CUDA Proxy-NCA and ProxyAnchor equal the CPU losses", "[cuda][similarity]") {
+  check_proxy_losses<double>();
+  check_proxy_losses<float>();
+}
