@@ -4,7 +4,9 @@
 // [0, 4095]) and kappa log-uniform in [1e-2, 1e7], restricted to the points
 // where Boost returns a finite, non-zero I_v (and I_{v+1} for the ratio);
 // Boost runs with a policy that ignores errors instead of throwing.
-// Also: pdml over all points, and the batched form's throughput.
+// Also: pdml over all points; a small-order subset (p in [2, 64], x in
+// [1e-2, 700], where Boost is finite and at its fastest); and the batched
+// form's throughput against the scalar loop.
 //
 // Run: scripts/bench bessel
 
@@ -41,6 +43,7 @@ struct PointSets {
   Points all;           // the whole domain sample
   Points boost_finite;  // Boost's I_v finite and non-zero
   Points ratio_finite;  // Boost's I_v and I_{v+1} finite and non-zero
+  Points small;         // p in [2, 64], x log-uniform in [1e-2, 700]: Boost's home ground
 };
 
 const PointSets& point_sets() {
@@ -67,6 +70,14 @@ const PointSets& point_sets() {
           s.ratio_finite.x.push_back(x);
         }
       }
+    }
+    for (int i = 0; i < 4000; ++i) {
+      const int p = 2 + static_cast<int>(63 * unit(rng));
+      const double x = std::pow(10.0, -2.0 + std::log10(7e4) * unit(rng));
+      if (!usable(boost_i(0.5 * p - 1.0, x)) || !usable(boost_i(0.5 * p, x))) continue;
+      s.small.p.push_back(p);
+      s.small.v.push_back(0.5 * p - 1.0);
+      s.small.x.push_back(x);
     }
     return s;
   }();
@@ -110,6 +121,10 @@ void BM_vmf_log_normalizer_boost(benchmark::State& state) { run(state, point_set
 void BM_bessel_i_ratio_pdml(benchmark::State& state) { run(state, point_sets().ratio_finite, pdml_ratio); }
 void BM_bessel_i_ratio_boost(benchmark::State& state) { run(state, point_sets().ratio_finite, boost_ratio); }
 void BM_bessel_i_ratio_pdml_whole_domain(benchmark::State& state) { run(state, point_sets().all, pdml_ratio); }
+void BM_small_orders_log_bessel_i_pdml(benchmark::State& state) { run(state, point_sets().small, pdml_log_i); }
+void BM_small_orders_log_bessel_i_boost(benchmark::State& state) { run(state, point_sets().small, boost_log_i); }
+void BM_small_orders_ratio_pdml(benchmark::State& state) { run(state, point_sets().small, pdml_ratio); }
+void BM_small_orders_ratio_boost(benchmark::State& state) { run(state, point_sets().small, boost_ratio); }
 
 /// Batched log C_p and A_p for one p over 4096 concentrations (log-uniform
 /// in [1e-2, 1e7]); the scalar loop over the same array is the peer.
@@ -159,6 +174,10 @@ BENCHMARK(BM_vmf_log_normalizer_boost);
 BENCHMARK(BM_bessel_i_ratio_pdml);
 BENCHMARK(BM_bessel_i_ratio_boost);
 BENCHMARK(BM_bessel_i_ratio_pdml_whole_domain);
+BENCHMARK(BM_small_orders_log_bessel_i_pdml);
+BENCHMARK(BM_small_orders_log_bessel_i_boost);
+BENCHMARK(BM_small_orders_ratio_pdml);
+BENCHMARK(BM_small_orders_ratio_boost);
 BENCHMARK(BM_vmf_batch)->Arg(3)->Arg(128)->Arg(512)->Arg(4096);
 BENCHMARK(BM_vmf_scalar_loop)->Arg(3)->Arg(128)->Arg(512)->Arg(4096);
 
