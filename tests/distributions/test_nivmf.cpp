@@ -147,6 +147,25 @@ TEST_CASE("nivMF density integrates to one on S^1 and S^2 (quadrature)", "[nivmf
   CHECK(worst < 1e-9);
 }
 
+TEST_CASE("exp(l_ref) integrates to prod(k) / |K nu|: l_ref is not a normalized density", "[nivmf]") {
+  std::mt19937_64 gen(38);
+  for (int p : {2, 3}) {
+    for (const Vec& base : {Vec{3, 3, 3}, Vec{10, 1, 2}, Vec{0.5, 4, 0.7}}) {
+      const Vec nu = random_unit(p, gen);
+      const Vec k(base.begin(), base.begin() + p);
+      double prod = 1, u2 = 0;
+      for (int j = 0; j < p; ++j) {
+        prod *= k[j];
+        u2 += k[j] * k[j] * nu[j] * nu[j];
+      }
+      const double mass = sphere_integral(
+          p, [&](const Vec& x) { return std::exp(pdml::nivmf_score(p, nu.data(), k.data(), x.data())); },
+          p == 2 ? 4000 : 1600);
+      CHECK(mass == Approx(prod / std::sqrt(u2)).epsilon(1e-10));
+    }
+  }
+}
+
 TEST_CASE("nivMF density integrates to one on S^5 and S^15 (importance sampling)", "[nivmf]") {
   // Uniform proposal: mass = |S^{p-1}| E_U[f(x)]; parameters with |K nu| <= 3 and
   // k_max / k_min <= 2 keep the weights bounded. Two estimates, |z| < 3.9 each
