@@ -32,7 +32,7 @@ struct Config {
   LossKind loss = LossKind::el_nivmf;
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   std::string out_dir = "fashion_mnist_out";
-  int epochs = 6;
+  int epochs = 5;
   int per_class = 32;           ///< images per class in a batch (5 classes per batch)
   long train_per_class = 6000;  ///< training images per seen class (6000 = all)
   std::vector<long> hidden{512};
@@ -44,7 +44,7 @@ struct Config {
   float kappa_lr_multiplier = 100.0f;
   float temperature_lr_multiplier = 10.0f;
   float init_norm = 16.0f;      ///< mean embedding norm after initialization
-  int samples = 10;             ///< vMF samples per image (EL-nivMF)
+  int samples = 5;              ///< vMF samples per image (EL-nivMF)
   float guidance = 1.0f;        ///< ProxyAnchor guidance weight (EL-nivMF)
   float alpha = 32.0f;
   float delta = 0.1f;
@@ -67,7 +67,7 @@ the held-out classes 5-9 (zero-shot) and on the test images of classes 0-4.
                          from Debian's dataset-fashion-mnist package)
   --out-dir DIR          results, curves and pictures (default fashion_mnist_out)
   --epochs N             passes over the training images, 0 = evaluate the
-                         untrained network (default 6)
+                         untrained network (default 5)
   --per-class N          images per class in a batch, >= 2 (default 32; 5 classes per batch)
   --train-per-class N    training images per class, <= 6000 (default 6000)
   --hidden A,B,...       hidden layer widths (default 512)
@@ -79,7 +79,7 @@ the held-out classes 5-9 (zero-shot) and on the test images of classes 0-4.
   --kappa-lr-mult X      learning-rate multiplier of the proxy concentrations (default 100)
   --temperature-lr-mult X  learning-rate multiplier of log T (default 10)
   --init-norm X          mean embedding norm at initialization (default 16)
-  --samples N            vMF samples per image for EL-nivMF (default 10)
+  --samples N            vMF samples per image for EL-nivMF (default 5)
   --guidance X           ProxyAnchor guidance weight for EL-nivMF (default 1)
   --alpha X, --delta X   ProxyAnchor scale and margin (default 32, 0.1)
   --temperature X        initial temperature (default 0.05)

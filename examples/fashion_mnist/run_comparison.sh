@@ -16,7 +16,7 @@ mkdir -p "$out/untrained"
 "$trainer" --epochs 0 --seed "$seed" --quiet --out-dir "$out/untrained" "$@" >/dev/null
 for loss in elnivmf proxyanchor proxynca elvmf; do
   echo "== $loss (seed $seed)" >&2
-  "$trainer" --loss "$loss" --seed "$seed" --quiet --out-dir "$out" "$@" | grep -E "^epoch|^training" >&2
+  "$trainer" --loss "$loss" --seed "$seed" --quiet --out-dir "$out" "$@" | grep -E "^epoch|^training [0-9]" >&2
 done
 table() {
   local split="$1"
@@ -24,8 +24,8 @@ table() {
   echo "|---|---|---|---|---|---|---|---|"
   for csv in "$out"/elnivmf_metrics.csv "$out"/proxyanchor_metrics.csv "$out"/proxynca_metrics.csv \
              "$out"/elvmf_metrics.csv "$out"/untrained/elnivmf_metrics.csv; do
-    awk -F, -v split="$split" -v untrained="$([[ $csv == */untrained/* ]] && echo 1 || echo 0)" '
-      NR > 1 && $2 == split {
+    awk -F, -v want="$split" -v untrained="$([[ $csv == */untrained/* ]] && echo 1 || echo 0)" '
+      NR > 1 && $2 == want {
         name = untrained ? "untrained network" : $1
         printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.3f |\n",
                name, 100*$4, 100*$5, 100*$6, 100*$7, 100*$8, 100*$9, $10 }' "$csv"
