@@ -20,6 +20,7 @@
 #include "pdml/config.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/cuda/detail/scalar_math.hpp"
+#include "pdml/cuda/detail/device_calls.hpp"
 #include "pdml/distributions/nivmf.hpp"
 
 namespace pdml {
@@ -69,8 +70,7 @@ struct ProxyPrepare {
       }
     }
     vnorm[c] = norm;
-    bias[c] = exact ? pdml::nivmf_log_density_offset(static_cast<int>(dims), nu_c, kc_c)
-                    : pdml::nivmf_score_offset(static_cast<int>(dims), nu_c, kc_c);
+    bias[c] = nivmf_offset(exact, static_cast<int>(dims), nu_c, kc_c);
   }
 };
 
@@ -414,13 +414,7 @@ struct ProxyBackward {
       }
     }
     // The offset's gradient is added by the distributions layer.
-    if (exact) {
-      pdml::nivmf_log_density_offset_backward(static_cast<int>(dims), nu_c, kc_c, grad_bias[c],
-                                              g_nu, g_k);
-    } else {
-      pdml::nivmf_score_offset_backward(static_cast<int>(dims), nu_c, kc_c, grad_bias[c], g_nu,
-                                        g_k);
-    }
+    nivmf_offset_backward(exact, static_cast<int>(dims), nu_c, kc_c, grad_bias[c], g_nu, g_k);
     const T* k = kappas.row(c);
     T dot = T(0);
     for (Index j = 0; j < dims; ++j) {

@@ -7,6 +7,7 @@
 
 #include "pdml/config.hpp"
 #include "pdml/core/matrix_view.hpp"
+#include "pdml/cuda/detail/device_calls.hpp"
 #include "pdml/distributions/power_spherical.hpp"
 #include "pdml/random/random_stream.hpp"
 
@@ -25,8 +26,8 @@ struct PowerSphericalSampleRow {
     const Index n = i % directions.rows;
     RandomStream stream(rng, static_cast<std::uint64_t>(i));
     const PowerSphericalDraw<T> draw =
-        power_spherical_draw(static_cast<int>(directions.cols), directions.row(n),
-                             concentrations(n, 0), stream, samples.row(i));
+        power_spherical_draw_call(static_cast<int>(directions.cols), directions.row(n),
+                                  concentrations(n, 0), stream, samples.row(i));
     if (draws != nullptr) draws[i] = draw;
   }
 };
@@ -49,8 +50,8 @@ struct PowerSphericalBackwardRow {
     T gk = T(0);
     for (int s = 0; s < n_samples; ++s) {
       const Index i = static_cast<Index>(s) * directions.rows + n;
-      power_spherical_draw_backward(p, directions.row(n), concentrations(n, 0), samples.row(i),
-                                    draws[i], grad_samples.row(i), gd, &gk);
+      power_spherical_draw_backward_call(p, directions.row(n), concentrations(n, 0),
+                                         samples.row(i), draws[i], grad_samples.row(i), gd, &gk);
     }
     grad_concentrations(n, 0) = gk;
   }

@@ -12,6 +12,7 @@
 
 #include "pdml/config.hpp"
 #include "pdml/core/matrix_view.hpp"
+#include "pdml/cuda/detail/device_calls.hpp"
 #include "pdml/cuda/detail/scalar_math.hpp"
 #include "pdml/distributions/vmf.hpp"
 
@@ -37,19 +38,19 @@ struct IsotropicPair {
   PDML_HOST_DEVICE T rho() const { return kind == IsotropicSimilarity::bhattacharyya ? T(0.5) : T(1); }
   PDML_HOST_DEVICE T value(const T* e, const T* m) const {
     switch (kind) {
-      case IsotropicSimilarity::kl: return vmf_kl(dim, e, m);
+      case IsotropicSimilarity::kl: return vmf_kl_call(dim, e, m);
       case IsotropicSimilarity::l2: {
         T s = T(0);
         for (int j = 0; j < dim; ++j) s += (e[j] - m[j]) * (e[j] - m[j]);
         return s;
       }
-      default: return vmf_log_ppk(dim, e, m, rho());
+      default: return vmf_log_ppk_call(dim, e, m, rho());
     }
   }
   /// Overwrites grad_e / grad_m (null skipped) with grad * df/de, df/dm.
   PDML_HOST_DEVICE void backward(const T* e, const T* m, T grad, T* grad_e, T* grad_m) const {
     switch (kind) {
-      case IsotropicSimilarity::kl: vmf_kl_backward(dim, e, m, grad, grad_e, grad_m); return;
+      case IsotropicSimilarity::kl: vmf_kl_backward_call(dim, e, m, grad, grad_e, grad_m); return;
       case IsotropicSimilarity::l2:
         for (int j = 0; j < dim; ++j) {
           const T g = T(2) * grad * (e[j] - m[j]);
@@ -57,7 +58,7 @@ struct IsotropicPair {
           if (grad_m) grad_m[j] = -g;
         }
         return;
-      default: vmf_log_ppk_backward(dim, e, m, rho(), grad, grad_e, grad_m); return;
+      default: vmf_log_ppk_backward_call(dim, e, m, rho(), grad, grad_e, grad_m); return;
     }
   }
 };

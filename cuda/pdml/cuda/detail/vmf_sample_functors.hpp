@@ -15,6 +15,7 @@
 #include "pdml/config.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/cuda/core.hpp"
+#include "pdml/cuda/detail/device_calls.hpp"
 #include "pdml/cuda/detail/parallel.hpp"
 #include "pdml/distributions/vmf_sample.hpp"
 #include "pdml/distributions/vmf_sampler.hpp"
@@ -85,8 +86,8 @@ struct VmfSampleRow {
     RandomStream stream(rng, static_cast<std::uint64_t>(i));
     const T kappa = kappas[n];
     T* tangent = tangents + i * p;
-    draws[i] = vmf_sample_one(stream, p, directions + n * p, kappa, samples.row(i),
-                              kappa > T(0) ? tangent : static_cast<T*>(nullptr));
+    draws[i] = vmf_draw(stream, p, directions + n * p, kappa, samples.row(i),
+                        kappa > T(0) ? tangent : static_cast<T*>(nullptr));
     if (!(kappa > T(0))) {
       const T* x = samples.row(i);
       for (int j = 0; j < p; ++j) tangent[j] = x[j];
@@ -122,16 +123,15 @@ struct VmfSampleBackwardRow {
       const VmfSampleDraw<T>& draw = saved.draws[i];
       if (!draw.ok) continue;
       if (kappa > T(0)) {
-        const double dw = vmf_marginal_dw_dkappa(p, static_cast<double>(kappa), draw.one_minus_w,
-                                                 draw.one_plus_w, one_minus_mean, one_plus_mean);
-        vmf_sample_one_backward(p, mu, kappa, saved.tangents + i * p, draw.w, draw.one_minus_w,
-                                draw.one_plus_w, draw.projection_ratio, dw, grad_samples.row(i),
-                                g);
+        const double dw = vmf_dw_dkappa(p, static_cast<double>(kappa), draw.one_minus_w,
+                                        draw.one_plus_w, one_minus_mean, one_plus_mean);
+        vmf_draw_backward(p, mu, kappa, saved.tangents + i * p, draw.w, draw.one_minus_w,
+                          draw.one_plus_w, draw.projection_ratio, dw, grad_samples.row(i), g);
       } else {
         RandomStream stream(saved.rng, static_cast<std::uint64_t>(i));
         stream.skip_blocks(kVmfBackwardBlock);
-        vmf_sample_one_backward_uniform(stream, p, saved.tangents + i * p, grad_samples.row(i),
-                                        saved.scratch + n * 2 * p, g);
+        vmf_draw_backward_uniform(stream, p, saved.tangents + i * p, grad_samples.row(i),
+                                  saved.scratch + n * 2 * p, g);
       }
     }
   }
