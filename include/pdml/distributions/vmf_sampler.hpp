@@ -73,12 +73,18 @@ PDML_HOST_DEVICE inline VmfMarginalDraw vmf_draw_marginal(RandomStream& stream, 
   if (p == 3) {
     // F(w) = (e^{kappa w} - e^{-kappa}) / (e^{kappa} - e^{-kappa}); with
     // u = F(w) and v = 1 - u (exact on the uniform lattice):
-    //   1 - w = -log1p(-v (1 - e^{-2 kappa})) / kappa,
+    //   1 - w = -log(u + v e^{-2 kappa}) / kappa,
     //   1 + w =  log1p( u (e^{2 kappa} - 1)) / kappa.
     const double u = uniform<double>(stream);
     const double v = 1.0 - u;
     if (kappa == 0.0) return detail::vmf_marginal_from_complements(2.0 * v, 2.0 * u, 1);
-    const double one_minus_w = -::log1p(v * ::expm1(-2.0 * kappa)) / kappa;
+    // log(1 - v (1 - e^{-2k})) = log(u + v e^{-2k}): log1p form while the
+    // argument is near 1, the sum of positive terms once it is small (there
+    // the log1p argument -v (1 - e^{-2k}) would carry a rounding error
+    // amplified by 1 / (u + v e^{-2k})).
+    const double shrunk = -v * ::expm1(-2.0 * kappa);
+    const double one_minus_w =
+        (shrunk < 0.5 ? -::log1p(-shrunk) : -::log(u + v * ::exp(-2.0 * kappa))) / kappa;
     double one_plus_w;
     if (kappa < 300.0) {
       one_plus_w = ::log1p(u * ::expm1(2.0 * kappa)) / kappa;
