@@ -19,6 +19,7 @@
 #include "adam.hpp"
 #include "args.hpp"
 #include "batches.hpp"
+#include "criterion.hpp"
 #include "idx.hpp"
 #include "mlp.hpp"
 #include "pictures.hpp"
@@ -263,4 +264,67 @@ TEST_CASE("pictures: the PNG grid reads back and the SVG holds the curves", "[fa
   CHECK_THAT(text.str(), Catch::Contains("<polyline"));
   CHECK_THAT(text.str(), Catch::Contains("a &lt;title&gt;"));
   CHECK_THAT(text.str(), Catch::EndsWith("</svg>\n"));
+}
+
+TEST_CASE("every criterion trains a small MLP on separable synthetic classes", "[fashion_mnist]") {
+  // Five Gaussian classes in 12 dimensions; an MLP 12-24-8 with the trainer's
+  // criterion, Adam groups and warm start. 60 steps must lower the loss and
+  // leave every parameter finite.
+  fmnist::NormalStream normal(21);
+  const Eigen::Index per_class = 16, classes = 5, n = per_class * classes, in = 12;
+  fmnist::Matrix centres(classes, in);
+  for (Eigen::Index i = 0; i < centres.size(); ++i) centres.data()[i] = float(2.0 * normal());
+  for (fmnist::LossKind kind : {fmnist::LossKind::el_nivmf, fmnist::LossKind::proxy_anchor,
+                                fmnist::LossKind::proxy_nca, fmnist::LossKind::el_vmf}) {
+    CAPTURE(fmnist::loss_name(kind));
+    fmnist::Config config;
+    config.loss = kind;
+    config.samples = 4;
+    config.kappa_init = 8.0f;
+    fmnist::Mlp mlp({in, 24, 8}, 5, 4.0f);
+    fmnist::Criterion criterion(config, classes, 8);
+    fmnist::Matrix x(n, in);
+    std::vector<std::int64_t> labels(static_cast<std::size_t>(n));
+    for (Eigen::Index i = 0; i < n; ++i) {
+      labels[static_cast<std::size_t>(i)] = i % classes;
+      for (Eigen::Index c = 0; c < in; ++c) x(i, c) = centres(i % classes, c) + float(normal());
+    }
+    fmnist::Matrix e;
+    mlp.forward(x, e, nullptr);
+    criterion.warm_start(e, labels);
+    fmnist::Mlp::Gradients grads;
+    grads.weights = {fmnist::Matrix::Zero(in, 24), fmnist::Matrix::Zero(24, 8)};
+    grads.biases = {fmnist::RowVector::Zero(24), fmnist::RowVector::Zero(8)};
+    fmnist::Adam adam(fmnist::AdamOptions{3e-3f});
+    for (std::size_t l = 0; l < 2; ++l) {
+      adam.add_group("w", mlp.weights()[l].data(), grads.weights[l].data(), mlp.weights()[l].size(), 1.0f);
+      adam.add_group("b", mlp.biases()[l].data(), grads.biases[l].data(), mlp.biases()[l].size(), 1.0f);
+    }
+    adam.add_group("proxies", criterion.proxies.data(), criterion.grad_proxies.data(),
+                   criterion.proxies.size(), 10.0f);
+    if (criterion.has_kappas()) {
+      adam.add_group("kappas", criterion.kappas.data(), criterion.grad_kappas.data(),
+                     criterion.kappas.size(), 10.0f);
+    }
+    if (criterion.has_temperature()) {
+      adam.add_group("log_t", &criterion.log_temperature, &criterion.grad_log_temperature, 1, 1.0f);
+    }
+    fmnist::Mlp::Saved saved;
+    fmnist::Matrix grad_e;
+    double first = 0, last = 0;
+    for (int step = 0; step < 60; ++step) {
+      mlp.forward(x, e, &saved);
+      const float loss = criterion.forward_backward(e, labels, pdml::RngKey{7, std::uint64_t(step)}, grad_e);
+      REQUIRE(std::isfinite(loss));
+      REQUIRE(grad_e.allFinite());
+      mlp.backward(saved, grad_e, grads);
+      adam.step();
+      if (step < 5) first += loss / 5.0;
+      if (step >= 55) last += loss / 5.0;
+    }
+    CAPTURE(first, last);
+    CHECK(last < 0.8 * first);
+    CHECK(criterion.proxies.allFinite());
+    CHECK(std::isfinite(criterion.temperature()));
+  }
 }
