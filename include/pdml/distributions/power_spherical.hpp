@@ -26,6 +26,16 @@
 namespace pdml {
 namespace detail {
 
+PDML_HOST_DEVICE PDML_FORCE_INLINE double ps_log(double x) { return ::log(x); }
+PDML_HOST_DEVICE PDML_FORCE_INLINE float ps_log(float x) { return ::logf(x); }
+PDML_HOST_DEVICE PDML_FORCE_INLINE double ps_exp(double x) { return ::exp(x); }
+PDML_HOST_DEVICE PDML_FORCE_INLINE float ps_exp(float x) { return ::expf(x); }
+PDML_HOST_DEVICE PDML_FORCE_INLINE double ps_expm1(double x) { return ::expm1(x); }
+PDML_HOST_DEVICE PDML_FORCE_INLINE float ps_expm1(float x) { return ::expm1f(x); }
+PDML_HOST_DEVICE PDML_FORCE_INLINE double ps_log1p(double x) { return ::log1p(x); }
+PDML_HOST_DEVICE PDML_FORCE_INLINE float ps_log1p(float x) { return ::log1pf(x); }
+PDML_HOST_DEVICE PDML_FORCE_INLINE double ps_sqrt(double x) { return ::sqrt(x); }
+PDML_HOST_DEVICE PDML_FORCE_INLINE float ps_sqrt(float x) { return ::sqrtf(x); }
 PDML_HOST_DEVICE PDML_FORCE_INLINE double ps_lgamma(double x) { return ::lgamma(x); }
 PDML_HOST_DEVICE PDML_FORCE_INLINE float ps_lgamma(float x) { return ::lgammaf(x); }
 PDML_HOST_DEVICE PDML_FORCE_INLINE double ps_abs(double x) { return ::fabs(x); }
@@ -53,7 +63,7 @@ PDML_HOST_DEVICE T ps_digamma(T x) {
             r2 * (T(1) / T(120) -
                   r2 * (T(1) / T(252) -
                         r2 * (T(1) / T(240) - r2 * (T(1) / T(132) - r2 * T(691) / T(32760))))));
-  return shift + log_(x) - T(0.5) * r - series;
+  return shift + ps_log(x) - T(0.5) * r - series;
 }
 
 /// Trigamma for x > 0: psi1(x) = psi1(x + 1) + 1/x^2 up to x >= 12, then the
@@ -114,10 +124,10 @@ struct GaussLegendre15 {
 template <class T>
 PDML_HOST_DEVICE PDML_FORCE_INLINE T ps_tail_integrand(T sigma, bool lower, T rate, T power,
                                                        T q, T y, T log_z, T mean_log) {
-  const T decay = exp_(-sigma);
-  const T rise = -expm1_(-sigma);  // 1 - e^{-sigma}, exact for small sigma
-  const T weight = exp_(-rate * sigma + power * log1p_(q * rise));
-  const T log_t = lower ? log_z - sigma : log1p_(-y * decay);
+  const T decay = ps_exp(-sigma);
+  const T rise = -ps_expm1(-sigma);  // 1 - e^{-sigma}, exact for small sigma
+  const T weight = ps_exp(-rate * sigma + power * ps_log1p(q * rise));
+  const T log_t = lower ? log_z - sigma : ps_log1p(-y * decay);
   return (log_t - mean_log) * weight;
 }
 
@@ -134,9 +144,12 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE T ps_tail_integrand(T sigma, bool lower, T ra
 /// 1 - t = (1 - z) e^{-sigma} (upper tail) removes the endpoint singularities
 /// (a < 1 or b < 1) and leaves a smooth integrand on [0, inf) decaying at least
 /// like e^{-a sigma} (or e^{-b sigma}); sigma is scaled by the local decay rate
-/// and integrated with 15-point Gauss-Legendre panels growing geometrically
-/// (ratio 1.5) from 2^-12, stopped once the remaining mass is negligible
-/// (at most 64 panels). Relative accuracy ~1e-13 in double.
+/// and integrated with 15-point Gauss-Legendre panels [0, 1/16], then doubling
+/// ([2^j, 2^(j+1)] / 16), stopped once a panel adds less than eps^2 of the mass
+/// (typically 10-12 panels, at most 64). On a doubling panel where the
+/// integrand decays by e^-V the rule's relative error is ~(V/2)^30 / 30! e^-V
+/// of the total, at most 7e-15. Measured relative accuracy ~3e-9 against
+/// finite differences of Boost's inverse (the differences' own error).
 template <class T>
 PDML_HOST_DEVICE T beta_sample_shape_derivative(T a, T b, T z, T z_complement, T log_z,
                                                 T log_z_complement) {
@@ -151,13 +164,13 @@ PDML_HOST_DEVICE T beta_sample_shape_derivative(T a, T b, T z, T z_complement, T
   const T q = y / yb;
   const T slope = -rate + power * q;
   const T curvature = power * q * (T(1) + q);
-  T lambda = detail::ps_abs(slope) + detail::sqrt_(detail::ps_abs(curvature));
+  T lambda = detail::ps_abs(slope) + detail::ps_sqrt(detail::ps_abs(curvature));
   if (lambda < rate) lambda = rate;
   const T scale = T(1) / lambda;
   (void)log_z_complement;
 
   T total = T(0), total_abs = T(0);
-  T left = T(0), right = T(1.0 / 4096.0);
+  T left = T(0), right = T(1.0 / 16.0);
   for (int panel = 0; panel < 64; ++panel) {
     const T half = T(0.5) * (right - left) * scale;
     const T mid = T(0.5) * (right + left) * scale;
@@ -179,7 +192,7 @@ PDML_HOST_DEVICE T beta_sample_shape_derivative(T a, T b, T z, T z_complement, T
       break;
     }
     left = right;
-    right *= T(1.5);
+    right *= T(2);
   }
   return lower ? -y * total : y * total;
 }
@@ -209,7 +222,7 @@ PDML_HOST_DEVICE T power_spherical_log_prob(int p, const T* mu, T kappa, const T
   T c = T(0);
   for (int j = 0; j < p; ++j) c += mu[j] * x[j];
   const T lc = power_spherical_log_normalizer(p, kappa);
-  return kappa == T(0) ? lc : lc + kappa * detail::log1p_(c);
+  return kappa == T(0) ? lc : lc + kappa * detail::ps_log1p(c);
 }
 
 /// Gradients of grad_out * log f(x) (overwritten; null pointers skipped):
@@ -223,7 +236,7 @@ PDML_HOST_DEVICE void power_spherical_log_prob_backward(int p, const T* mu, T ka
   for (int j = 0; j < p; ++j) c += mu[j] * x[j];
   if (grad_kappa) {
     *grad_kappa =
-        grad_out * (detail::log1p_(c) + power_spherical_log_normalizer_derivative(p, kappa));
+        grad_out * (detail::ps_log1p(c) + power_spherical_log_normalizer_derivative(p, kappa));
   }
   const T coef = kappa == T(0) ? T(0) : grad_out * kappa / (T(1) + c);
   for (int j = 0; j < p; ++j) {
@@ -330,9 +343,9 @@ PDML_HOST_DEVICE PowerSphericalDraw<T> power_spherical_draw(int p, const T* mu, 
     for (int j = 0; j < p; ++j) x[j] = nan;
     return out;
   }
-  const T n = detail::sqrt_(n2);
+  const T n = detail::ps_sqrt(n2);
   const T w = z.value - z.complement;
-  const T s = T(2) * detail::sqrt_(z.value * z.complement);
+  const T s = T(2) * detail::ps_sqrt(z.value * z.complement);
   const T s_over_n = s / n;
   for (int j = 0; j < p; ++j) x[j] = w * mu[j] + s_over_n * x[j];
   out.w = w;
@@ -357,7 +370,7 @@ PDML_HOST_DEVICE void power_spherical_draw_backward(int p, const T* mu, T kappa,
   if (!draw.ok) return;
   const T w = draw.w;
   const T s2 = T(4) * draw.z * draw.z_complement;
-  const T s = detail::sqrt_(s2);
+  const T s = detail::ps_sqrt(s2);
   T g_mu = T(0), g_t = T(0);
   for (int j = 0; j < p; ++j) {
     g_mu += grad_x[j] * mu[j];
