@@ -229,6 +229,34 @@ TEST_CASE("ElNivmfLoss::forward with a fixed key: gradients through the sampler"
   }
 }
 
+TEST_CASE("ElNivmfLoss: forward = forward_with_samples chained through vmf_sample_backward",
+          "[losses]") {
+  Case c = make_case(73, 6, 4, 8, 3);
+  c.e *= 5.0;
+  const Loss loss(options(0.8, pdml::NivmfScoring::paper_rule, 3));
+  Loss::Saved sampled;
+  const double v1 = loss.forward(cview(c.e), c.y.data(), cview(c.v), cview(c.k), c.t, {17, 2},
+                                 sampled);
+  Mat ge(6, 8), gv(4, 8), gk(4, 8), gx_full(18, 8);
+  double gt = 0;
+  auto gx_full_view = mview(gx_full);
+  loss.backward(sampled, 1.0, mview(ge), mview(gv), mview(gk), &gt, &gx_full_view);
+  Loss::Saved given;
+  const double v2 = loss.forward_with_samples(cview(sampled.samples), cview(c.e), c.y.data(),
+                                              cview(c.v), cview(c.k), c.t, given);
+  CHECK(v1 == v2);
+  Mat ge_direct(6, 8), gv2(4, 8), gk2(4, 8), gx(18, 8), ge_chain(6, 8);
+  double gt2 = 0;
+  auto gx_view = mview(gx);
+  loss.backward(given, 1.0, mview(ge_direct), mview(gv2), mview(gk2), &gt2, &gx_view);
+  pdml::vmf_sample_backward(sampled.sampler, cview(gx), mview(ge_chain));
+  CHECK((ge_chain + ge_direct - ge).cwiseAbs().maxCoeff() <= 1e-13 * ge.cwiseAbs().maxCoeff());
+  CHECK(gx == gx_full);
+  CHECK(gv2 == gv);
+  CHECK(gk2 == gk);
+  CHECK(gt2 == gt);
+}
+
 TEST_CASE("ElNivmfLoss is invariant to relabelling classes and permuting the batch",
           "[losses]") {
   const Case c = make_case(66, 6, 5, 4, 2);

@@ -117,7 +117,8 @@ class ElNivmfLoss {
   /// grad_kappas (C x D, zero where clamped) and *grad_temperature (unless null). After
   /// forward, grad_embeddings includes the path through the sampler. After
   /// forward_with_samples it holds only the direct ProxyAnchor term, and the sample
-  /// gradients ((S B) x D) go to *grad_samples (dropped when it is null).
+  /// gradients ((S B) x D) go to *grad_samples (dropped when it is null). After forward,
+  /// a non-null grad_samples also receives the sample gradients.
   void backward(const Saved& saved, T grad_loss, MatrixView<T> grad_embeddings,
                 MatrixView<T> grad_proxies, MatrixView<T> grad_kappas, T* grad_temperature,
                 MatrixView<T>* grad_samples = nullptr) const {
@@ -135,9 +136,8 @@ class ElNivmfLoss {
     if (grad_samples != nullptr) detail::check_output(fn, "grad_samples", *grad_samples, rows, d);
 
     detail::proxy_nca_backward_unchecked(saved.nca, grad_loss, detail::dense(saved.grad_pairs));
-    MatrixView<T> sample_grads = (!saved.sampled && grad_samples != nullptr)
-                                     ? *grad_samples
-                                     : detail::dense(saved.grad_samples);
+    MatrixView<T> sample_grads =
+        grad_samples != nullptr ? *grad_samples : detail::dense(saved.grad_samples);
     detail::el_nivmf_similarity_backward_unchecked(
         saved.similarity, detail::dense_const(saved.grad_pairs), sample_grads,
         grad_proxies, grad_kappas, grad_temperature);
