@@ -177,7 +177,9 @@ TEST_CASE("Implicit Beta reparameterization dz/dalpha matches finite differences
       {0.5, 0.5}, {0.6, 0.5}, {1.0, 1.0}, {2.0, 1.0}, {12.0, 2.0}, {63.5, 63.5},
       {75.5, 63.5}, {1063.5, 63.5}, {2047.5, 2047.5}, {12047.5, 2047.5}, {1e5 + 1.5, 1.5}};
   const std::vector<double> quantiles = {1e-6, 0.01, 0.3, 0.5, 0.7, 0.99, 1 - 1e-6};
-  for (auto [a, b] : shapes) {
+  for (const auto& shape : shapes) {
+    // (Plain variables: lambdas cannot capture structured bindings before C++20.)
+    const double a = shape.first, b = shape.second;
     for (double u : quantiles) {
       const bool upper = u > 0.5;
       const double tail = upper ? 1 - u : u;
