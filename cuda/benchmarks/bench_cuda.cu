@@ -1,0 +1,252 @@
+// GPU benchmarks of pdml::cuda (Google Benchmark, manual time from CUDA
+// events): log-normalizer evaluations/s (float, double), vMF samples/s and the
+// EL-nivMF criterion forward + backward (float, the training precision; double
+// would double the nvcc time of this file) at the CUB-like and SOP-like shapes,
+// each with the achieved fraction of the device's memory bandwidth (for the
+// memory-bound element-wise kernels) or FLOP rate (for the criterion, counting
+// its GEMM flops). Without a CUDA device it prints a skip message and exits 0.
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <pdml/cuda/el_nivmf_loss.hpp>
+#include <pdml/cuda/math.hpp>
+#include <pdml/cuda/sampling.hpp>
+
+namespace {
+
+struct DeviceFacts {
+  std::string name;
+  double bandwidth = 0;   // bytes/s, theoretical
+  double fp32_flops = 0;  // FLOP/s, theoretical (FMA = 2)
+  double fp64_flops = 0;
+};
+
+DeviceFacts& device_facts() {
+  static DeviceFacts facts;
+  return facts;
+}
+
+void query_device() {
+  int device = 0, mem_clock_khz = 0, bus_bits = 0, clock_khz = 0, sms = 0, major = 0, minor = 0;
+  cudaGetDevice(&device);
+  cudaDeviceGetAttribute(&mem_clock_khz, cudaDevAttrMemoryClockRate, device);
+  cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, device);
+  cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, device);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, device);
+  DeviceFacts& f = device_facts();
+  f.name = prop.name;
+  // Double data rate: two transfers per memory clock.
+  f.bandwidth = 2.0 * mem_clock_khz * 1e3 * (bus_bits / 8.0);
+  // CUDA cores per SM (FP32 / FP64 FMA lanes) of the data-center parts pdml
+  // targets (sm_80: A100, sm_90: H100/H200); other parts: FP32 128, FP64 2.
+  double fp32_lanes = 128, fp64_lanes = 2;
+  if (major == 8 && minor == 0) {
+    fp32_lanes = 64;
+    fp64_lanes = 32;
+  } else if (major == 9 && minor == 0) {
+    fp32_lanes = 128;
+    fp64_lanes = 64;
+  }
+  f.fp32_flops = 2.0 * fp32_lanes * sms * clock_khz * 1e3;
+  f.fp64_flops = 2.0 * fp64_lanes * sms * clock_khz * 1e3;
+  std::printf("device: %s, sm_%d%d, %d SMs, %.0f GB/s, %.1f TFLOP/s fp32, %.1f TFLOP/s fp64 "
+              "(theoretical, without tensor cores)\n",
+              prop.name, major, minor, sms, f.bandwidth / 1e9, f.fp32_flops / 1e12,
+              f.fp64_flops / 1e12);
+}
+
+/// Times body() with CUDA events on the default stream (manual time).
+template <class Body>
+void time_with_events(benchmark::State& state, Body&& body) {
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  body();  // warm-up (first-launch costs, cuBLAS heuristics)
+  cudaDeviceSynchronize();
+  for (auto _ : state) {
+    cudaEventRecord(start);
+    body();
+    cudaEventRecord(stop);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    state.SetIterationTime(ms / 1e3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  const cudaError_t status = cudaGetLastError();
+  if (status != cudaSuccess) state.SkipWithError(cudaGetErrorString(status));
+}
+
+template <class T>
+T* device_copy(const std::vector<T>& host) {
+  T* device = nullptr;
+  cudaMalloc(&device, host.size() * sizeof(T));
+  cudaMemcpy(device, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice);
+  return device;
+}
+
+// ------------------------------------------------------------ log-normalizer
+template <class T>
+void BM_log_normalizer(benchmark::State& state) {
+  const int p = static_cast<int>(state.range(0));
+  const pdml::Index n = pdml::Index(1) << 24;
+  std::vector<T> kappa(static_cast<std::size_t>(n));
+  std::mt19937_64 gen(7);
+  std::uniform_real_distribution<double> log_k(-3, 5);
+  for (auto& k : kappa) k = static_cast<T>(std::pow(10.0, log_k(gen)));
+  T* d_kappa = device_copy(kappa);
+  T* d_out = nullptr;
+  cudaMalloc(&d_out, kappa.size() * sizeof(T));
+  time_with_events(state, [&] { pdml::cuda::vmf_log_normalizer(p, d_kappa, d_out, n); });
+  state.counters["evals/s"] =
+      benchmark::Counter(static_cast<double>(n) * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["bandwidth_fraction"] = benchmark::Counter(
+      2.0 * n * sizeof(T) * state.iterations() / device_facts().bandwidth,
+      benchmark::Counter::kIsRate);
+  cudaFree(d_kappa);
+  cudaFree(d_out);
+}
+BENCHMARK_TEMPLATE(BM_log_normalizer, float)->Arg(128)->Arg(512)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK_TEMPLATE(BM_log_normalizer, double)->Arg(128)->Arg(512)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// ------------------------------------------------------------------- samples
+template <class T>
+void BM_vmf_sample(benchmark::State& state) {
+  const pdml::Index d = state.range(0);
+  const double kappa = static_cast<double>(state.range(1));
+  const pdml::Index b = 4096, s = 5;
+  std::vector<T> eta(static_cast<std::size_t>(b * d));
+  std::mt19937_64 gen(11);
+  std::normal_distribution<double> normal;
+  for (pdml::Index i = 0; i < b; ++i) {
+    double nn = 0;
+    std::vector<double> row(static_cast<std::size_t>(d));
+    for (auto& v : row) { v = normal(gen); nn += v * v; }
+    for (pdml::Index j = 0; j < d; ++j) eta[i * d + j] = static_cast<T>(kappa * row[j] / std::sqrt(nn));
+  }
+  T* d_eta = device_copy(eta);
+  T* d_samples = nullptr;
+  cudaMalloc(&d_samples, static_cast<std::size_t>(s * b * d) * sizeof(T));
+  std::size_t bytes = 0;
+  const pdml::ConstMatrixView<T> eta_view{d_eta, b, d, d};
+  const pdml::MatrixView<T> sample_view{d_samples, s * b, d, d};
+  pdml::cuda::vmf_sample(nullptr, bytes, eta_view, static_cast<int>(s), pdml::RngKey{1, 0},
+                         sample_view, static_cast<pdml::cuda::VmfSampleSaved<T>*>(nullptr));
+  void* workspace = nullptr;
+  cudaMalloc(&workspace, bytes + 1);
+  std::uint64_t offset = 0;
+  time_with_events(state, [&] {
+    pdml::cuda::vmf_sample(workspace, bytes, eta_view, static_cast<int>(s),
+                           pdml::RngKey{1, offset++}, sample_view,
+                           static_cast<pdml::cuda::VmfSampleSaved<T>*>(nullptr));
+  });
+  state.counters["samples/s"] = benchmark::Counter(static_cast<double>(s * b) * state.iterations(),
+                                                   benchmark::Counter::kIsRate);
+  state.counters["bandwidth_fraction"] = benchmark::Counter(
+      static_cast<double>((s + 1) * b * d) * sizeof(T) * state.iterations() /
+          device_facts().bandwidth,
+      benchmark::Counter::kIsRate);
+  cudaFree(workspace);
+  cudaFree(d_eta);
+  cudaFree(d_samples);
+}
+BENCHMARK_TEMPLATE(BM_vmf_sample, float)->Args({128, 12})->Args({512, 12})->Args({512, 1000})
+    ->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// ----------------------------------------------------------------- criterion
+template <class T>
+void BM_el_nivmf_forward_backward(benchmark::State& state) {
+  const pdml::Index b = state.range(0), c = state.range(1), d = state.range(2), s = state.range(3);
+  std::mt19937_64 gen(3);
+  std::normal_distribution<double> normal;
+  std::uniform_real_distribution<double> uniform(1.0, 20.0);
+  std::vector<T> e(static_cast<std::size_t>(b * d)), v(static_cast<std::size_t>(c * d)),
+      k(static_cast<std::size_t>(c * d));
+  for (auto& x : e) x = static_cast<T>(3 * normal(gen));
+  for (auto& x : v) x = static_cast<T>(normal(gen));
+  for (auto& x : k) x = static_cast<T>(uniform(gen));
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(b));
+  for (pdml::Index i = 0; i < b; ++i) labels[static_cast<std::size_t>(i)] = (i * 7919) % c;
+  T* d_e = device_copy(e);
+  T* d_v = device_copy(v);
+  T* d_k = device_copy(k);
+  std::int64_t* d_labels = device_copy(labels);
+  T *d_loss = nullptr, *d_ge = nullptr, *d_gv = nullptr, *d_gk = nullptr, *d_gt = nullptr;
+  cudaMalloc(&d_loss, sizeof(T));
+  cudaMalloc(&d_gt, sizeof(T));
+  cudaMalloc(&d_ge, e.size() * sizeof(T));
+  cudaMalloc(&d_gv, v.size() * sizeof(T));
+  cudaMalloc(&d_gk, k.size() * sizeof(T));
+  cublasHandle_t handle;
+  cublasCreate(&handle);
+  typename pdml::cuda::ElNivmfLoss<T>::Options options;
+  options.n_samples = static_cast<int>(s);
+  options.guidance_weight = T(0.25);
+  const pdml::cuda::ElNivmfLoss<T> loss(options);
+  typename pdml::cuda::ElNivmfLoss<T>::Saved saved;
+  const pdml::ConstMatrixView<T> ev{d_e, b, d, d}, vv{d_v, c, d, d}, kv{d_k, c, d, d};
+  const pdml::cuda::Context context{nullptr, handle};
+  std::size_t bytes = 0;
+  loss.forward(nullptr, bytes, ev, d_labels, vv, kv, T(0.1), pdml::RngKey{5, 0}, d_loss, saved,
+               context);
+  void* workspace = nullptr;
+  cudaMalloc(&workspace, bytes);
+  std::uint64_t offset = 0;
+  time_with_events(state, [&] {
+    loss.forward(workspace, bytes, ev, d_labels, vv, kv, T(0.1), pdml::RngKey{5, offset++},
+                 d_loss, saved, context);
+    loss.backward(saved, T(1), pdml::MatrixView<T>{d_ge, b, d, d},
+                  pdml::MatrixView<T>{d_gv, c, d, d}, pdml::MatrixView<T>{d_gk, c, d, d}, d_gt,
+                  nullptr, context);
+  });
+  // GEMM flops: forward X A^T and mu Nu^T; backward two products of each size.
+  const double n = static_cast<double>(s * b);
+  const double flops = 2.0 * 3.0 * (n + b) * c * d;
+  const double peak = sizeof(T) == 4 ? device_facts().fp32_flops : device_facts().fp64_flops;
+  state.counters["gemm_flop_fraction"] =
+      benchmark::Counter(flops * state.iterations() / peak, benchmark::Counter::kIsRate);
+  state.counters["workspace_MiB"] = static_cast<double>(bytes) / (1 << 20);
+  cublasDestroy(handle);
+  for (void* ptr : {static_cast<void*>(d_e), static_cast<void*>(d_v), static_cast<void*>(d_k),
+                    static_cast<void*>(d_labels), static_cast<void*>(d_loss),
+                    static_cast<void*>(d_gt), static_cast<void*>(d_ge), static_cast<void*>(d_gv),
+                    static_cast<void*>(d_gk), workspace}) {
+    cudaFree(ptr);
+  }
+}
+BENCHMARK_TEMPLATE(BM_el_nivmf_forward_backward, float)
+    ->Args({64, 100, 128, 5})
+    ->Args({64, 11318, 512, 5})
+    ->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int devices = 0;
+  const cudaError_t status = cudaGetDeviceCount(&devices);
+  if (status != cudaSuccess || devices == 0) {
+    std::printf("SKIPPED: no CUDA device available (%s); GPU benchmarks not run\n",
+                status == cudaSuccess ? "0 devices" : cudaGetErrorString(status));
+    return 0;
+  }
+  query_device();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
