@@ -288,8 +288,8 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE double minus_two_log(double u) {
 PDML_HOST_DEVICE PDML_FORCE_INLINE float minus_two_log(float u) {
   const std::uint32_t bits = float_as_bits(u);
   const bool high = (bits & 0x7fffffu) > 0x3504f3u;  // m > sqrt(2)
-  const float exponent =
-      static_cast<float>(static_cast<std::int32_t>((bits >> 23) & 0xff) - (high ? 126 : 127));
+  const float exponent = bits_as_float(0x4b000000u | ((bits >> 23) & 0xffu)) -
+                         (high ? 8388734.0f : 8388735.0f);
   const float m = bits_as_float((bits & 0x7fffffu) | (high ? 0x3f000000u : 0x3f800000u));
   const float f = m - 1.0f;
   const float s = f / (2.0f + f);
@@ -308,7 +308,9 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE float minus_two_log(float u) {
 // polynomials of sin((pi/2) r), cos((pi/2) r) (truncation < 1e-18 / 1e-9).
 PDML_HOST_DEVICE PDML_FORCE_INLINE void sin_cos_two_pi(double u, double& s, double& c) {
   const double t = 4.0 * u;
-  const double q = ::floor(t + 0.5);
+  // Round to nearest by adding and subtracting 2^52 (t is never a half
+  // integer, and this vectorises where floor() does not).
+  const double q = (t + 4503599627370496.0) - 4503599627370496.0;
   const double r = t - q;
   const double z = r * r;
   double sp = -4.377065467313742278522e-14;
@@ -344,7 +346,7 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE void sin_cos_two_pi(double u, double& s, doub
 
 PDML_HOST_DEVICE PDML_FORCE_INLINE void sin_cos_two_pi(float u, float& s, float& c) {
   const float t = 4.0f * u;
-  const float q = ::floorf(t + 0.5f);
+  const float q = (t + 8388608.0f) - 8388608.0f;
   const float r = t - q;
   const float z = r * r;
   float sp = 1.604411847873598218960e-04f;
