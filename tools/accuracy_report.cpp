@@ -152,8 +152,6 @@ struct Stats {
 };
 
 enum Quantity { kLogI, kRatio, kComplement, kDerivative, kQuantities };
-const char* const kQuantityNames[kQuantities] = {"log I_v(x)", "ratio I_{v+1}/I_v", "complement 1 - ratio",
-                                                 "d ratio / dx"};
 
 const int kRegions = 6;
 const char* const kRegionNames[kRegions] = {
