@@ -284,6 +284,29 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_dot(const T* a, const T* b, int n)
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
+// mu^T g and |g|^2 in one pass (same accumulation scheme as vmf_dot).
+template <class T>
+PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm(const T* mu, const T* g, int n,
+                                                         double& dot, double& norm2) {
+  double d[4] = {0.0, 0.0, 0.0, 0.0};
+  double q[4] = {0.0, 0.0, 0.0, 0.0};
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    for (int k = 0; k < 4; ++k) {
+      const double gi = static_cast<double>(g[i + k]);
+      d[k] += static_cast<double>(mu[i + k]) * gi;
+      q[k] += gi * gi;
+    }
+  }
+  for (; i < n; ++i) {
+    const double gi = static_cast<double>(g[i]);
+    d[0] += static_cast<double>(mu[i]) * gi;
+    q[0] += gi * gi;
+  }
+  dot = (d[0] + d[1]) + (d[2] + d[3]);
+  norm2 = (q[0] + q[1]) + (q[2] + q[3]);
+}
+
 }  // namespace detail
 
 /// kappa = |eta| and mu = eta / kappa (overflow-safe); for eta = 0 returns 0
@@ -331,15 +354,27 @@ PDML_HOST_DEVICE VmfSampleDraw<T> vmf_sample_one(RandomStream& stream, int p, co
                                                  T kappa, T* x, T* unit_tangent) {
   // 1. Tangent: g ~ N(0, I_p) projected onto mu-perp. x holds g meanwhile.
   fill_normals<T>(stream, x, p);
-  const double mu_dot_g = detail::vmf_dot(mu, x, p);
-  T* v = unit_tangent != nullptr ? unit_tangent : x;
-  const T coefficient = static_cast<T>(mu_dot_g);
-  for (int i = 0; i < p; ++i) v[i] = x[i] - coefficient * mu[i];
-  // Second Gram-Schmidt pass: when g is nearly parallel to mu the first one
-  // leaves a component along mu of relative size eps |g| / |v| (p = 2!).
-  const T residual = static_cast<T>(detail::vmf_dot(mu, v, p));
-  for (int i = 0; i < p; ++i) v[i] -= residual * mu[i];
-  const double norm = ::sqrt(detail::vmf_dot(v, v, p));
+  double mu_dot_g, g_norm2;
+  detail::vmf_dot_and_norm(mu, x, p, mu_dot_g, g_norm2);
+  // Usual case (|mu^T g| <= |g| / 2): one projection pass is accurate to
+  // 2 eps and |v|^2 = |g|^2 - (mu^T g)^2 does not cancel, so v is never
+  // stored: two passes over p in all. Otherwise (g nearly parallel to mu,
+  // frequent for small p) the projection leaves a component along mu of
+  // relative size eps |g| / |v|: project twice and measure |v| directly.
+  const T* source = x;  // holds g (fast path) or v (slow path)
+  T coefficient = static_cast<T>(mu_dot_g);
+  double norm;
+  if (mu_dot_g * mu_dot_g <= 0.25 * g_norm2) {
+    norm = ::sqrt(g_norm2 - mu_dot_g * mu_dot_g);
+  } else {
+    T* v = unit_tangent != nullptr ? unit_tangent : x;
+    for (int i = 0; i < p; ++i) v[i] = x[i] - coefficient * mu[i];
+    const T residual = static_cast<T>(detail::vmf_dot(mu, v, p));
+    for (int i = 0; i < p; ++i) v[i] -= residual * mu[i];
+    norm = ::sqrt(detail::vmf_dot(v, v, p));
+    source = v;
+    coefficient = T(0);
+  }
   // 2. The marginal w.
   const VmfMarginalDraw marginal = vmf_draw_marginal(stream, p, static_cast<double>(kappa));
   if (!marginal.ok || !(norm > 0.0)) {
@@ -351,15 +386,21 @@ PDML_HOST_DEVICE VmfSampleDraw<T> vmf_sample_one(RandomStream& stream, int p, co
     return VmfSampleDraw<T>{marginal.w, marginal.one_minus_w, marginal.one_plus_w, nan,
                             marginal.attempts, false};
   }
+  // 3. x = w mu + sqrt(1 - w^2) v / |v|.
   const T along = static_cast<T>(marginal.w);
   const T across = static_cast<T>(::sqrt(marginal.one_minus_w * marginal.one_plus_w) / norm);
-  for (int i = 0; i < p; ++i) {
-    const T t = v[i];
-    x[i] = along * mu[i] + across * t;
-  }
   if (unit_tangent != nullptr) {
     const T inv_norm = static_cast<T>(1.0 / norm);
-    for (int i = 0; i < p; ++i) unit_tangent[i] *= inv_norm;
+    for (int i = 0; i < p; ++i) {
+      const T v = source[i] - coefficient * mu[i];
+      x[i] = along * mu[i] + across * v;
+      unit_tangent[i] = v * inv_norm;
+    }
+  } else {
+    for (int i = 0; i < p; ++i) {
+      const T v = source[i] - coefficient * mu[i];
+      x[i] = along * mu[i] + across * v;
+    }
   }
   return VmfSampleDraw<T>{marginal.w, marginal.one_minus_w, marginal.one_plus_w,
                           static_cast<T>(mu_dot_g / norm), marginal.attempts, true};
