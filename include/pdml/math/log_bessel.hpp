@@ -82,7 +82,12 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE DebyeVariables debye_variables(double v, doub
 /// Number of Debye terms that keeps the truncation error below 1e-17 for
 /// every t in [0, 1] (the largest term of each family is reached near t = 1).
 PDML_HOST_DEVICE PDML_FORCE_INLINE int debye_terms(double v) {
-  return v >= 1000.0 ? 5 : v >= 300.0 ? 6 : v >= 100.0 ? 8 : v >= 50.0 ? 11 : v >= 30.0 ? 13 : 20;
+  return v >= 1000.0 ? 5
+         : v >= 300.0 ? 6
+         : v >= 100.0 ? 8
+         : v >= 50.0  ? 11
+         : v >= 30.0  ? 13
+                      : 20;
 }
 
 /// sum_{k>=1} l_k(t) / v^k = log(sum_k u_k(t) / v^k).
