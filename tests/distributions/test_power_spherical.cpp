@@ -453,6 +453,29 @@ TEST_CASE("Power Spherical batched API: layout, streams, float, validation", "[p
   pdml::power_spherical_log_prob(d, k, pdml::ConstMatrixView<double>{out.data(), n_samples * n_dist, p, p},
                                  pdml::MatrixView<double>{lp.data(), n_samples * n_dist, 1, 1});
   CHECK(lp[4] == pdml::power_spherical_log_prob(p, &dirs[1 * p], kap[1], &out[4 * p]));
+  {
+    std::vector<double> glp(n_samples * n_dist, 0.25), gd(n_dist * p), gk(n_dist), gx(out.size());
+    pdml::power_spherical_log_prob_backward(
+        d, k, pdml::ConstMatrixView<double>{out.data(), n_samples * n_dist, p, p},
+        pdml::ConstMatrixView<double>{glp.data(), n_samples * n_dist, 1, 1},
+        pdml::MatrixView<double>{gd.data(), n_dist, p, p}, pdml::MatrixView<double>{gk.data(), n_dist, 1, 1},
+        pdml::MatrixView<double>{gx.data(), n_samples * n_dist, p, p});
+    Vec expect_mu(p, 0.0), one_mu(p), one_x(p);
+    double expect_k = 0;
+    for (int s = 0; s < n_samples; ++s) {
+      const int i = s * n_dist + 2;
+      double one_k = 0;
+      pdml::power_spherical_log_prob_backward(p, &dirs[2 * p], kap[2], &out[i * p], 0.25, one_mu.data(),
+                                              &one_k, one_x.data());
+      expect_k += one_k;
+      for (int j = 0; j < p; ++j) {
+        expect_mu[j] += one_mu[j];
+        CHECK(gx[i * p + j] == one_x[j]);
+      }
+    }
+    CHECK(rel_error(Vec(gd.begin() + 2 * p, gd.end()), expect_mu) < 1e-14);
+    CHECK(gk[2] == Approx(expect_k).epsilon(1e-14));
+  }
   // float: same algorithm, float streams; samples are unit vectors.
   std::vector<float> fdirs(dirs.begin(), dirs.end()), fkap(kap.begin(), kap.end()), fout(out.size());
   pdml::power_spherical_sample(pdml::ConstMatrixView<float>{fdirs.data(), n_dist, p, p},

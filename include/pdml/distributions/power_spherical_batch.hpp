@@ -172,4 +172,46 @@ void power_spherical_log_prob(detail::InputView<T> directions, detail::InputView
   }
 }
 
+/// Backward of power_spherical_log_prob: grad_directions (N x p, ambient) and
+/// grad_concentrations (N x 1) sum over each distribution's points;
+/// grad_points (M x p) is optional (an empty view skips it). Overwrites all.
+template <class T>
+void power_spherical_log_prob_backward(detail::InputView<T> directions,
+                                       detail::InputView<T> concentrations,
+                                       detail::InputView<T> points,
+                                       detail::InputView<T> grad_log_prob,
+                                       MatrixView<T> grad_directions,
+                                       MatrixView<T> grad_concentrations,
+                                       MatrixView<T> grad_points = MatrixView<T>{nullptr, 0, 0, 0}) {
+  const char* fn = "pdml::power_spherical_log_prob_backward";
+  detail::check_power_spherical_parameters<T>(fn, directions, concentrations);
+  detail::check_repeated_rows(fn, "points", points, directions.rows, directions.cols);
+  detail::check_finite(fn, "points", points);
+  detail::check_shape(fn, "grad_log_prob", grad_log_prob, points.rows, 1);
+  detail::check_finite(fn, "grad_log_prob", grad_log_prob);
+  detail::check_shape(fn, "grad_directions", grad_directions, directions.rows, directions.cols);
+  detail::check_shape(fn, "grad_concentrations", grad_concentrations, directions.rows, 1);
+  const bool want_points =
+      detail::optional_output(fn, "grad_points", grad_points, points.rows, points.cols);
+  const int p = static_cast<int>(directions.cols);
+  const Index n_dist = directions.rows;
+  const Index per = n_dist == 0 ? 0 : points.rows / n_dist;
+  std::vector<T> g_mu(static_cast<std::size_t>(p));
+  for (Index n = 0; n < n_dist; ++n) {
+    T* gd = grad_directions.row(n);
+    T gk_total = T(0);
+    for (int j = 0; j < p; ++j) gd[j] = T(0);
+    for (Index s = 0; s < per; ++s) {
+      const Index i = s * n_dist + n;
+      T gk = T(0);
+      power_spherical_log_prob_backward(p, directions.row(n), concentrations(n, 0), points.row(i),
+                                        grad_log_prob(i, 0), g_mu.data(), &gk,
+                                        want_points ? grad_points.row(i) : static_cast<T*>(nullptr));
+      gk_total += gk;
+      for (int j = 0; j < p; ++j) gd[j] += g_mu[static_cast<std::size_t>(j)];
+    }
+    grad_concentrations(n, 0) = gk_total;
+  }
+}
+
 }  // namespace pdml
