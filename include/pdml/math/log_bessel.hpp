@@ -225,13 +225,20 @@ PDML_HOST_DEVICE inline RatioParts debye_ratio(double v, double x, bool want_der
     // r(z) = z t B(t), dt/dz = -z t^3  =>  dr/dx = t^3 (B - z^2 t B'(t)) / v with
     // B' = -1/(1+t)^2 + Q'(t); in R and x (Q' < 0, every term positive):
     // dr/dx = (v^2 B R + v x^2 / (1+t)^2 - x^2 v Q') / R^4.
-    const double x2 = x * x;
-    const double numerator = v * v * bracket * d.radius +
-                             v * x2 * (r_over_r_plus_v * r_over_r_plus_v) - x2 * v_dq_dt;
-    // R^4 = (v^2 + x^2)^2 from the exact inputs: fewer roundings than tau^4.
-    const double square = x < 1e100 ? v * v + x2 : d.radius * d.radius;
-    out.derivative = x < 1e100 ? numerator / square / square
-                               : numerator * d.tau * d.tau * d.tau * d.tau;
+    if (x < 1e100) {
+      const double x2 = x * x;
+      const double numerator = v * v * bracket * d.radius +
+                               v * x2 * (r_over_r_plus_v * r_over_r_plus_v) - x2 * v_dq_dt;
+      // R^4 = (v^2 + x^2)^2 from the exact inputs: fewer roundings than tau^4.
+      const double square = v * v + x2;
+      out.derivative = numerator / square / square;
+    } else {
+      // The same, scaled by R^-4 term by term so nothing overflows.
+      const double x_over_r2 = x_over_r * x_over_r;
+      out.derivative = d.tau * d.tau *
+                       (v * v * bracket * d.tau +
+                        x_over_r2 * (v * r_over_r_plus_v * r_over_r_plus_v - v_dq_dt));
+    }
   }
   return out;
 }
