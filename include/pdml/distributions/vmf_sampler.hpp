@@ -102,14 +102,25 @@ PDML_HOST_DEVICE inline VmfMarginalDraw vmf_draw_marginal(RandomStream& stream, 
   const double x0 = (1.0 - b) / (1.0 + b);
   const double log_one_minus_x0_sq = ::log(4.0 * b) - 2.0 * ::log1p(b);
   for (int attempt = 1; attempt <= kVmfMaxAttempts; ++attempt) {
-    const BetaDraw<double> z = beta<double>(stream, shape, shape);
+    // p >= 4: shape >= 1.5, the log-free Beta path (identical draws/values).
+    double z_value, z_complement;
+    if (p >= 4) {
+      const SymmetricBetaDraw<double> z = symmetric_beta_shape_at_least_one<double>(stream, shape);
+      if (!z.ok) return detail::vmf_invalid_marginal(attempt);
+      z_value = z.value;
+      z_complement = z.complement;
+    } else {
+      const BetaDraw<double> z = beta<double>(stream, shape, shape);
+      if (!z.ok) return detail::vmf_invalid_marginal(attempt);
+      z_value = z.value;
+      z_complement = z.complement;
+    }
     const double e = exponential<double>(stream);
-    if (!z.ok) return detail::vmf_invalid_marginal(attempt);
     // w = (1 - (1 + b) z) / (1 - (1 - b) z); with den = (1 - z) + b z:
     //   1 - w = 2 b z / den,   1 + w = 2 (1 - z) / den.
-    const double den = z.complement + b * z.value;
-    const double one_minus_w = 2.0 * b * z.value / den;
-    const double one_plus_w = 2.0 * z.complement / den;
+    const double den = z_complement + b * z_value;
+    const double one_minus_w = 2.0 * b * z_value / den;
+    const double one_plus_w = 2.0 * z_complement / den;
     // Accept iff kappa (w - x0) + (p-1) log((1 - x0 w) / (1 - x0^2)) >= log U,
     // with w - x0 = (1 - x0) - (1 - w), 1 - x0 w = (1 - x0) + x0 (1 - w)
     // (no cancellation of large terms) and log U = -E.

@@ -558,6 +558,52 @@ PDML_HOST_DEVICE GammaDraw<T> gamma(RandomStream& stream, T shape) {
   return GammaDraw<T>{nan, nan, false};
 }
 
+namespace detail {
+
+/// Gamma(shape, 1) for shape >= 1, value only: the same draws and the same
+/// value as gamma(), without the logarithms that only log_value needs (the
+/// log-space test runs only when the squeeze rejects). NaN when capped.
+template <class T>
+PDML_HOST_DEVICE T gamma_value_shape_at_least_one(RandomStream& stream, T shape) {
+  const T d = shape - T(1) / T(3);
+  const T c = T(1) / sqrt_(T(9) * d);
+  for (int attempt = 0; attempt < kGammaMaxAttempts; ++attempt) {
+    const T x = normal<T>(stream);
+    const T t = T(1) + c * x;
+    if (!(t > T(0))) continue;
+    const T v = t * t * t;
+    const T u = uniform<T>(stream);
+    const T x2 = x * x;
+    if (u < T(1) - T(0.0331) * x2 * x2 ||
+        log_(u) < T(0.5) * x2 + d * (T(1) - v + T(3) * log_(t))) {
+      return d * v;
+    }
+  }
+  return std::numeric_limits<T>::quiet_NaN();
+}
+
+}  // namespace detail
+
+/// Beta(a, a) for a >= 1 as (value, complement) only: the same draws and the
+/// same two numbers as beta(stream, a, a) (whose gammas cannot underflow for
+/// a >= 1), without its logarithms. `ok` false when a gamma hit its cap.
+template <class T>
+struct SymmetricBetaDraw {
+  T value;
+  T complement;
+  bool ok;
+};
+
+template <class T>
+PDML_HOST_DEVICE SymmetricBetaDraw<T> symmetric_beta_shape_at_least_one(RandomStream& stream,
+                                                                         T a) {
+  const T x = detail::gamma_value_shape_at_least_one<T>(stream, a);
+  const T y = detail::gamma_value_shape_at_least_one<T>(stream, a);
+  const T sum = x + y;
+  const bool ok = sum == sum;  // NaN from a capped gamma
+  return SymmetricBetaDraw<T>{x / sum, y / sum, ok};
+}
+
 // ----------------------------------------------------------------------- beta
 
 /// A Beta(a, b) draw B together with its complement 1 - B and both logs,
