@@ -229,3 +229,18 @@ TEMPLATE_TEST_CASE("Beta draws follow Beta(a, b) with exact complements", "[rand
     REQUIRE(b.value <= TestType(1));
   }
 }
+
+TEST_CASE("The log-free symmetric Beta equals beta(a, a) draw for draw", "[random][beta]") {
+  for (double a : {1.0, 1.5, 63.5, 2047.5}) {
+    for (std::uint64_t i = 0; i < 200; ++i) {
+      pdml::RandomStream s1({3, 1}, i), s2({3, 1}, i);
+      const auto full = pdml::beta<double>(s1, a, a);
+      const auto fast = pdml::symmetric_beta_shape_at_least_one<double>(s2, a);
+      REQUIRE(full.ok);
+      REQUIRE(fast.ok);
+      CHECK(full.value == fast.value);
+      CHECK(full.complement == fast.complement);
+      CHECK(s1.next_u32() == s2.next_u32());  // same number of words consumed
+    }
+  }
+}
