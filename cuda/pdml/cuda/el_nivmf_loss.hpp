@@ -26,16 +26,11 @@
 #include "pdml/cuda/core.hpp"
 #include "pdml/cuda/detail/backend_cuda.hpp"
 #include "pdml/cuda/detail/el_nivmf_criterion.hpp"
+#include "pdml/cuda/nivmf_scoring.hpp"
 #include "pdml/random/philox.hpp"
 
 namespace pdml {
 namespace cuda {
-
-/// The nivMF score of the criterion (mirrors pdml::NivmfScoring).
-enum class NivmfScoring {
-  paper_rule,     ///< the paper's l_ref (default)
-  exact_density,  ///< the exact nivMF log-density
-};
 
 template <class T>
 class ElNivmfLoss {

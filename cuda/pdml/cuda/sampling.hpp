@@ -1,7 +1,8 @@
 #pragma once
 // Batched samplers on the GPU, with their backward: the vMF sampler
 // (pdml::vmf_sample's layout and random streams, so the same key gives the
-// same samples on host and device) and the Power Spherical sampler
+// same samples on host and device), the exact nivMF sampler
+// (pdml::nivmf_sample's) and the Power Spherical sampler
 // (pdml::power_spherical_sample's). One thread per sample; the backward runs
 // one thread per distribution and sums its samples in sample order (no
 // atomics, bitwise reproducible).
@@ -20,6 +21,7 @@
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/cuda/core.hpp"
 #include "pdml/cuda/detail/backend_cuda.hpp"
+#include "pdml/cuda/detail/nivmf_sample_functors.hpp"
 #include "pdml/cuda/detail/power_spherical_functors.hpp"
 #include "pdml/cuda/detail/vmf_sample_functors.hpp"
 #include "pdml/random/philox.hpp"
@@ -74,6 +76,73 @@ cudaError_t vmf_sample_backward(const VmfSampleSaved<T>& saved, ConstMatrixView<
   const detail::CudaBackend backend{stream, nullptr};
   return detail::vmf_sample_backward_run(backend, b, ConstMatrixView<T>{nullptr, 0, 0, 0},
                                          b.n_samples, grad_samples, grad_eta, false);
+}
+
+/// State of one nivmf_sample call for nivmf_sample_backward: views of the
+/// inputs and samples, and device buffers inside the workspace.
+template <class T>
+struct NivmfSampleSaved {
+  detail::NivmfSampleBuffers<T> buffers;
+  bool valid = false;
+};
+
+/// Exact samples of nivMF(directions_n, concentrations_n), n < N:
+/// directions N x p (unit rows), concentrations N x p (every entry > 0),
+/// samples (n_samples N) x p with sample s of distribution n at row s N + n,
+/// drawn from RandomStream(rng, s N + n) as pdml::nivmf_sample does. The data
+/// is not validated (it is device memory): a zero direction or a
+/// non-positive concentration yields NaN rows. saved may be null.
+template <class T>
+cudaError_t nivmf_sample(void* workspace, std::size_t& workspace_bytes,
+                         ConstMatrixView<T> directions, ConstMatrixView<T> concentrations,
+                         int n_samples, RngKey rng, MatrixView<T> samples,
+                         NivmfSampleSaved<T>* saved, cudaStream_t stream = nullptr) {
+  const char* fn = "pdml::cuda::nivmf_sample";
+  if (directions.cols < 2) detail::throw_cuda_argument(fn, "directions", "needs >= 2 columns");
+  detail::check_device_view(fn, "directions", directions, directions.rows, directions.cols);
+  detail::check_device_view(fn, "concentrations", concentrations, directions.rows,
+                            directions.cols);
+  if (n_samples < 0) detail::throw_cuda_argument(fn, "n_samples", "must be >= 0");
+  detail::check_device_view(fn, "samples", samples, directions.rows * n_samples,
+                            directions.cols);
+  WorkspaceCarver carver(workspace);
+  detail::NivmfSampleBuffers<T> buffers = detail::carve_nivmf_sample_buffers<T>(
+      carver, n_samples, directions.rows, directions.cols);
+  if (detail::answer_size_query(fn, workspace, workspace_bytes, carver.bytes())) {
+    return cudaSuccess;
+  }
+  const detail::CudaBackend backend{stream, nullptr};
+  PDML_CUDA_TRY(detail::nivmf_sample_run(backend, directions, concentrations, n_samples, rng,
+                                         samples, buffers));
+  if (saved != nullptr) {
+    saved->buffers = buffers;
+    saved->valid = true;
+  }
+  return cudaSuccess;
+}
+
+/// dL/d(direction) (N x p, ambient, not projected) and dL/d(concentrations)
+/// (N x p), both overwritten, from dL/dx ((n_samples N) x p): pathwise
+/// through K^{-1} and the normalization, exact (implicit reparameterization)
+/// in the preimage vMF's concentration.
+template <class T>
+cudaError_t nivmf_sample_backward(const NivmfSampleSaved<T>& saved,
+                                  ConstMatrixView<T> grad_samples,
+                                  MatrixView<T> grad_directions,
+                                  MatrixView<T> grad_concentrations,
+                                  cudaStream_t stream = nullptr) {
+  const char* fn = "pdml::cuda::nivmf_sample_backward";
+  if (!saved.valid) detail::throw_cuda_argument(fn, "saved", "holds no nivmf_sample call");
+  const auto& b = saved.buffers;
+  detail::check_device_view(fn, "grad_samples", grad_samples, b.n_distributions * b.n_samples,
+                            b.dimension);
+  detail::check_device_view(fn, "grad_directions", grad_directions, b.n_distributions,
+                            b.dimension);
+  detail::check_device_view(fn, "grad_concentrations", grad_concentrations, b.n_distributions,
+                            b.dimension);
+  const detail::CudaBackend backend{stream, nullptr};
+  return detail::nivmf_sample_backward_run(backend, b, grad_samples, grad_directions,
+                                           grad_concentrations);
 }
 
 /// State of one power_spherical_sample call (device pointers).

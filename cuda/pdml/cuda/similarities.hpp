@@ -4,6 +4,9 @@
 //   * isotropic_similarity_*: EL-vMF, B-vMF, KL-vMF and L2 between image vMFs
 //     (embeddings = natural parameters, B x D) and isotropic proxies (vectors
 //     C x D, concentrations C x 1 clamped at min_kappa), B x C outputs;
+//   * nivmf_point_similarity_*: the nivMF proxies' score of the image's mean
+//     direction, l_c(mu_i) / T (paper's rule or exact density; proxy vectors
+//     and concentrations C x D, clamped at min_kappa), through cuBLAS GEMMs;
 //   * cosine_similarity_*: mu_i^T nu_c / T through a cuBLAS GEMM;
 //   * proxy_nca_* and proxy_anchor_*: the losses over a B x C matrix.
 // The EL-nivMF criterion is pdml/cuda/el_nivmf_loss.hpp.
@@ -24,7 +27,9 @@
 #include "pdml/cuda/blas.hpp"
 #include "pdml/cuda/core.hpp"
 #include "pdml/cuda/detail/backend_cuda.hpp"
+#include "pdml/cuda/detail/nivmf_point_algorithm.hpp"
 #include "pdml/cuda/detail/similarity_algorithms.hpp"
+#include "pdml/cuda/nivmf_scoring.hpp"
 
 namespace pdml {
 namespace cuda {
@@ -103,6 +108,83 @@ cudaError_t isotropic_similarity_backward(const IsotropicSimilaritySaved<T>& sav
   const detail::CudaBackend backend{stream, nullptr};
   return detail::isotropic_backward(backend, st, c, grad_similarities, grad_embeddings,
                                     grad_proxies, grad_kappas, grad_temperature);
+}
+
+template <class T>
+struct NivmfPointSimilaritySaved {
+  detail::NivmfPointState<T> state;
+};
+
+/// sim (B x C) = l_c(mu_i) / T with mu_i = e_i / |e_i| (0 for a zero row) and
+/// l_c the nivMF proxy's score (pdml::nivmf_point_similarity_forward):
+/// embeddings B x D, proxies (vectors) and kappas (raw concentrations) C x D,
+/// min_kappa > 0, temperature > 0. Unlike the CPU API the data is not
+/// validated: a zero proxy, or a zero embedding under the exact density,
+/// gives NaN in the affected entries.
+template <class T>
+cudaError_t nivmf_point_similarity_forward(void* workspace, std::size_t& workspace_bytes,
+                                           ConstMatrixView<T> embeddings,
+                                           ConstMatrixView<T> proxies, ConstMatrixView<T> kappas,
+                                           T min_kappa, T temperature, NivmfScoring scoring,
+                                           MatrixView<T> similarities,
+                                           NivmfPointSimilaritySaved<T>& saved, Context context) {
+  const char* fn = "pdml::cuda::nivmf_point_similarity_forward";
+  if (embeddings.rows < 1 || embeddings.cols < 2) {
+    detail::throw_cuda_argument(fn, "embeddings", "needs at least 1 row and 2 columns");
+  }
+  detail::check_device_view(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
+  if (proxies.rows < 1) detail::throw_cuda_argument(fn, "proxies", "is empty");
+  detail::check_device_view(fn, "proxies", proxies, proxies.rows, embeddings.cols);
+  detail::check_device_view(fn, "kappas", kappas, proxies.rows, embeddings.cols);
+  detail::check_device_view(fn, "similarities", similarities, embeddings.rows, proxies.rows);
+  detail::check_positive_finite(fn, "min_kappa", min_kappa);
+  detail::check_positive_finite(fn, "temperature", temperature);
+  if (scoring != NivmfScoring::paper_rule && scoring != NivmfScoring::exact_density) {
+    detail::throw_cuda_argument(fn, "scoring", "is not a NivmfScoring value");
+  }
+  if (context.cublas == nullptr) detail::throw_cuda_argument(fn, "context.cublas", "is null");
+  detail::NivmfPointState<T> st;
+  st.rows = embeddings.rows;
+  st.classes = proxies.rows;
+  st.dims = embeddings.cols;
+  st.exact = scoring == NivmfScoring::exact_density;
+  WorkspaceCarver carver(workspace);
+  detail::carve_nivmf_point(carver, st);
+  if (detail::answer_size_query(fn, workspace, workspace_bytes, carver.bytes())) {
+    return cudaSuccess;
+  }
+  st.min_kappa = min_kappa;
+  st.temperature = temperature;
+  st.kappas = kappas;
+  CublasStreamScope scope(context.cublas, context.stream);
+  PDML_CUDA_TRY(scope.status());
+  const detail::CudaBackend backend{context.stream, context.cublas};
+  PDML_CUDA_TRY(detail::nivmf_point_forward(backend, st, embeddings, proxies, similarities));
+  saved.state = st;
+  return cudaSuccess;
+}
+
+/// Overwrites grad_embeddings (B x D), grad_proxies (C x D), grad_kappas
+/// (C x D, zero where clamped) and *grad_temperature (device; null: skipped).
+template <class T>
+cudaError_t nivmf_point_similarity_backward(const NivmfPointSimilaritySaved<T>& saved,
+                                            ConstMatrixView<T> grad_similarities,
+                                            MatrixView<T> grad_embeddings,
+                                            MatrixView<T> grad_proxies, MatrixView<T> grad_kappas,
+                                            T* grad_temperature, Context context) {
+  const char* fn = "pdml::cuda::nivmf_point_similarity_backward";
+  const auto& st = saved.state;
+  if (!st.valid) detail::throw_cuda_argument(fn, "saved", "holds no forward pass");
+  detail::check_device_view(fn, "grad_similarities", grad_similarities, st.rows, st.classes);
+  detail::check_device_view(fn, "grad_embeddings", grad_embeddings, st.rows, st.dims);
+  detail::check_device_view(fn, "grad_proxies", grad_proxies, st.classes, st.dims);
+  detail::check_device_view(fn, "grad_kappas", grad_kappas, st.classes, st.dims);
+  if (context.cublas == nullptr) detail::throw_cuda_argument(fn, "context.cublas", "is null");
+  CublasStreamScope scope(context.cublas, context.stream);
+  PDML_CUDA_TRY(scope.status());
+  const detail::CudaBackend backend{context.stream, context.cublas};
+  return detail::nivmf_point_backward(backend, st, grad_similarities, grad_embeddings,
+                                      grad_proxies, grad_kappas, grad_temperature);
 }
 
 template <class T>

@@ -14,6 +14,7 @@
 
 #include "pdml/config.hpp"
 #include "pdml/distributions/nivmf.hpp"
+#include "pdml/distributions/nivmf_sampler.hpp"
 #include "pdml/distributions/power_spherical.hpp"
 #include "pdml/distributions/vmf.hpp"
 #include "pdml/distributions/vmf_sampler.hpp"
@@ -76,6 +77,23 @@ PDML_HOST_DEVICE PDML_CUDA_OUT_OF_LINE void vmf_draw_backward_uniform(RandomStre
                                                                       const T* x, const T* grad_x,
                                                                       T* scratch, T* grad_eta) {
   pdml::vmf_sample_one_backward_uniform(stream, p, x, grad_x, scratch, grad_eta);
+}
+
+template <class T>
+PDML_HOST_DEVICE PDML_CUDA_OUT_OF_LINE VmfSampleDraw<T> nivmf_draw(RandomStream& stream, int p,
+                                                                   const T* k,
+                                                                   const T* mean_direction,
+                                                                   T kappa, T* x, T* tangent) {
+  return pdml::nivmf_sample_one(stream, p, k, mean_direction, kappa, x, tangent);
+}
+
+template <class T>
+PDML_HOST_DEVICE PDML_CUDA_OUT_OF_LINE void nivmf_draw_backward(
+    int p, const T* nu, const T* k, const T* mean_direction, T kappa, const T* x,
+    const T* tangent, const VmfSampleDraw<T>& draw, double dw_dkappa, const T* grad_x, T* scratch,
+    T* grad_nu, T* grad_k) {
+  pdml::nivmf_sample_one_backward(p, nu, k, mean_direction, kappa, x, tangent, draw, dw_dkappa,
+                                  grad_x, scratch, grad_nu, grad_k);
 }
 
 template <class T>

@@ -65,10 +65,9 @@ struct ProxyPrepare {
       if (exact) {
         a[c * dims + j] = kj * kj * nu_c[j];
         k2[c * dims + j] = kj * kj;
-      } else {
-        a[c * dims + j] = kj * nu_c[j];
       }
     }
+    if (!exact) nivmf_score_linear(static_cast<int>(dims), nu_c, kc_c, a + c * dims);
     vnorm[c] = norm;
     bias[c] = nivmf_offset(exact, static_cast<int>(dims), nu_c, kc_c);
   }
@@ -419,7 +418,8 @@ struct ProxyBackward {
     T dot = T(0);
     for (Index j = 0; j < dims; ++j) {
       if (grad_nu_anchor != nullptr) g_nu[j] += grad_nu_anchor[c * dims + j];
-      if (k[j] < min_kappa) g_k[j] = T(0);  // clamped: max(k, k_min) is flat in k
+      // Clamped (k <= k_min, as on the CPU): max(k, k_min) passes no gradient.
+      if (!(k[j] > min_kappa)) g_k[j] = T(0);
       dot += g_nu[j] * nu_c[j];
     }
     // nu = v / |v|: project onto the tangent space and scale.
