@@ -497,3 +497,24 @@ TEST_CASE("vmf_sample validates its arguments before writing", "[vmf][sampler][v
   // Empty batches are fine.
   pdml::vmf_sample<double>(cview(eta, 2, p), 0, {1, 1}, mview(x, 0, p));
 }
+
+TEST_CASE("vMF sampler stays finite for extreme kappa", "[vmf][sampler]") {
+  for (double kappa : {1e12, 1e100, 1e300}) {
+    for (int p : {2, 3, 5, 64}) {
+      CAPTURE(kappa, p);
+      const std::vector<double> mu = test_direction(p);
+      std::vector<double> x(static_cast<std::size_t>(p));
+      pdml::RandomStream stream({8, 8}, 1);
+      const auto draw = pdml::vmf_sample_one(stream, p, mu.data(), kappa, x.data(),
+                                             static_cast<double*>(nullptr));
+      REQUIRE(draw.ok);
+      CHECK(draw.one_minus_w > 0.0);
+      CHECK(draw.one_minus_w < 1e3 * p / kappa);
+      for (double v : x) CHECK(std::isfinite(v));
+      const double dw = pdml::vmf_marginal_dw_dkappa(
+          p, kappa, draw.one_minus_w, draw.one_plus_w,
+          pdml::vmf_mean_resultant_complement(p, kappa), 1 + pdml::vmf_mean_resultant(p, kappa));
+      CHECK(std::isfinite(dw));
+    }
+  }
+}

@@ -97,7 +97,7 @@ PDML_HOST_DEVICE inline VmfMarginalDraw vmf_draw_marginal(RandomStream& stream, 
   // rationalised so that it does not cancel for large kappa.
   const double pm1 = static_cast<double>(p - 1);
   const double shape = 0.5 * pm1;
-  const double b = pm1 / (2.0 * kappa + ::sqrt(4.0 * kappa * kappa + pm1 * pm1));
+  const double b = pm1 / (2.0 * kappa + ::hypot(2.0 * kappa, pm1));  // no overflow of 4k^2
   const double one_minus_x0 = 2.0 * b / (1.0 + b);  // x0 = (1 - b) / (1 + b)
   const double x0 = (1.0 - b) / (1.0 + b);
   const double log_one_minus_x0_sq = ::log(4.0 * b) - 2.0 * ::log1p(b);
@@ -227,13 +227,14 @@ PDML_HOST_DEVICE inline double vmf_marginal_dw_dkappa(int p, double kappa, doubl
     double y_peak;
     if (upper) {
       const double bb = 4.0 * a + 1.0 + 4.0 * k;
-      // 16 k^2 - 8 k + (4a + 1)^2, written as a sum of non-negative terms.
-      const double dd = (4.0 * k - 1.0) * (4.0 * k - 1.0) + 8.0 * a * (2.0 * a + 1.0);
-      y_peak = 4.0 * (2.0 * a + 1.0) / (bb + ::sqrt(dd));
+      // sqrt(16 k^2 - 8 k + (4a + 1)^2) = hypot(4k - 1, sqrt(8a (2a + 1))):
+      // a sum of non-negative terms that cannot overflow.
+      const double root = ::hypot(4.0 * k - 1.0, ::sqrt(8.0 * a * (2.0 * a + 1.0)));
+      y_peak = 4.0 * (2.0 * a + 1.0) / (bb + root);
     } else {
       const double bb = 4.0 * k - 4.0 * a - 1.0;
-      const double ee = bb * bb + 16.0 * k * (2.0 * a + 1.0);
-      y_peak = bb <= 0.0 ? 4.0 * (2.0 * a + 1.0) / (::sqrt(ee) - bb) : (bb + ::sqrt(ee)) / (4.0 * k);
+      const double root = ::hypot(bb, ::sqrt(16.0 * k * (2.0 * a + 1.0)));
+      y_peak = bb <= 0.0 ? 4.0 * (2.0 * a + 1.0) / (root - bb) : (bb + root) / (4.0 * k);
     }
     x_peak = y_peak >= m ? 1.0 : ::sqrt(y_peak / m);
   }
