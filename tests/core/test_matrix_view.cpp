@@ -48,3 +48,14 @@ TEST_CASE("validation names the function and the argument", "[core]") {
   CHECK_NOTHROW(pdml::detail::check_labels("f", "labels", labels, 2, 3));
   CHECK_THROWS_AS(pdml::detail::check_scalar("f", "temperature", 0.0, true), std::invalid_argument);
 }
+
+TEST_CASE("view_of deduces the scalar type of an Eigen row-major matrix", "[core]") {
+  pdml::RowMajorMatrix<float> m = pdml::RowMajorMatrix<float>::Zero(2, 3);
+  m(1, 2) = 5.0f;
+  pdml::MatrixView<float> view = pdml::view_of(m);
+  CHECK(view.stride == 3);
+  CHECK(view(1, 2) == 5.0f);
+  const pdml::RowMajorMatrix<float>& read_only = m;
+  pdml::ConstMatrixView<float> const_view = pdml::view_of(read_only);
+  CHECK(const_view(1, 2) == 5.0f);
+}

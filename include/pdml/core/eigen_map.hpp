@@ -24,13 +24,15 @@ EigenMap<T> as_eigen(MatrixView<T> view) {
   return EigenMap<T>(view.data, view.rows, view.cols, Eigen::OuterStride<>(view.stride));
 }
 
-/// A view of an Eigen row-major matrix (owning storage stays with the caller).
+/// A view of an Eigen row-major matrix (owning storage stays with the caller);
+/// the scalar type is deduced: `view_of(m)`.
 template <class Scalar>
-MatrixView<Scalar> view_of(RowMajorMatrix<Scalar>& m) {
+MatrixView<Scalar> view_of(Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>& m) {
   return MatrixView<Scalar>{m.data(), m.rows(), m.cols(), m.cols()};
 }
 template <class Scalar>
-ConstMatrixView<Scalar> view_of(const RowMajorMatrix<Scalar>& m) {
+ConstMatrixView<Scalar> view_of(
+    const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>& m) {
   return ConstMatrixView<Scalar>{m.data(), m.rows(), m.cols(), m.cols()};
 }
 
