@@ -49,6 +49,14 @@ void cpu_power_spherical_sample(const std::vector<T>& directions,
                                 std::vector<T>& grad_directions,
                                 std::vector<T>& grad_concentrations);
 
+/// pdml::nivmf_sample + nivmf_sample_backward: directions and concentrations
+/// N x p, samples (S N) x p.
+template <class T>
+void cpu_nivmf_sample(const std::vector<T>& directions, const std::vector<T>& concentrations,
+                      long n, long p, int n_samples, std::uint64_t seed, std::uint64_t offset,
+                      const std::vector<T>& grad_samples, std::vector<T>& samples,
+                      std::vector<T>& grad_directions, std::vector<T>& grad_concentrations);
+
 /// Similarity kinds: 0 EL-vMF, 1 B-vMF, 2 KL-vMF, 3 L2 (pdml::cuda::IsotropicSimilarity
 /// order), 4 cosine. Forward then backward with grad_similarities g.
 template <class T>
@@ -62,6 +70,15 @@ SimilarityResult<T> cpu_similarity(int kind, const std::vector<T>& embeddings,
                                    const std::vector<T>& proxies, const std::vector<T>& kappas,
                                    long b, long c, long d, T min_kappa, T temperature,
                                    const std::vector<T>& grad_similarities);
+
+/// pdml::nivmf_point_similarity_forward / _backward (kappas C x D; grad_kappas C x D).
+template <class T>
+SimilarityResult<T> cpu_nivmf_point_similarity(bool exact_density,
+                                               const std::vector<T>& embeddings,
+                                               const std::vector<T>& proxies,
+                                               const std::vector<T>& kappas, long b, long c,
+                                               long d, T min_kappa, T temperature,
+                                               const std::vector<T>& grad_similarities);
 
 /// Proxy-NCA and ProxyAnchor (alpha 32, delta 0.1) of a B x C matrix, with backward.
 template <class T>

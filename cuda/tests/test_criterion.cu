@@ -1,8 +1,10 @@
 // The CUDA samplers and criterion against the CPU API on identical inputs
 // (the CPU side is in test_criterion_reference.cpp):
-//  * vMF and Power Spherical samples for the same key: equal up to the
+//  * vMF, nivMF and Power Spherical samples for the same key: equal up to the
 //    last-bit differences of the math libraries (<= 1e-12 relative in double,
 //    <= 1e-5 in float; exact equality is counted and reported), gradients too;
+//  * the similarities (EL, B, KL, L2, cosine, nivMF-to-point with both
+//    scoring rules) and the proxy losses vs the CPU ones;
 //  * pdml::cuda::ElNivmfLoss vs pdml::ElNivmfLoss: loss and every gradient
 //    within 1e-12 relative (double) / 1e-5 (float), both scoring rules, with
 //    and without the ProxyAnchor term, caller-drawn and self-drawn samples;
@@ -176,6 +178,58 @@ void check_power_spherical_sampler(long p) {
   CHECK(relative_difference(samples, cpu_samples) <= tolerance<T>());
   CHECK(relative_difference(d_gd.download(), cpu_gd) <= 100 * tolerance<T>());
   CHECK(relative_difference(d_gk.download(), cpu_gk) <= 100 * tolerance<T>());
+}
+
+template <class T>
+void check_nivmf_sampler(long p) {
+  const long n = 12;
+  const int s = 3;
+  const double scales[] = {0.05, 1.0, 20.0, 400.0};
+  std::vector<T> directions = random_vector<T>(static_cast<std::size_t>(n * p), 61u + unsigned(p));
+  std::vector<T> concentrations = random_vector<T>(static_cast<std::size_t>(n * p), 62u, 0.8);
+  for (long i = 0; i < n; ++i) {
+    double nn = 0;
+    for (long j = 0; j < p; ++j) nn += double(directions[i * p + j]) * directions[i * p + j];
+    for (long j = 0; j < p; ++j) {
+      directions[i * p + j] = static_cast<T>(directions[i * p + j] / std::sqrt(nn));
+      // Strongly anisotropic K, |K nu| over four orders of magnitude.
+      concentrations[i * p + j] =
+          static_cast<T>(scales[i % 4] * std::exp(double(concentrations[i * p + j])));
+    }
+  }
+  const std::vector<T> grad = random_vector<T>(static_cast<std::size_t>(n * s * p), 63u);
+  std::vector<T> cpu_samples, cpu_gd, cpu_gk;
+  pdml_test::cpu_nivmf_sample(directions, concentrations, n, p, s, 555u, 9u, grad, cpu_samples,
+                              cpu_gd, cpu_gk);
+  DeviceBuffer<T> d_dir(directions), d_conc(concentrations), d_samples(cpu_samples.size()),
+      d_grad(grad), d_gd(cpu_gd.size()), d_gk(cpu_gk.size());
+  std::size_t bytes = 0;
+  pdml::cuda::NivmfSampleSaved<T> saved;
+  const pdml::ConstMatrixView<T> dir{d_dir.get(), n, p, p}, conc{d_conc.get(), n, p, p};
+  const pdml::MatrixView<T> out{d_samples.get(), n * s, p, p};
+  REQUIRE(pdml::cuda::nivmf_sample<T>(nullptr, bytes, dir, conc, s, pdml::RngKey{555u, 9u}, out,
+                                      &saved) == cudaSuccess);
+  REQUIRE(bytes > 0);
+  CHECK_FALSE(saved.valid);
+  DeviceBuffer<unsigned char> workspace(bytes);
+  REQUIRE(pdml::cuda::nivmf_sample<T>(workspace.get(), bytes, dir, conc, s,
+                                      pdml::RngKey{555u, 9u}, out, &saved) == cudaSuccess);
+  REQUIRE(pdml::cuda::nivmf_sample_backward<T>(
+              saved, pdml::ConstMatrixView<T>{d_grad.get(), n * s, p, p},
+              pdml::MatrixView<T>{d_gd.get(), n, p, p}, pdml::MatrixView<T>{d_gk.get(), n, p, p}) ==
+          cudaSuccess);
+  const auto samples = d_samples.download();
+  const auto gd = d_gd.download();
+  const auto gk = d_gk.download();
+  const double sample_diff = relative_difference(samples, cpu_samples);
+  INFO("p " << p << ": samples rel diff " << sample_diff << " ("
+            << count_equal(samples, cpu_samples) << " of " << samples.size()
+            << " bitwise equal), grad rel diff " << relative_difference(gd, cpu_gd) << " / "
+            << relative_difference(gk, cpu_gk));
+  CHECK(sample_diff <= tolerance<T>());
+  // dw/dkappa by quadrature: a few ulp times its condition, as for the vMF sampler.
+  CHECK(relative_difference(gd, cpu_gd) <= 100 * tolerance<T>());
+  CHECK(relative_difference(gk, cpu_gk) <= 100 * tolerance<T>());
 }
 
 // ----------------------------------------------------------------- criterion
@@ -375,6 +429,63 @@ void check_similarity(int kind) {
 }
 
 template <class T>
+void check_nivmf_point_similarity(bool exact) {
+  const long b = 11, c = 7, d = 9;
+  auto e = random_vector<T>(static_cast<std::size_t>(b * d), 71u, 2.0);
+  if (!exact) {
+    for (long j = 0; j < d; ++j) e[static_cast<std::size_t>(3 * d + j)] = T(0);  // mu = 0
+  }
+  const auto v = random_vector<T>(static_cast<std::size_t>(c * d), 72u);
+  std::vector<T> k = random_vector<T>(static_cast<std::size_t>(c * d), 73u);
+  for (auto& x : k) x = std::abs(x) * T(3);
+  k[0] = T(0.01);  // clamped at min_kappa
+  k[5] = T(0.1);   // at min_kappa: clamped too
+  const auto g = random_vector<T>(static_cast<std::size_t>(b * c), 74u);
+  const T min_kappa = T(0.1), temperature = T(0.4);
+  const auto want = pdml_test::cpu_nivmf_point_similarity<T>(exact, e, v, k, b, c, d, min_kappa,
+                                                             temperature, g);
+  CublasHandle cublas;
+  cudaStream_t stream = nullptr;
+  REQUIRE(cudaStreamCreate(&stream) == cudaSuccess);
+  const pdml::cuda::Context context{stream, cublas.handle};
+  // Inputs and outputs as strided views.
+  StridedMatrix<T> ev(e, b, d, 2), vv(v, c, d, 3), kv(k, c, d, 1), gvw(g, b, c, 2);
+  const std::vector<T> zeros_b(static_cast<std::size_t>(b * c), T(0)),
+      zeros_e(static_cast<std::size_t>(b * d), T(0)), zeros_c(static_cast<std::size_t>(c * d), T(0));
+  StridedMatrix<T> sim(zeros_b, b, c, 1), ge(zeros_e, b, d, 2), gv(zeros_c, c, d, 1),
+      gk(zeros_c, c, d, 4);
+  DeviceBuffer<T> gt(1);
+  const auto scoring =
+      exact ? pdml::cuda::NivmfScoring::exact_density : pdml::cuda::NivmfScoring::paper_rule;
+  pdml::cuda::NivmfPointSimilaritySaved<T> saved;
+  std::size_t bytes = 0;
+  REQUIRE(pdml::cuda::nivmf_point_similarity_forward<T>(nullptr, bytes, ev.view(), vv.view(),
+                                                        kv.view(), min_kappa, temperature,
+                                                        scoring, sim.view(), saved,
+                                                        context) == cudaSuccess);
+  DeviceBuffer<unsigned char> workspace(bytes);
+  REQUIRE(pdml::cuda::nivmf_point_similarity_forward<T>(workspace.get(), bytes, ev.view(),
+                                                        vv.view(), kv.view(), min_kappa,
+                                                        temperature, scoring, sim.view(),
+                                                        saved, context) == cudaSuccess);
+  REQUIRE(pdml::cuda::nivmf_point_similarity_backward<T>(saved, gvw.view(), ge.view(),
+                                                         gv.view(), gk.view(),
+                                                         gt.get(), context) == cudaSuccess);
+  REQUIRE(cudaStreamSynchronize(stream) == cudaSuccess);
+  const auto got_gk = gk.dense();
+  INFO("nivMF-to-point, exact density " << exact);
+  CHECK(relative_difference(sim.dense(), want.similarities) <= tolerance<T>());
+  CHECK(relative_difference(ge.dense(), want.grad_embeddings) <= tolerance<T>());
+  CHECK(relative_difference(gv.dense(), want.grad_proxies) <= tolerance<T>());
+  CHECK(relative_difference(got_gk, want.grad_kappas) <= tolerance<T>());
+  CHECK(got_gk[0] == T(0));
+  CHECK(got_gk[5] == T(0));
+  const double gt_diff = std::abs(double(gt.download()[0]) - double(want.grad_temperature));
+  CHECK(gt_diff <= tolerance<T>() * std::max(1.0, std::abs(double(want.grad_temperature))));
+  cudaStreamDestroy(stream);
+}
+
+template <class T>
 void check_proxy_losses() {
   const long b = 16, c = 10;
   auto m = random_vector<T>(static_cast<std::size_t>(b * c), 31u, 0.4);
@@ -417,6 +528,63 @@ TEST_CASE("vMF samples and sampler gradients: device equals host for the same ke
     check_vmf_sampler<double>(p);
     check_vmf_sampler<float>(p);
   }
+}
+
+TEST_CASE("nivMF samples and sampler gradients: device equals host for the same key",
+          "[cuda][sampler]") {
+  for (long p : {2L, 3L, 10L, 64L}) {
+    check_nivmf_sampler<double>(p);
+    check_nivmf_sampler<float>(p);
+  }
+}
+
+TEST_CASE("nivMF sampler and nivMF-to-point similarity validate host-side arguments",
+          "[cuda][sampler][similarity]") {
+  double dummy = 0;
+  std::size_t bytes = 0;
+  const pdml::ConstMatrixView<double> dir{&dummy, 2, 4, 4}, conc{&dummy, 2, 4, 4};
+  pdml::cuda::NivmfSampleSaved<double> saved;
+  CHECK_THROWS_AS(pdml::cuda::nivmf_sample<double>(nullptr, bytes, dir,
+                                                   pdml::ConstMatrixView<double>{&dummy, 2, 3, 3},
+                                                   1, pdml::RngKey{1, 0},
+                                                   pdml::MatrixView<double>{&dummy, 2, 4, 4},
+                                                   &saved),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(pdml::cuda::nivmf_sample<double>(nullptr, bytes, dir, conc, 2,
+                                                   pdml::RngKey{1, 0},
+                                                   pdml::MatrixView<double>{&dummy, 2, 4, 4},
+                                                   &saved),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(pdml::cuda::nivmf_sample_backward<double>(
+                      saved, pdml::ConstMatrixView<double>{&dummy, 2, 4, 4},
+                      pdml::MatrixView<double>{&dummy, 2, 4, 4},
+                      pdml::MatrixView<double>{&dummy, 2, 4, 4}),
+                  std::invalid_argument);
+  CublasHandle cublas;
+  const pdml::cuda::Context context{nullptr, cublas.handle};
+  pdml::cuda::NivmfPointSimilaritySaved<double> point;
+  const pdml::MatrixView<double> sim{&dummy, 2, 2, 2};
+  const auto forward = [&](double min_kappa, double temperature, pdml::cuda::NivmfScoring scoring,
+                           pdml::ConstMatrixView<double> kappas, pdml::cuda::Context ctx) {
+    return pdml::cuda::nivmf_point_similarity_forward<double>(
+        nullptr, bytes, dir, dir, kappas, min_kappa, temperature, scoring, sim, point, ctx);
+  };
+  const auto paper = pdml::cuda::NivmfScoring::paper_rule;
+  CHECK(forward(0.1, 1.0, paper, conc, context) == cudaSuccess);
+  CHECK_THROWS_AS(forward(0.0, 1.0, paper, conc, context), std::invalid_argument);
+  CHECK_THROWS_AS(forward(0.1, -1.0, paper, conc, context), std::invalid_argument);
+  CHECK_THROWS_AS(forward(0.1, 1.0, static_cast<pdml::cuda::NivmfScoring>(7), conc, context),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(forward(0.1, 1.0, paper, pdml::ConstMatrixView<double>{&dummy, 2, 1, 1}, context),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(forward(0.1, 1.0, paper, conc, pdml::cuda::Context{nullptr, nullptr}),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(pdml::cuda::nivmf_point_similarity_backward<double>(
+                      point, pdml::ConstMatrixView<double>{&dummy, 2, 2, 2},
+                      pdml::MatrixView<double>{&dummy, 2, 4, 4},
+                      pdml::MatrixView<double>{&dummy, 2, 4, 4},
+                      pdml::MatrixView<double>{&dummy, 2, 4, 4}, nullptr, context),
+                  std::invalid_argument);
 }
 
 TEST_CASE("Power Spherical samples and gradients: device equals host", "[cuda][sampler]") {
@@ -476,6 +644,14 @@ TEST_CASE("CUDA similarities equal the CPU ones (EL, B, KL, L2, cosine)", "[cuda
   for (int kind = 0; kind <= 4; ++kind) {
     check_similarity<double>(kind);
     check_similarity<float>(kind);
+  }
+}
+
+TEST_CASE("CUDA nivMF-to-point similarity equals the CPU one (both scoring rules)",
+          "[cuda][similarity]") {
+  for (bool exact : {false, true}) {
+    check_nivmf_point_similarity<double>(exact);
+    check_nivmf_point_similarity<float>(exact);
   }
 }
 

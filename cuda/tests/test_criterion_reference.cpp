@@ -1,6 +1,7 @@
 // CPU side of test_criterion.cu: the CPU API on the same inputs.
 #include "cpu_reference.hpp"
 
+#include <pdml/distributions/nivmf_batch.hpp>
 #include <pdml/distributions/power_spherical_batch.hpp>
 #include <pdml/distributions/vmf_sample.hpp>
 #include <pdml/losses/el_nivmf_loss.hpp>
@@ -10,6 +11,7 @@
 #include <pdml/similarities/el_vmf.hpp>
 #include <pdml/similarities/kl_vmf.hpp>
 #include <pdml/similarities/l2.hpp>
+#include <pdml/similarities/nivmf_point.hpp>
 
 namespace pdml_test {
 
@@ -85,6 +87,52 @@ void cpu_power_spherical_sample(const std::vector<T>& directions,
 }
 
 template <class T>
+void cpu_nivmf_sample(const std::vector<T>& directions, const std::vector<T>& concentrations,
+                      long n, long p, int n_samples, std::uint64_t seed, std::uint64_t offset,
+                      const std::vector<T>& grad_samples, std::vector<T>& samples,
+                      std::vector<T>& grad_directions, std::vector<T>& grad_concentrations) {
+  samples.assign(static_cast<std::size_t>(n * p * n_samples), T(0));
+  grad_directions.assign(static_cast<std::size_t>(n * p), T(0));
+  grad_concentrations.assign(static_cast<std::size_t>(n * p), T(0));
+  pdml::NivmfSampleSaved<T> saved;
+  pdml::nivmf_sample(pdml::ConstMatrixView<T>{directions.data(), n, p, p},
+                     pdml::ConstMatrixView<T>{concentrations.data(), n, p, p}, n_samples,
+                     pdml::RngKey{seed, offset},
+                     pdml::MatrixView<T>{samples.data(), n * n_samples, p, p}, &saved);
+  pdml::nivmf_sample_backward(saved,
+                              pdml::ConstMatrixView<T>{grad_samples.data(), n * n_samples, p, p},
+                              pdml::MatrixView<T>{grad_directions.data(), n, p, p},
+                              pdml::MatrixView<T>{grad_concentrations.data(), n, p, p});
+}
+
+template <class T>
+SimilarityResult<T> cpu_nivmf_point_similarity(bool exact_density,
+                                               const std::vector<T>& embeddings,
+                                               const std::vector<T>& proxies,
+                                               const std::vector<T>& kappas, long b, long c,
+                                               long d, T min_kappa, T temperature,
+                                               const std::vector<T>& grad_similarities) {
+  using pdml::ConstMatrixView;
+  using pdml::MatrixView;
+  SimilarityResult<T> r;
+  r.similarities.resize(static_cast<std::size_t>(b * c));
+  r.grad_embeddings.resize(static_cast<std::size_t>(b * d));
+  r.grad_proxies.resize(static_cast<std::size_t>(c * d));
+  r.grad_kappas.resize(static_cast<std::size_t>(c * d));
+  pdml::NivmfPointSimilaritySaved<T> saved;
+  pdml::nivmf_point_similarity_forward(
+      ConstMatrixView<T>{embeddings.data(), b, d, d}, ConstMatrixView<T>{proxies.data(), c, d, d},
+      ConstMatrixView<T>{kappas.data(), c, d, d}, min_kappa, temperature,
+      exact_density ? pdml::NivmfScoring::exact_density : pdml::NivmfScoring::paper_rule,
+      MatrixView<T>{r.similarities.data(), b, c, c}, saved);
+  pdml::nivmf_point_similarity_backward(
+      saved, ConstMatrixView<T>{grad_similarities.data(), b, c, c},
+      MatrixView<T>{r.grad_embeddings.data(), b, d, d}, MatrixView<T>{r.grad_proxies.data(), c, d, d},
+      MatrixView<T>{r.grad_kappas.data(), c, d, d}, &r.grad_temperature);
+  return r;
+}
+
+template <class T>
 SimilarityResult<T> cpu_similarity(int kind, const std::vector<T>& embeddings,
                                    const std::vector<T>& proxies, const std::vector<T>& kappas,
                                    long b, long c, long d, T min_kappa, T temperature,
@@ -148,6 +196,12 @@ ProxyLossResult<T> cpu_proxy_losses(const std::vector<T>& matrix,
   template void cpu_power_spherical_sample<T>(                                                \
       const std::vector<T>&, const std::vector<T>&, long, long, int, std::uint64_t,           \
       std::uint64_t, const std::vector<T>&, std::vector<T>&, std::vector<T>&, std::vector<T>&);  \
+  template void cpu_nivmf_sample<T>(const std::vector<T>&, const std::vector<T>&, long, long,   \
+                                    int, std::uint64_t, std::uint64_t, const std::vector<T>&,  \
+                                    std::vector<T>&, std::vector<T>&, std::vector<T>&);        \
+  template SimilarityResult<T> cpu_nivmf_point_similarity<T>(                                 \
+      bool, const std::vector<T>&, const std::vector<T>&, const std::vector<T>&, long, long,   \
+      long, T, T, const std::vector<T>&);                                                      \
   template SimilarityResult<T> cpu_similarity<T>(int, const std::vector<T>&,                  \
                                                  const std::vector<T>&, const std::vector<T>&, \
                                                  long, long, long, T, T,                        \
