@@ -32,6 +32,17 @@
 namespace pdml {
 namespace detail {
 
+/// |K nu|.
+template <class T>
+PDML_HOST_DEVICE T nivmf_norm_k_nu(int p, const T* nu, const T* k) {
+  T s = T(0);
+  for (int j = 0; j < p; ++j) {
+    const T u = k[j] * nu[j];
+    s += u * u;
+  }
+  return std::sqrt(s);
+}
+
 /// |K nu| and sum_j log k_j.
 template <class T>
 PDML_HOST_DEVICE void nivmf_scale_terms(int p, const T* nu, const T* k, T* norm_k_nu,
@@ -50,8 +61,7 @@ PDML_HOST_DEVICE void nivmf_scale_terms(int p, const T* nu, const T* k, T* norm_
 template <class T>
 PDML_HOST_DEVICE void nivmf_offset_backward_add(int p, const T* nu, const T* k, T grad,
                                                 T extra_log, T* grad_nu, T* grad_k) {
-  T norm = T(0), sum_log_k = T(0);
-  nivmf_scale_terms(p, nu, k, &norm, &sum_log_k);
+  const T norm = nivmf_norm_k_nu(p, nu, k);
   // d/du [log C(|u|) + c log |u|] = (-A(|u|)/|u| + c/|u|^2) u with u = K nu.
   const T coef = -vmf_resultant_ratio(p, norm) + extra_log / (norm * norm);
   for (int j = 0; j < p; ++j) {
