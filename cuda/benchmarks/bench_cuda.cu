@@ -1,5 +1,6 @@
 // GPU benchmarks of pdml::cuda (Google Benchmark, manual time from CUDA
-// events): log-normalizer evaluations/s (float, double), vMF samples/s and the
+// events): log-normalizer evaluations/s (float, double), vMF samples/s, nivMF
+// samples/s (forward + backward, proxy shapes) and the
 // EL-nivMF criterion forward + backward (float, the training precision; double
 // would double the nvcc time of this file) at the CUB-like and SOP-like shapes,
 // each with the achieved fraction of the device's memory bandwidth (for the
@@ -165,6 +166,70 @@ void BM_vmf_sample(benchmark::State& state) {
   cudaFree(d_samples);
 }
 BENCHMARK_TEMPLATE(BM_vmf_sample, float)->Args({128, 12})->Args({512, 12})->Args({512, 1000})
+    ->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+/// The exact nivMF sampler, forward + backward, at proxy-sampling shapes:
+/// C distributions of dimension D (concentrations log-normal around `scale`),
+/// S = 5 samples each.
+template <class T>
+void BM_nivmf_sample_forward_backward(benchmark::State& state) {
+  const pdml::Index c = state.range(0), d = state.range(1), s = 5;
+  const double scale = static_cast<double>(state.range(2));
+  std::vector<T> directions(static_cast<std::size_t>(c * d)), concentrations(directions.size());
+  std::mt19937_64 gen(13);
+  std::normal_distribution<double> normal;
+  for (pdml::Index i = 0; i < c; ++i) {
+    double nn = 0;
+    std::vector<double> row(static_cast<std::size_t>(d));
+    for (auto& v : row) { v = normal(gen); nn += v * v; }
+    for (pdml::Index j = 0; j < d; ++j) {
+      directions[i * d + j] = static_cast<T>(row[j] / std::sqrt(nn));
+      concentrations[i * d + j] = static_cast<T>(scale * std::exp(0.5 * normal(gen)));
+    }
+  }
+  const std::vector<T> grad(static_cast<std::size_t>(s * c * d), T(1));
+  T* d_dir = device_copy(directions);
+  T* d_conc = device_copy(concentrations);
+  T* d_grad = device_copy(grad);
+  T *d_samples = nullptr, *d_gd = nullptr, *d_gk = nullptr;
+  cudaMalloc(&d_samples, static_cast<std::size_t>(s * c * d) * sizeof(T));
+  cudaMalloc(&d_gd, static_cast<std::size_t>(c * d) * sizeof(T));
+  cudaMalloc(&d_gk, static_cast<std::size_t>(c * d) * sizeof(T));
+  const pdml::ConstMatrixView<T> dir{d_dir, c, d, d}, conc{d_conc, c, d, d},
+      grad_view{d_grad, s * c, d, d};
+  const pdml::MatrixView<T> sample_view{d_samples, s * c, d, d}, gd{d_gd, c, d, d},
+      gk{d_gk, c, d, d};
+  pdml::cuda::NivmfSampleSaved<T> saved;
+  std::size_t bytes = 0;
+  pdml::cuda::nivmf_sample(nullptr, bytes, dir, conc, static_cast<int>(s), pdml::RngKey{2, 0},
+                           sample_view, &saved);
+  void* workspace = nullptr;
+  cudaMalloc(&workspace, bytes + 1);
+  std::uint64_t offset = 0;
+  time_with_events(state, [&] {
+    pdml::cuda::nivmf_sample(workspace, bytes, dir, conc, static_cast<int>(s),
+                             pdml::RngKey{2, offset++}, sample_view, &saved);
+    pdml::cuda::nivmf_sample_backward(saved, grad_view, gd, gk);
+  });
+  state.counters["samples/s"] = benchmark::Counter(static_cast<double>(s * c) * state.iterations(),
+                                                   benchmark::Counter::kIsRate);
+  // Traffic: forward reads the parameters (2 C D), writes the preimage means (C D),
+  // samples and tangents (2 S C D); backward reads parameters and means (3 C D),
+  // samples, tangents and the incoming gradient (3 S C D), writes two C x D gradients.
+  state.counters["bandwidth_fraction"] = benchmark::Counter(
+      static_cast<double>((8 + 5 * s) * c * d) * sizeof(T) * state.iterations() /
+          device_facts().bandwidth,
+      benchmark::Counter::kIsRate);
+  cudaFree(workspace);
+  cudaFree(d_dir);
+  cudaFree(d_conc);
+  cudaFree(d_grad);
+  cudaFree(d_samples);
+  cudaFree(d_gd);
+  cudaFree(d_gk);
+}
+BENCHMARK_TEMPLATE(BM_nivmf_sample_forward_backward, float)
+    ->Args({100, 128, 10})->Args({11318, 512, 10})->Args({11318, 512, 1000})
     ->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 // ----------------------------------------------------------------- criterion

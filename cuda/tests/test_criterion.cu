@@ -450,8 +450,9 @@ void check_nivmf_point_similarity(bool exact) {
   const pdml::cuda::Context context{stream, cublas.handle};
   // Inputs and outputs as strided views.
   StridedMatrix<T> ev(e, b, d, 2), vv(v, c, d, 3), kv(k, c, d, 1), gvw(g, b, c, 2);
-  const std::vector<T> zeros_b(static_cast<std::size_t>(b * c), T(0)),
-      zeros_e(static_cast<std::size_t>(b * d), T(0)), zeros_c(static_cast<std::size_t>(c * d), T(0));
+  const std::vector<T> zeros_b(static_cast<std::size_t>(b * c), T(0));
+  const std::vector<T> zeros_e(static_cast<std::size_t>(b * d), T(0));
+  const std::vector<T> zeros_c(static_cast<std::size_t>(c * d), T(0));
   StridedMatrix<T> sim(zeros_b, b, c, 1), ge(zeros_e, b, d, 2), gv(zeros_c, c, d, 1),
       gk(zeros_c, c, d, 4);
   DeviceBuffer<T> gt(1);

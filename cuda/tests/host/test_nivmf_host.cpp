@@ -224,7 +224,8 @@ std::vector<T> strided_copy(const std::vector<T>& dense, Index rows, Index cols)
   std::vector<T> out(static_cast<std::size_t>(rows * (cols + 2)), T(1e30));
   for (Index i = 0; i < rows; ++i) {
     for (Index j = 0; j < cols; ++j) {
-      out[static_cast<std::size_t>(i * (cols + 2) + j)] = dense[static_cast<std::size_t>(i * cols + j)];
+      out[static_cast<std::size_t>(i * (cols + 2) + j)] =
+          dense[static_cast<std::size_t>(i * cols + j)];
     }
   }
   return out;
@@ -264,8 +265,8 @@ PointResult<T> generic_point(const PointProblem<T>& q, bool exact, bool strided,
     for (Index j = 0; j < c; ++j) r.sim.push_back(sim[static_cast<std::size_t>(i * sc + j)]);
   }
   if (!with_backward) return r;
-  std::vector<T> ge(static_cast<std::size_t>(b * sd), T(9)), gv(static_cast<std::size_t>(c * sd), T(9)),
-      gk(gv.size(), T(9));
+  std::vector<T> ge(static_cast<std::size_t>(b * sd), T(9));
+  std::vector<T> gv(static_cast<std::size_t>(c * sd), T(9)), gk(gv.size(), T(9));
   // Twice: the backward is repeatable.
   for (int round = 0; round < 2; ++round) {
     REQUIRE(pc::detail::nivmf_point_backward(be, st, ConstMatrixView<T>{g.data(), b, c, sc},
@@ -294,8 +295,9 @@ void check_point(bool exact, bool strided) {
       cpu_point(q, exact ? pdml::NivmfScoring::exact_density : pdml::NivmfScoring::paper_rule);
   const auto got = generic_point(q, exact, strided);
   const double tol = tolerance<T>();
-  INFO("exact " << exact << " strided " << strided << ": sim " << relative_difference(got.sim, want.sim)
-                << ", d/de " << relative_difference(got.ge, want.ge) << ", d/dv "
+  INFO("exact " << exact << " strided " << strided << ": sim "
+                << relative_difference(got.sim, want.sim) << ", d/de "
+                << relative_difference(got.ge, want.ge) << ", d/dv "
                 << relative_difference(got.gv, want.gv) << ", d/dk "
                 << relative_difference(got.gk, want.gk) << ", d/dT " << got.gt << " vs "
                 << want.gt);
@@ -333,7 +335,9 @@ void check_point_finite_differences(bool exact) {
     for (std::size_t k = 0; k < (q.*member).size(); ++k) {
       const double saved = (q.*member)[k];
       // Skip concentrations within h of the clamp (one-sided there).
-      if (member == &PointProblem<double>::kappas && std::abs(saved - q.min_kappa) < 2 * h) continue;
+      if (member == &PointProblem<double>::kappas && std::abs(saved - q.min_kappa) < 2 * h) {
+        continue;
+      }
       (q.*member)[k] = saved + h;
       const double up = objective(q);
       (q.*member)[k] = saved - h;
@@ -355,7 +359,8 @@ void check_point_finite_differences(bool exact) {
   q.temperature = t - h;
   const double down = objective(q);
   q.temperature = t;
-  CHECK(std::abs((up - down) / (2 * h) - analytic.gt) <= 1e-6 * std::max(1.0, std::abs(analytic.gt)));
+  CHECK(std::abs((up - down) / (2 * h) - analytic.gt) <=
+        1e-6 * std::max(1.0, std::abs(analytic.gt)));
 }
 
 }  // namespace

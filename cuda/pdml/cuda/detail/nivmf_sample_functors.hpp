@@ -112,9 +112,11 @@ struct NivmfSampleBackwardRow {
     for (int j = 0; j < p; ++j) gd[j] = gk[j] = T(0);
     const T kappa = saved.kappas[n];
     const T* mean = saved.mean_directions + n * p;
-    // In double whatever T is, as the host backward does.
-    const double one_minus_mean = vmf_mean_resultant_complement(p, static_cast<double>(kappa));
-    const double one_plus_mean = 1.0 + vmf_mean_resultant(p, static_cast<double>(kappa));
+    // In double whatever T is, as the host backward does. Qualified: the batched
+    // pdml::cuda::vmf_mean_resultant (pdml/cuda/math.hpp) would hide it.
+    const double kappa_d = static_cast<double>(kappa);
+    const double one_minus_mean = pdml::vmf_mean_resultant_complement(p, kappa_d);
+    const double one_plus_mean = 1.0 + pdml::vmf_mean_resultant(p, kappa_d);
     for (int s = 0; s < saved.n_samples; ++s) {
       const Index i = static_cast<Index>(s) * count + n;
       const VmfSampleDraw<T>& draw = saved.draws[i];

@@ -115,8 +115,8 @@ struct VmfSampleBackwardRow {
     // In double whatever T is, as the host backward does.
     double one_minus_mean = 1.0, one_plus_mean = 1.0;
     if (kappa > T(0)) {
-      one_minus_mean = vmf_mean_resultant_complement(p, static_cast<double>(kappa));
-      one_plus_mean = 1.0 + vmf_mean_resultant(p, static_cast<double>(kappa));
+      one_minus_mean = pdml::vmf_mean_resultant_complement(p, static_cast<double>(kappa));
+      one_plus_mean = 1.0 + pdml::vmf_mean_resultant(p, static_cast<double>(kappa));
     }
     for (int s = 0; s < saved.n_samples; ++s) {
       const Index i = static_cast<Index>(s) * count + n;
