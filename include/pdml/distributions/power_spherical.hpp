@@ -21,25 +21,11 @@
 #include <limits>
 
 #include "pdml/config.hpp"
+#include "pdml/math/detail/scalar.hpp"
 #include "pdml/random/random_stream.hpp"
 
 namespace pdml {
 namespace detail {
-
-PDML_HOST_DEVICE PDML_FORCE_INLINE double ps_log(double x) { return ::log(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE float ps_log(float x) { return ::logf(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE double ps_exp(double x) { return ::exp(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE float ps_exp(float x) { return ::expf(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE double ps_expm1(double x) { return ::expm1(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE float ps_expm1(float x) { return ::expm1f(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE double ps_log1p(double x) { return ::log1p(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE float ps_log1p(float x) { return ::log1pf(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE double ps_sqrt(double x) { return ::sqrt(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE float ps_sqrt(float x) { return ::sqrtf(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE double ps_lgamma(double x) { return ::lgamma(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE float ps_lgamma(float x) { return ::lgammaf(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE double ps_abs(double x) { return ::fabs(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE float ps_abs(float x) { return ::fabsf(x); }
 
 template <class T>
 struct PsConstants {
@@ -63,7 +49,7 @@ PDML_HOST_DEVICE T ps_digamma(T x) {
             r2 * (T(1) / T(120) -
                   r2 * (T(1) / T(252) -
                         r2 * (T(1) / T(240) - r2 * (T(1) / T(132) - r2 * T(691) / T(32760))))));
-  return shift + ps_log(x) - T(0.5) * r - series;
+  return shift + log_(x) - T(0.5) * r - series;
 }
 
 /// Trigamma for x > 0: psi1(x) = psi1(x + 1) + 1/x^2 up to x >= 12, then the
@@ -124,10 +110,10 @@ struct GaussLegendre15 {
 template <class T>
 PDML_HOST_DEVICE PDML_FORCE_INLINE T ps_tail_integrand(T sigma, bool lower, T rate, T power,
                                                        T q, T y, T log_z, T mean_log) {
-  const T decay = ps_exp(-sigma);
-  const T rise = -ps_expm1(-sigma);  // 1 - e^{-sigma}, exact for small sigma
-  const T weight = ps_exp(-rate * sigma + power * ps_log1p(q * rise));
-  const T log_t = lower ? log_z - sigma : ps_log1p(-y * decay);
+  const T decay = exp_(-sigma);
+  const T rise = -expm1_(-sigma);  // 1 - e^{-sigma}, exact for small sigma
+  const T weight = exp_(-rate * sigma + power * log1p_(q * rise));
+  const T log_t = lower ? log_z - sigma : log1p_(-y * decay);
   return (log_t - mean_log) * weight;
 }
 
@@ -165,7 +151,7 @@ PDML_HOST_DEVICE T beta_shape_derivative_impl(T a, T b, T z, T z_complement, T l
   const T q = y / yb;
   const T slope = -rate + power * q;
   const T curvature = power * q * (T(1) + q);
-  T lambda = detail::ps_abs(slope) + detail::ps_sqrt(detail::ps_abs(curvature));
+  T lambda = detail::abs_(slope) + detail::sqrt_(detail::abs_(curvature));
   if (lambda < rate) lambda = rate;
   const T scale = T(1) / lambda;
   (void)log_z_complement;
@@ -185,10 +171,10 @@ PDML_HOST_DEVICE T beta_shape_derivative_impl(T a, T b, T z, T z_complement, T l
     }
     const T contribution = sum * half;
     total += contribution;
-    total_abs += detail::ps_abs(contribution);
+    total_abs += detail::abs_(contribution);
     // Past the peak (the integrand decays from sigma ~ 1/lambda on) and negligible: stop.
     if (right > T(4) &&
-        !(detail::ps_abs(contribution) > std::numeric_limits<T>::epsilon() *
+        !(detail::abs_(contribution) > std::numeric_limits<T>::epsilon() *
                                              std::numeric_limits<T>::epsilon() * total_abs)) {
       break;
     }
@@ -218,8 +204,8 @@ PDML_HOST_DEVICE T power_spherical_log_normalizer(int p, T kappa) {
   const T beta = T(0.5) * T(p - 1);
   const T alpha = beta + kappa;
   return -((alpha + beta) * detail::PsConstants<T>::log_two +
-           beta * detail::PsConstants<T>::log_pi + detail::ps_lgamma(alpha) -
-           detail::ps_lgamma(alpha + beta));
+           beta * detail::PsConstants<T>::log_pi + detail::lgamma_(alpha) -
+           detail::lgamma_(alpha + beta));
 }
 
 /// d log C / dkappa = -(log 2 + psi(alpha) - psi(alpha + beta)) = -E[log(1 + mu^T x)].
@@ -235,7 +221,7 @@ PDML_HOST_DEVICE T power_spherical_log_prob(int p, const T* mu, T kappa, const T
   T c = T(0);
   for (int j = 0; j < p; ++j) c += mu[j] * x[j];
   const T lc = power_spherical_log_normalizer(p, kappa);
-  return kappa == T(0) ? lc : lc + kappa * detail::ps_log1p(c);
+  return kappa == T(0) ? lc : lc + kappa * detail::log1p_(c);
 }
 
 /// Gradients of grad_out * log f(x) (overwritten; null pointers skipped):
@@ -249,7 +235,7 @@ PDML_HOST_DEVICE void power_spherical_log_prob_backward(int p, const T* mu, T ka
   for (int j = 0; j < p; ++j) c += mu[j] * x[j];
   if (grad_kappa) {
     *grad_kappa =
-        grad_out * (detail::ps_log1p(c) + power_spherical_log_normalizer_derivative(p, kappa));
+        grad_out * (detail::log1p_(c) + power_spherical_log_normalizer_derivative(p, kappa));
   }
   const T coef = kappa == T(0) ? T(0) : grad_out * kappa / (T(1) + c);
   for (int j = 0; j < p; ++j) {
@@ -290,7 +276,7 @@ template <class T>
 PDML_HOST_DEVICE T power_spherical_kl_uniform(int p, T kappa) {
   const T half_p = T(0.5) * T(p);
   const T log_area = detail::PsConstants<T>::log_two + half_p * detail::PsConstants<T>::log_pi -
-                     detail::ps_lgamma(half_p);
+                     detail::lgamma_(half_p);
   return log_area - power_spherical_entropy(p, kappa);
 }
 
@@ -356,9 +342,9 @@ PDML_HOST_DEVICE PowerSphericalDraw<T> power_spherical_draw(int p, const T* mu, 
     for (int j = 0; j < p; ++j) x[j] = nan;
     return out;
   }
-  const T n = detail::ps_sqrt(n2);
+  const T n = detail::sqrt_(n2);
   const T w = z.value - z.complement;
-  const T s = T(2) * detail::ps_sqrt(z.value * z.complement);
+  const T s = T(2) * detail::sqrt_(z.value * z.complement);
   const T s_over_n = s / n;
   for (int j = 0; j < p; ++j) x[j] = w * mu[j] + s_over_n * x[j];
   out.w = w;
@@ -383,7 +369,7 @@ PDML_HOST_DEVICE void power_spherical_draw_backward(int p, const T* mu, T kappa,
   if (!draw.ok) return;
   const T w = draw.w;
   const T s2 = T(4) * draw.z * draw.z_complement;
-  const T s = detail::ps_sqrt(s2);
+  const T s = detail::sqrt_(s2);
   T g_mu = T(0), g_t = T(0);
   for (int j = 0; j < p; ++j) {
     g_mu += grad_x[j] * mu[j];

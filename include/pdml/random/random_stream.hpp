@@ -21,6 +21,7 @@
 #include <limits>
 
 #include "pdml/config.hpp"
+#include "pdml/math/detail/scalar.hpp"
 #include "pdml/random/philox.hpp"
 
 // Asks the host compiler to vectorise a lane loop (OpenMP SIMD when enabled).
@@ -396,14 +397,6 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE float radius_sqrt(float x) {
   return fused(fused(-root, root, x), 0.5f * y, root);
 }
 
-PDML_HOST_DEVICE PDML_FORCE_INLINE double log_(double x) { return ::log(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE float log_(float x) { return ::logf(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE double sqrt_(double x) { return ::sqrt(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE float sqrt_(float x) { return ::sqrtf(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE double exp_(double x) { return ::exp(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE float exp_(float x) { return ::expf(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE double log1p_(double x) { return ::log1p(x); }
-PDML_HOST_DEVICE PDML_FORCE_INLINE float log1p_(float x) { return ::log1pf(x); }
 }  // namespace detail
 
 /// Box-Muller: two independent standard normals from two uniforms u1, u2:

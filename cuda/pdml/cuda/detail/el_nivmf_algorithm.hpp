@@ -133,7 +133,7 @@ cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss) {
     PDML_CUDA_STEP(for_each_index(be, N * C, ExactDensityTerms<T>{st.u, st.q, st.z, T(D)}));
   }
   const T inv_t = T(1) / st.temperature;
-  const T log_s = log_of(T(S));
+  const T log_s = log_(T(S));
   PDML_CUDA_STEP(for_each_index(
       be, B * C, SimilarityFromProducts<T>{st.z, st.bias, st.sim, B, C, S, inv_t, log_s}));
   const Index chunks = lse_chunks(C);
@@ -168,7 +168,7 @@ cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T gr
                               T* grad_temperature, MatrixView<T> grad_samples_out) {
   const Index B = st.batch, C = st.classes, D = st.dims, S = st.samples, N = S * B;
   const T inv_t = T(1) / st.temperature;
-  const T log_s = log_of(T(S));
+  const T log_s = log_(T(S));
   PDML_CUDA_STEP(for_each_index(be, B * C,
                                 NcaBackwardPerPair<T>{st.z, st.sim, st.lse, st.labels, grad_loss,
                                                       B, C, S, inv_t, log_s, st.grad_g,

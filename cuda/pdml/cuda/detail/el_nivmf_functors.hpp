@@ -55,7 +55,7 @@ struct ProxyPrepare {
     const T* k = kappas.row(c);
     T vv = T(0);
     for (Index j = 0; j < dims; ++j) vv += v[j] * v[j];
-    const T norm = sqrt_of(vv);
+    const T norm = sqrt_(vv);
     T* nu_c = nu + c * dims;
     T* kc_c = kc + c * dims;
     for (Index j = 0; j < dims; ++j) {
@@ -95,9 +95,9 @@ struct ExactDensityTerms {
   T* out;          // N x C
   T dims;
   PDML_HOST_DEVICE void operator()(Index nc) const {
-    const T norm = sqrt_of(q[nc]);
+    const T norm = sqrt_(q[nc]);
     q[nc] = norm;
-    out[nc] = u[nc] / norm - dims * log_of(norm);
+    out[nc] = u[nc] / norm - dims * log_(norm);
   }
 };
 
@@ -143,7 +143,7 @@ struct EmbeddingPrepare {
     const T* e = embeddings.row(i);
     T ee = T(0);
     for (Index j = 0; j < dims; ++j) ee += e[j] * e[j];
-    const T norm = sqrt_of(ee);
+    const T norm = sqrt_(ee);
     const T inv = norm > T(0) ? T(1) / norm : T(0);
     for (Index j = 0; j < dims; ++j) mu[i * dims + j] = e[j] * inv;
     enorm[i] = norm;
@@ -171,9 +171,9 @@ struct SimilarityFromProducts {
     }
     T sum = T(0);
     for (Index s = 0; s < samples; ++s) {
-      sum += exp_of(g_to_z[(s * batch + i) * classes + c] - z_max);
+      sum += exp_(g_to_z[(s * batch + i) * classes + c] - z_max);
     }
-    sim[ic] = z_max + log_of(sum) - log_samples;
+    sim[ic] = z_max + log_(sum) - log_samples;
   }
 };
 
@@ -194,7 +194,7 @@ struct RowLogsumexpPartial {
     T m = -std::numeric_limits<T>::infinity();
     for (Index c = begin; c < end; ++c) m = max_of(m, values[c]);
     T sum = T(0);
-    for (Index c = begin; c < end; ++c) sum += exp_of(values[c] - m);
+    for (Index c = begin; c < end; ++c) sum += exp_(values[c] - m);
     part_max[task] = m;
     part_sum[task] = sum;
   }
@@ -217,9 +217,9 @@ struct RowLogsumexpCombine {
     for (Index k = 0; k < chunks; ++k) m = max_of(m, part_max[i * chunks + k]);
     T sum = T(0);
     for (Index k = 0; k < chunks; ++k) {
-      sum += part_sum[i * chunks + k] * exp_of(part_max[i * chunks + k] - m);
+      sum += part_sum[i * chunks + k] * exp_(part_max[i * chunks + k] - m);
     }
-    const T value = m + log_of(sum);
+    const T value = m + log_(sum);
     lse[i] = value;
     const std::int64_t y = labels[i];
     nca[i] = label_ok(y, classes) ? value - sim[i * classes + y] : quiet_nan<T>();
@@ -229,7 +229,7 @@ struct RowLogsumexpCombine {
 /// log(1 + sum_k exp(t_k)) without overflow: shifts by max(0, max t).
 template <class T>
 PDML_HOST_DEVICE PDML_FORCE_INLINE T log1p_sum_exp(T shift, T shifted_sum) {
-  return shift + log_of(exp_of(-shift) + shifted_sum);
+  return shift + log_(exp_(-shift) + shifted_sum);
 }
 
 /// Per class c: the ProxyAnchor terms from m_ic = mu_i^T nu_c.
@@ -260,9 +260,9 @@ struct ProxyAnchorPerClass {
     for (Index i = 0; i < batch; ++i) {
       const T s = m[i * classes + c];
       if (labels[i] == c) {
-        pos_sum += exp_of(-alpha * (s - delta) - pos_shift);
+        pos_sum += exp_(-alpha * (s - delta) - pos_shift);
       } else {
-        neg_sum += exp_of(alpha * (s + delta) - neg_shift);
+        neg_sum += exp_(alpha * (s + delta) - neg_shift);
       }
     }
     pos[c] = any ? log1p_sum_exp(pos_shift, pos_sum) : T(0);
@@ -320,14 +320,14 @@ struct NcaBackwardPerPair {
   PDML_HOST_DEVICE void operator()(Index ic) const {
     const Index i = ic / classes;
     const Index c = ic - i * classes;
-    const T p = exp_of(sim[ic] - lse[i]);
+    const T p = exp_(sim[ic] - lse[i]);
     const T target = labels[i] == c ? T(1) : T(0);
     const T grad_sim = grad_loss * (p - target) / T(batch);
     const T shift = sim[ic] + log_samples;  // logsumexp_s Z
     T bias_sum = T(0), t_sum = T(0);
     for (Index s = 0; s < samples; ++s) {
       const Index n = (s * batch + i) * classes + c;
-      const T grad_z = grad_sim * exp_of(z[n] - shift);
+      const T grad_z = grad_sim * exp_(z[n] - shift);
       grad_g[n] = grad_z * inv_temperature;
       bias_sum += grad_z * inv_temperature;
       t_sum += grad_z * z[n];
@@ -357,9 +357,9 @@ struct ProxyAnchorBackwardPerPair {
     T g;
     if (labels[i] == c) {
       // d/ds log(1 + sum exp(-alpha (s - delta))) = -alpha exp(t - pos_c)
-      g = -alpha * exp_of(-alpha * (s - delta) - pos[c]) / *n_present;
+      g = -alpha * exp_(-alpha * (s - delta) - pos[c]) / *n_present;
     } else {
-      g = alpha * exp_of(alpha * (s + delta) - neg[c]) / T(classes);
+      g = alpha * exp_(alpha * (s + delta) - neg[c]) / T(classes);
     }
     grad_m[ic] = scale * g;
   }

@@ -99,9 +99,9 @@ struct NivmfPointScores {
     const Index c = ic - i * classes;
     T score;
     if (exact) {
-      const T norm = sqrt_of(q[ic]);
+      const T norm = sqrt_(q[ic]);
       q[ic] = norm;
-      score = bias[c] + u[ic] / norm - dims * log_of(norm);
+      score = bias[c] + u[ic] / norm - dims * log_(norm);
     } else {
       score = sim[ic] + bias[c];
     }

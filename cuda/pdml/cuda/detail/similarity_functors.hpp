@@ -78,7 +78,7 @@ struct IsotropicProxyPrepare {
     const T* v = proxies.row(c);
     T vv = T(0);
     for (Index j = 0; j < d; ++j) vv += v[j] * v[j];
-    const T norm = sqrt_of(vv);
+    const T norm = sqrt_(vv);
     const T k = max_of(kappas(c, 0), min_kappa);
     for (Index j = 0; j < d; ++j) {
       nu[c * d + j] = v[j] / norm;
@@ -199,9 +199,9 @@ struct ProxyNcaRow {
     T top = -std::numeric_limits<T>::infinity();
     for (Index c = 0; c < c_count; ++c) top = max_of(top, row[c]);
     T sum = T(0);
-    for (Index c = 0; c < c_count; ++c) sum += exp_of(row[c] - top);
-    const T lse = top + log_of(sum);
-    for (Index c = 0; c < c_count; ++c) probabilities[i * c_count + c] = exp_of(row[c] - lse);
+    for (Index c = 0; c < c_count; ++c) sum += exp_(row[c] - top);
+    const T lse = top + log_(sum);
+    for (Index c = 0; c < c_count; ++c) probabilities[i * c_count + c] = exp_(row[c] - lse);
     const std::int64_t y = labels[i];
     row_losses[i] = (y >= 0 && y < c_count) ? lse - row[y] : quiet_nan<T>();
   }
@@ -261,22 +261,22 @@ struct ProxyAnchorColumn {
         neg_top = max_of(neg_top, alpha * (s + delta));
       }
     }
-    T pos_sum = exp_of(-pos_top), neg_sum = exp_of(-neg_top);
+    T pos_sum = exp_(-pos_top), neg_sum = exp_(-neg_top);
     for (Index i = 0; i < b; ++i) {
       const T s = cosines(i, c);
       if (labels[i] == c) {
-        pos_sum += exp_of(-alpha * (s - delta) - pos_top);
+        pos_sum += exp_(-alpha * (s - delta) - pos_top);
       } else {
-        neg_sum += exp_of(alpha * (s + delta) - neg_top);
+        neg_sum += exp_(alpha * (s + delta) - neg_top);
       }
     }
-    const T pos_lse = pos_top + log_of(pos_sum), neg_lse = neg_top + log_of(neg_sum);
+    const T pos_lse = pos_top + log_(pos_sum), neg_lse = neg_top + log_(neg_sum);
     const T pos_weight = T(1) / *n_present, neg_weight = T(1) / T(c_count);
     for (Index i = 0; i < b; ++i) {
       const T s = cosines(i, c);
       grad_cosines[i * c_count + c] =
-          labels[i] == c ? -alpha * pos_weight * exp_of(-alpha * (s - delta) - pos_lse)
-                         : alpha * neg_weight * exp_of(alpha * (s + delta) - neg_lse);
+          labels[i] == c ? -alpha * pos_weight * exp_(-alpha * (s - delta) - pos_lse)
+                         : alpha * neg_weight * exp_(alpha * (s + delta) - neg_lse);
     }
     class_terms[c] = (present ? pos_weight * pos_lse : T(0)) + neg_weight * neg_lse;
   }
