@@ -266,8 +266,11 @@ PDML_HOST_DEVICE inline double vmf_bisect_level(const VmfTailLogWeight& weight, 
 /// Gauss-Legendre around the integrand's maximum, truncated where it falls
 /// below e^-60 of that maximum (AVX-512 hosts: vectorised node loop, see
 /// PDML_VMF_SIMD_QUADRATURE). Inputs: 1 - w, 1 + w, 1 - A, 1 + A (all
-/// without cancellation). Relative accuracy ~1e-13 for p <= 4096,
-/// kappa <= 1e6 (tests compare with a 50-digit reference).
+/// without cancellation). Measured relative accuracy against a 1024-node
+/// reference over typical draws (p <= 4096, kappa <= 1e6): 4e-12 .. 1.1e-10
+/// for p >= 3; for p = 2, whose density has endpoint singularities, up to
+/// 6.5e-8 (kappa = 100, w near its mean). The tests demand 1e-8 against an
+/// independent finite-difference reference at points in the tails.
 PDML_HOST_DEVICE inline double vmf_marginal_dw_dkappa(int p, double kappa, double one_minus_w,
                                                       double one_plus_w, double one_minus_mean,
                                                       double one_plus_mean) {
