@@ -45,7 +45,7 @@ class VmfMarginalTable {
  public:
   /// `tolerance`: relative tolerance of the tanh-sinh integrals.
   VmfMarginalTable(int p, long double kappa, long double tolerance = 1e-12L)
-      : p_(p), a_(0.5L * (p - 3)), kappa_(kappa), tolerance_(tolerance) {
+      : a_(0.5L * (p - 3)), kappa_(kappa), tolerance_(tolerance) {
     peak_ = vmf_marginal_peak_y(p, kappa);
     shift_ = a_ >= 0 && peak_ > 0 ? logg(peak_) : 0;
   }
@@ -131,7 +131,6 @@ class VmfMarginalTable {
     return boost::math::quadrature::gauss<long double, 30>::integrate(f, lo, hi);
   }
 
-  int p_;
   long double a_;
   long double kappa_;
   long double tolerance_;
