@@ -6,6 +6,7 @@
 #include <pdml/config.hpp>
 #include <pdml/core/eigen_map.hpp>
 #include <pdml/core/matrix_view.hpp>
+#include <pdml/core/thread_scratch.hpp>
 #include <pdml/core/validate.hpp>
 
 // math: Bessel functions and vMF log-normalizers

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "pdml/core/matrix_view.hpp"
+#include "pdml/core/thread_scratch.hpp"
 #include "pdml/core/validate.hpp"
 #include "pdml/distributions/detail/batch_checks.hpp"
 #include "pdml/distributions/nivmf.hpp"
@@ -45,6 +46,7 @@ struct NivmfSampleSaved {
   std::vector<T> samples;          ///< (n_samples N) x p, the samples x
   std::vector<T> tangents;         ///< (n_samples N) x p, unit tangents of the preimage vMF samples
   std::vector<VmfSampleDraw<T>> draws;  ///< n_samples N
+  mutable detail::ThreadScratch<T> backward_scratch;  ///< 2p per thread, grown by the first backward
 };
 
 namespace detail {
@@ -165,11 +167,12 @@ void nivmf_sample_backward(const NivmfSampleSaved<T>& saved, detail::InputView<T
   detail::check_finite(fn, "grad_samples", grad_samples);
   detail::check_shape(fn, "grad_directions", grad_directions, n_dist, p);
   detail::check_shape(fn, "grad_concentrations", grad_concentrations, n_dist, p);
+  saved.backward_scratch.reserve(2 * Index(p));
 #if defined(_OPENMP)
 #pragma omp parallel if (rows * p > 16384)
 #endif
   {
-    std::vector<T> scratch(static_cast<std::size_t>(2 * p));
+    T* scratch = saved.backward_scratch.local();
 #if defined(_OPENMP)
 #pragma omp for schedule(dynamic, 1)
 #endif
@@ -191,7 +194,7 @@ void nivmf_sample_backward(const NivmfSampleSaved<T>& saved, detail::InputView<T
                                                  draw.one_plus_w, one_minus_mean, one_plus_mean);
         nivmf_sample_one_backward(p, nu, k, m, kappa, saved.samples.data() + i * p,
                                   saved.tangents.data() + i * p, draw, dw, grad_samples.row(i),
-                                  scratch.data(), gd, gk);
+                                  scratch, gd, gk);
       }
     }
   }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "pdml/core/matrix_view.hpp"
+#include "pdml/core/thread_scratch.hpp"
 #include "pdml/core/validate.hpp"
 #include "pdml/distributions/vmf_sampler.hpp"
 #include "pdml/math/vmf_normalizer.hpp"
@@ -61,10 +62,12 @@ struct VmfSampleSaved {
   // which the uniform-case estimator needs instead.
   std::vector<T> tangents;
   std::vector<VmfSampleDraw<T>> draws;  // n_samples N
+  // 2p per thread for the kappa = 0 estimator, grown by the first backward.
+  mutable detail::ThreadScratch<T> backward_scratch;
 
   std::size_t memory_bytes() const {
     return (directions.size() + kappas.size() + tangents.size()) * sizeof(T) +
-           draws.size() * sizeof(VmfSampleDraw<T>);
+           draws.size() * sizeof(VmfSampleDraw<T>) + backward_scratch.memory_bytes();
   }
 };
 
@@ -165,11 +168,12 @@ void vmf_sample_backward(const VmfSampleSaved<T>& saved, ConstMatrixView<T> grad
   detail::check_finite(fn, "grad_samples", grad_samples);
   detail::check_shape(fn, "grad_eta", grad_eta, count, p);
 
+  saved.backward_scratch.reserve(2 * Index(p));
 #if defined(_OPENMP)
 #pragma omp parallel if (rows * p > 16384)
 #endif
   {
-    std::vector<T> scratch(static_cast<std::size_t>(2 * p));
+    T* scratch = saved.backward_scratch.local();
 #if defined(_OPENMP)
 #pragma omp for schedule(dynamic, 1)
 #endif
@@ -193,7 +197,7 @@ void vmf_sample_backward(const VmfSampleSaved<T>& saved, ConstMatrixView<T> grad
         if (uniform_case) {
           RandomStream stream(saved.rng, static_cast<std::uint64_t>(i));
           stream.skip_blocks(kVmfBackwardBlock);
-          vmf_sample_one_backward_uniform(stream, p, row, grad_samples.row(i), scratch.data(), g);
+          vmf_sample_one_backward_uniform(stream, p, row, grad_samples.row(i), scratch, g);
         } else {
           const double dw = vmf_marginal_dw_dkappa(p, static_cast<double>(kappa), draw.one_minus_w,
                                                    draw.one_plus_w, one_minus_mean, one_plus_mean);
