@@ -106,9 +106,12 @@ void vmf_sample(ConstMatrixView<T> eta, int n_samples, RngKey rng, MatrixView<T>
   std::vector<T>& kappas = saved != nullptr ? saved->kappas : local_kappas;
   directions.assign(static_cast<std::size_t>(count * p), T(0));
   kappas.assign(static_cast<std::size_t>(count), T(0));
+  std::vector<VmfMarginalParams> marginal_params(static_cast<std::size_t>(count));
   for (Index n = 0; n < count; ++n) {
     kappas[static_cast<std::size_t>(n)] =
         vmf_mean_direction(eta.row(n), p, directions.data() + n * p);
+    marginal_params[static_cast<std::size_t>(n)] =
+        vmf_marginal_params(p, static_cast<double>(kappas[static_cast<std::size_t>(n)]));
   }
   T* tangents = nullptr;
   VmfSampleDraw<T>* draws = nullptr;
@@ -133,7 +136,8 @@ void vmf_sample(ConstMatrixView<T> eta, int n_samples, RngKey rng, MatrixView<T>
     const T kappa = kappas[static_cast<std::size_t>(n)];
     T* tangent = tangents != nullptr && kappa > T(0) ? tangents + i * p : nullptr;
     const VmfSampleDraw<T> draw =
-        vmf_sample_one(stream, p, directions.data() + n * p, kappa, samples.row(i), tangent);
+        vmf_sample_one(stream, p, directions.data() + n * p,
+                       marginal_params[static_cast<std::size_t>(n)], samples.row(i), tangent);
     if (!draw.ok) ++failed;
     if (draws != nullptr) draws[i] = draw;
     if (tangents != nullptr && !(kappa > T(0))) {

@@ -18,8 +18,9 @@
 //                                     ceil(p/2) (double) / ceil(p/4) (float)
 //                                     blocks starting at block 0;
 //   2. the w draws, word by word from the next block on: p = 3: one
-//      uniform<double>; otherwise per Wood attempt two gamma<double> draws
-//      (the Beta) and one exponential<double>.
+//      uniform<double>; otherwise per Wood attempt the Beta draw (p >= 4:
+//      symmetric_beta_shape_at_least_one, whose two gammas share Box-Muller
+//      pairs; p = 2: beta) and one exponential<double>.
 // Device rules apply: no exceptions, no allocation, bounded loops.
 
 #include <cmath>
@@ -63,13 +64,45 @@ PDML_HOST_DEVICE inline VmfMarginalDraw vmf_marginal_from_complements(double one
 
 }  // namespace detail
 
-/// Draws w = mu^T x for x ~ vMF(mu, kappa) on S^{p-1} (p >= 2, kappa >= 0,
-/// finite). kappa = 0 yields the uniform sphere's marginal.
-PDML_HOST_DEVICE inline VmfMarginalDraw vmf_draw_marginal(RandomStream& stream, int p,
-                                                          double kappa) {
+/// Everything vmf_draw_marginal needs that depends on (p, kappa) only: Wood's
+/// envelope, computed once per distribution and shared by its samples (its
+/// hypot and logarithms cost as much as a p = 128 tangent's projection).
+struct VmfMarginalParams {
+  int p;
+  double kappa;
+  double b;                    // Wood's b, rationalised (no cancellation)
+  double x0;                   // (1 - b) / (1 + b)
+  double one_minus_x0;         // 2 b / (1 + b)
+  double log_one_minus_x0_sq;  // log(1 - x0^2)
+  bool valid;                  // p >= 2 and 0 <= kappa < inf
+};
+
+/// The parameters of vmf_draw_marginal for vMF(., kappa) on S^{p-1}.
+PDML_HOST_DEVICE inline VmfMarginalParams vmf_marginal_params(int p, double kappa) {
+  VmfMarginalParams params{p, kappa, 0.0, 0.0, 0.0, 0.0, false};
   if (p < 2 || !(kappa >= 0.0) || !(kappa < std::numeric_limits<double>::infinity())) {
-    return detail::vmf_invalid_marginal(0);
+    return params;
   }
+  params.valid = true;
+  if (p == 3) return params;  // exact inversion: no envelope
+  // Wood (1994). Envelope parameter b = (-2k + sqrt(4k^2 + (p-1)^2)) / (p-1),
+  // rationalised so that it does not cancel for large kappa.
+  const double pm1 = static_cast<double>(p - 1);
+  params.b = pm1 / (2.0 * kappa + ::hypot(2.0 * kappa, pm1));  // no overflow of 4k^2
+  params.one_minus_x0 = 2.0 * params.b / (1.0 + params.b);
+  params.x0 = (1.0 - params.b) / (1.0 + params.b);
+  params.log_one_minus_x0_sq = ::log(4.0 * params.b) - 2.0 * ::log1p(params.b);
+  return params;
+}
+
+/// Draws w = mu^T x for x ~ vMF(mu, kappa) on S^{p-1} with the parameters
+/// from vmf_marginal_params(p, kappa) (p >= 2, kappa >= 0, finite; invalid
+/// parameters give ok = false). kappa = 0 yields the uniform sphere's marginal.
+PDML_HOST_DEVICE inline VmfMarginalDraw vmf_draw_marginal(RandomStream& stream,
+                                                          const VmfMarginalParams& params) {
+  if (!params.valid) return detail::vmf_invalid_marginal(0);
+  const int p = params.p;
+  const double kappa = params.kappa;
   if (p == 3) {
     // F(w) = (e^{kappa w} - e^{-kappa}) / (e^{kappa} - e^{-kappa}); with
     // u = F(w) and v = 1 - u (exact on the uniform lattice):
@@ -93,16 +126,14 @@ PDML_HOST_DEVICE inline VmfMarginalDraw vmf_draw_marginal(RandomStream& stream, 
     }
     return detail::vmf_marginal_from_complements(one_minus_w, one_plus_w, 1);
   }
-  // Wood (1994). Envelope parameter b = (-2k + sqrt(4k^2 + (p-1)^2)) / (p-1),
-  // rationalised so that it does not cancel for large kappa.
   const double pm1 = static_cast<double>(p - 1);
   const double shape = 0.5 * pm1;
-  const double b = pm1 / (2.0 * kappa + ::hypot(2.0 * kappa, pm1));  // no overflow of 4k^2
-  const double one_minus_x0 = 2.0 * b / (1.0 + b);  // x0 = (1 - b) / (1 + b)
-  const double x0 = (1.0 - b) / (1.0 + b);
-  const double log_one_minus_x0_sq = ::log(4.0 * b) - 2.0 * ::log1p(b);
+  const double b = params.b;
+  const double one_minus_x0 = params.one_minus_x0;
+  const double x0 = params.x0;
+  const double log_one_minus_x0_sq = params.log_one_minus_x0_sq;
   for (int attempt = 1; attempt <= kVmfMaxAttempts; ++attempt) {
-    // p >= 4: shape >= 1.5, the log-free Beta path (identical draws/values).
+    // p >= 4: shape >= 1.5, the log-free symmetric Beta (shared normal pairs).
     double z_value, z_complement;
     if (p >= 4) {
       const SymmetricBetaDraw<double> z = symmetric_beta_shape_at_least_one<double>(stream, shape);
@@ -132,6 +163,13 @@ PDML_HOST_DEVICE inline VmfMarginalDraw vmf_draw_marginal(RandomStream& stream, 
     }
   }
   return detail::vmf_invalid_marginal(kVmfMaxAttempts);
+}
+
+/// Draws w = mu^T x for x ~ vMF(mu, kappa) on S^{p-1} (p >= 2, kappa >= 0,
+/// finite). kappa = 0 yields the uniform sphere's marginal.
+PDML_HOST_DEVICE inline VmfMarginalDraw vmf_draw_marginal(RandomStream& stream, int p,
+                                                          double kappa) {
+  return vmf_draw_marginal(stream, vmf_marginal_params(p, kappa));
 }
 
 // --------------------------------------------------------------- dw / dkappa
@@ -374,44 +412,59 @@ PDML_HOST_DEVICE inline double vmf_marginal_dw_dkappa(int p, double kappa, doubl
 
 namespace detail {
 
-// Dot products and squared norms accumulate in double (float inputs) or in
-// four interleaved double accumulators (double inputs), which keeps the
-// rounding error of a p = 4096 sum within a few ulp.
+// Dot products and squared norms accumulate in double, in kVmfDotLanes
+// interleaved accumulators summed pairwise at the end. The lane count is what
+// makes the loops fast: each accumulator's add waits for its previous one, so
+// 16 independent ones keep the FMA units busy (4 would leave them mostly
+// idle for p <= 512); it also keeps the rounding error of a p = 4096 sum
+// within a few ulp. The order is fixed, so host and device agree.
+constexpr int kVmfDotLanes = 16;
+
+// Pairwise sum of the kVmfDotLanes accumulators (fixed order).
+PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_sum_lanes(const double (&acc)[kVmfDotLanes]) {
+  double half[kVmfDotLanes / 2];
+  for (int k = 0; k < kVmfDotLanes / 2; ++k) half[k] = acc[k] + acc[k + kVmfDotLanes / 2];
+  double quarter[kVmfDotLanes / 4];
+  for (int k = 0; k < kVmfDotLanes / 4; ++k) quarter[k] = half[k] + half[k + kVmfDotLanes / 4];
+  return (quarter[0] + quarter[2]) + (quarter[1] + quarter[3]);
+}
+
 template <class T>
 PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_dot(const T* a, const T* b, int n) {
-  double acc[4] = {0.0, 0.0, 0.0, 0.0};
+  double acc[kVmfDotLanes];
+  for (int k = 0; k < kVmfDotLanes; ++k) acc[k] = 0.0;
   int i = 0;
-  for (; i + 4 <= n; i += 4) {
-    acc[0] += static_cast<double>(a[i]) * b[i];
-    acc[1] += static_cast<double>(a[i + 1]) * b[i + 1];
-    acc[2] += static_cast<double>(a[i + 2]) * b[i + 2];
-    acc[3] += static_cast<double>(a[i + 3]) * b[i + 3];
+  for (; i + kVmfDotLanes <= n; i += kVmfDotLanes) {
+    for (int k = 0; k < kVmfDotLanes; ++k) {
+      acc[k] += static_cast<double>(a[i + k]) * static_cast<double>(b[i + k]);
+    }
   }
-  for (; i < n; ++i) acc[0] += static_cast<double>(a[i]) * b[i];
-  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  for (int k = 0; i < n; ++i, ++k) acc[k] += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+  return vmf_sum_lanes(acc);
 }
 
 // mu^T g and |g|^2 in one pass (same accumulation scheme as vmf_dot).
 template <class T>
 PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm(const T* mu, const T* g, int n,
                                                          double& dot, double& norm2) {
-  double d[4] = {0.0, 0.0, 0.0, 0.0};
-  double q[4] = {0.0, 0.0, 0.0, 0.0};
+  double d[kVmfDotLanes];
+  double q[kVmfDotLanes];
+  for (int k = 0; k < kVmfDotLanes; ++k) d[k] = q[k] = 0.0;
   int i = 0;
-  for (; i + 4 <= n; i += 4) {
-    for (int k = 0; k < 4; ++k) {
+  for (; i + kVmfDotLanes <= n; i += kVmfDotLanes) {
+    for (int k = 0; k < kVmfDotLanes; ++k) {
       const double gi = static_cast<double>(g[i + k]);
       d[k] += static_cast<double>(mu[i + k]) * gi;
       q[k] += gi * gi;
     }
   }
-  for (; i < n; ++i) {
+  for (int k = 0; i < n; ++i, ++k) {
     const double gi = static_cast<double>(g[i]);
-    d[0] += static_cast<double>(mu[i]) * gi;
-    q[0] += gi * gi;
+    d[k] += static_cast<double>(mu[i]) * gi;
+    q[k] += gi * gi;
   }
-  dot = (d[0] + d[1]) + (d[2] + d[3]);
-  norm2 = (q[0] + q[1]) + (q[2] + q[3]);
+  dot = vmf_sum_lanes(d);
+  norm2 = vmf_sum_lanes(q);
 }
 
 }  // namespace detail
@@ -420,22 +473,32 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm(const T* mu, const T* g
 /// and mu = e_1 (any direction gives the same, uniform, distribution).
 template <class T>
 PDML_HOST_DEVICE T vmf_mean_direction(const T* eta, int p, T* mu) {
-  T largest = T(0);
-  for (int i = 0; i < p; ++i) {
-    const T magnitude = eta[i] < T(0) ? -eta[i] : eta[i];
-    largest = magnitude > largest ? magnitude : largest;
+  // Usual case: |eta|^2 accumulated directly in double (vectorised lanes).
+  // That is exact-range for float input; for double input it is used only
+  // when the sum lies where squares neither overflowed nor lost precision to
+  // underflow, else the scaled two-pass form below runs.
+  double sum = detail::vmf_dot(eta, eta, p);
+  double norm;
+  if (sum >= 0x1p-900 && sum <= 0x1p+900) {
+    norm = ::sqrt(sum);
+  } else {
+    T largest = T(0);
+    for (int i = 0; i < p; ++i) {
+      const T magnitude = eta[i] < T(0) ? -eta[i] : eta[i];
+      largest = magnitude > largest ? magnitude : largest;
+    }
+    if (!(largest > T(0))) {
+      for (int i = 0; i < p; ++i) mu[i] = T(i == 0 ? 1 : 0);
+      return T(0);
+    }
+    const double inv_largest = 1.0 / static_cast<double>(largest);
+    sum = 0.0;
+    for (int i = 0; i < p; ++i) {
+      const double scaled = static_cast<double>(eta[i]) * inv_largest;
+      sum += scaled * scaled;
+    }
+    norm = static_cast<double>(largest) * ::sqrt(sum);
   }
-  if (!(largest > T(0))) {
-    for (int i = 0; i < p; ++i) mu[i] = T(i == 0 ? 1 : 0);
-    return T(0);
-  }
-  const double inv_largest = 1.0 / static_cast<double>(largest);
-  double sum = 0.0;
-  for (int i = 0; i < p; ++i) {
-    const double scaled = static_cast<double>(eta[i]) * inv_largest;
-    sum += scaled * scaled;
-  }
-  const double norm = static_cast<double>(largest) * ::sqrt(sum);
   const double inv_norm = 1.0 / norm;
   for (int i = 0; i < p; ++i) mu[i] = static_cast<T>(static_cast<double>(eta[i]) * inv_norm);
   return static_cast<T>(norm);
@@ -456,9 +519,11 @@ struct VmfSampleDraw {
 /// Draws x ~ vMF(mu, kappa) on S^{p-1} into x[0 .. p). mu must be a unit
 /// vector, kappa >= 0. `unit_tangent` (p values, may be null) receives t, the
 /// unit vector of mu-perp with x = w mu + sqrt(1 - w^2) t.
+/// `marginal` = vmf_marginal_params(p, kappa), computed once per distribution.
 template <class T>
 PDML_HOST_DEVICE VmfSampleDraw<T> vmf_sample_one(RandomStream& stream, int p, const T* mu,
-                                                 T kappa, T* x, T* unit_tangent) {
+                                                 const VmfMarginalParams& marginal_params, T* x,
+                                                 T* unit_tangent) {
   // 1. Tangent: g ~ N(0, I_p) projected onto mu-perp. x holds g meanwhile.
   fill_normals<T>(stream, x, p);
   double mu_dot_g, g_norm2;
@@ -483,7 +548,7 @@ PDML_HOST_DEVICE VmfSampleDraw<T> vmf_sample_one(RandomStream& stream, int p, co
     coefficient = T(0);
   }
   // 2. The marginal w.
-  const VmfMarginalDraw marginal = vmf_draw_marginal(stream, p, static_cast<double>(kappa));
+  const VmfMarginalDraw marginal = vmf_draw_marginal(stream, marginal_params);
   if (!marginal.ok || !(norm > 0.0)) {
     const T nan = std::numeric_limits<T>::quiet_NaN();
     for (int i = 0; i < p; ++i) {
@@ -511,6 +576,14 @@ PDML_HOST_DEVICE VmfSampleDraw<T> vmf_sample_one(RandomStream& stream, int p, co
   }
   return VmfSampleDraw<T>{marginal.w, marginal.one_minus_w, marginal.one_plus_w,
                           static_cast<T>(mu_dot_g / norm), marginal.attempts, true};
+}
+
+/// The same with the marginal's parameters computed here.
+template <class T>
+PDML_HOST_DEVICE VmfSampleDraw<T> vmf_sample_one(RandomStream& stream, int p, const T* mu,
+                                                 T kappa, T* x, T* unit_tangent) {
+  return vmf_sample_one(stream, p, mu, vmf_marginal_params(p, static_cast<double>(kappa)), x,
+                        unit_tangent);
 }
 
 /// Backward of one sample for kappa > 0: adds dL/d(eta) to grad_eta[0 .. p)

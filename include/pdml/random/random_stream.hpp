@@ -553,19 +553,45 @@ PDML_HOST_DEVICE GammaDraw<T> gamma(RandomStream& stream, T shape) {
 
 namespace detail {
 
-/// Gamma(shape, 1) for shape >= 1, value only: the same draws and the same
-/// value as gamma(), without the logarithms that only log_value needs (the
-/// log-space test runs only when the squeeze rejects). NaN when capped.
+/// Standard normals handed out one at a time from Box-Muller pairs drawn
+/// from `stream`: the second normal of a pair is kept for the next request
+/// instead of being discarded, so consumers that need several (the two
+/// gammas of a symmetric Beta) pay one Box-Muller transform per two normals.
 template <class T>
-PDML_HOST_DEVICE T gamma_value_shape_at_least_one(RandomStream& stream, T shape) {
+struct NormalPairSource {
+  RandomStream& stream;
+  T spare;
+  bool has_spare;
+
+  PDML_HOST_DEVICE explicit NormalPairSource(RandomStream& s)
+      : stream(s), spare(T(0)), has_spare(false) {}
+
+  PDML_HOST_DEVICE PDML_FORCE_INLINE T next() {
+    if (has_spare) {
+      has_spare = false;
+      return spare;
+    }
+    T first;
+    normal_pair<T>(stream, first, spare);
+    has_spare = true;
+    return first;
+  }
+};
+
+/// Gamma(shape, 1) for shape >= 1, value only: Marsaglia-Tsang as in gamma(),
+/// without the logarithms that only log_value needs (the log-space test runs
+/// only when the squeeze rejects), with its normals from `normals` and its
+/// uniforms from the same stream. NaN when capped.
+template <class T>
+PDML_HOST_DEVICE T gamma_value_shape_at_least_one(NormalPairSource<T>& normals, T shape) {
   const T d = shape - T(1) / T(3);
   const T c = T(1) / sqrt_(T(9) * d);
   for (int attempt = 0; attempt < kGammaMaxAttempts; ++attempt) {
-    const T x = normal<T>(stream);
+    const T x = normals.next();
     const T t = T(1) + c * x;
     if (!(t > T(0))) continue;
     const T v = t * t * t;
-    const T u = uniform<T>(stream);
+    const T u = uniform<T>(normals.stream);
     const T x2 = x * x;
     if (u < T(1) - T(0.0331) * x2 * x2 ||
         log_(u) < T(0.5) * x2 + d * (T(1) - v + T(3) * log_(t))) {
@@ -577,9 +603,11 @@ PDML_HOST_DEVICE T gamma_value_shape_at_least_one(RandomStream& stream, T shape)
 
 }  // namespace detail
 
-/// Beta(a, a) for a >= 1 as (value, complement) only: the same draws and the
-/// same two numbers as beta(stream, a, a) (whose gammas cannot underflow for
-/// a >= 1), without its logarithms. `ok` false when a gamma hit its cap.
+/// Beta(a, a) for a >= 1 as (value, complement) only, B = X / (X + Y) and
+/// 1 - B = Y / (X + Y) for independent X, Y ~ Gamma(a): distributed as
+/// beta(stream, a, a) but cheaper (no logarithms; X and Y share Box-Muller
+/// pairs, so the draws differ from beta()'s). `ok` false when a gamma hit
+/// its cap.
 template <class T>
 struct SymmetricBetaDraw {
   T value;
@@ -590,8 +618,9 @@ struct SymmetricBetaDraw {
 template <class T>
 PDML_HOST_DEVICE SymmetricBetaDraw<T> symmetric_beta_shape_at_least_one(RandomStream& stream,
                                                                          T a) {
-  const T x = detail::gamma_value_shape_at_least_one<T>(stream, a);
-  const T y = detail::gamma_value_shape_at_least_one<T>(stream, a);
+  detail::NormalPairSource<T> normals(stream);
+  const T x = detail::gamma_value_shape_at_least_one<T>(normals, a);
+  const T y = detail::gamma_value_shape_at_least_one<T>(normals, a);
   const T sum = x + y;
   const bool ok = sum == sum;  // NaN from a capped gamma
   return SymmetricBetaDraw<T>{x / sum, y / sum, ok};
