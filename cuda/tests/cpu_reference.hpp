@@ -80,6 +80,16 @@ SimilarityResult<T> cpu_nivmf_point_similarity(bool exact_density,
                                                long d, T min_kappa, T temperature,
                                                const std::vector<T>& grad_similarities);
 
+/// pdml::nivmf_scores_forward / _backward (points N x D; outputs N x C), or,
+/// with n_samples > 0, pdml::el_nivmf_similarity_forward / _backward (points
+/// = samples (S B) x D; outputs B x C; grad_temperature set): dense inputs,
+/// grad_outputs the gradient of the outputs; grad_embeddings holds dL/dpoints.
+template <class T>
+SimilarityResult<T> cpu_nivmf_scores_or_el_similarity(
+    bool exact_density, int n_samples, const std::vector<T>& points, const std::vector<T>& proxies,
+    const std::vector<T>& kappas, long n, long c, long d, T min_kappa, T temperature,
+    const std::vector<T>& grad_outputs);
+
 /// Proxy-NCA and ProxyAnchor (alpha 32, delta 0.1) of a B x C matrix, with backward.
 template <class T>
 struct ProxyLossResult {

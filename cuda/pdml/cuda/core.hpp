@@ -93,6 +93,23 @@ void check_device_view(const char* function, const char* argument, MatrixView<T>
   }
 }
 
+/// Keeps a parameter out of template argument deduction, so that a literal
+/// nullptr can be passed for an optional T* output.
+template <class T>
+struct NonDeducedHelper {
+  using type = T;
+};
+template <class T>
+using NonDeduced = typename NonDeducedHelper<T>::type;
+
+/// Host scalars such as temperatures and clamps: positive and finite.
+template <class T>
+void check_positive_finite(const char* function, const char* argument, T value) {
+  if (!(value - value == T(0)) || !(value > T(0))) {
+    throw_cuda_argument(function, argument, "must be positive and finite");
+  }
+}
+
 /// The workspace protocol: returns true when the call was only a size query.
 inline bool answer_size_query(const char* function, void* workspace, std::size_t& workspace_bytes,
                               std::size_t required) {

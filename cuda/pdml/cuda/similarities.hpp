@@ -34,15 +34,6 @@
 namespace pdml {
 namespace cuda {
 
-namespace detail {
-template <class T>
-void check_positive_finite(const char* fn, const char* arg, T value) {
-  if (!(value - value == T(0)) || !(value > T(0))) {
-    throw_cuda_argument(fn, arg, "must be positive and finite");
-  }
-}
-}  // namespace detail
-
 template <class T>
 struct IsotropicSimilaritySaved {
   detail::IsotropicState<T> state;

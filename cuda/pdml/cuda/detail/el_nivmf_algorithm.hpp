@@ -57,14 +57,14 @@ inline Index lse_chunks(Index classes) {
          RowLogsumexpPartial<double>::kReductionChunkLse;
 }
 
-/// Carves the buffers of one forward + backward; the same sequence serves
-/// the size query (null base) and the run.
+/// Carves the buffers of the EL-nivMF similarity alone (forward + backward:
+/// per-proxy terms, the N x C scaled scores and their gradient, B x C
+/// similarities); the same sequence serves the size query (null base) and the
+/// run. The criterion carves these first, then its own.
 template <class T>
-void carve_el_nivmf(WorkspaceCarver& carver, ElNivmfState<T>& st, bool with_samples_buffer,
-                    T** samples_buffer) {
+void carve_el_nivmf_similarity(WorkspaceCarver& carver, ElNivmfState<T>& st) {
   const Index B = st.batch, C = st.classes, D = st.dims, N = st.samples * st.batch;
   const auto n = [](Index v) { return static_cast<std::size_t>(v); };
-  if (with_samples_buffer) *samples_buffer = carver.take<T>(n(N * D));
   st.nu = carver.take<T>(n(C * D));
   st.kc = carver.take<T>(n(C * D));
   st.a = carver.take<T>(n(C * D));
@@ -72,26 +72,11 @@ void carve_el_nivmf(WorkspaceCarver& carver, ElNivmfState<T>& st, bool with_samp
   st.bias = carver.take<T>(n(C));
   st.z = carver.take<T>(n(N * C));
   st.sim = carver.take<T>(n(B * C));
-  st.lse = carver.take<T>(n(B));
-  st.nca = carver.take<T>(n(B));
-  st.lse_max = carver.take<T>(n(B * lse_chunks(C)));
-  st.lse_sum = carver.take<T>(n(B * lse_chunks(C)));
-  st.mu = carver.take<T>(n(B * D));
-  st.enorm = carver.take<T>(n(B));
-  st.m = carver.take<T>(n(B * C));
-  st.pos = carver.take<T>(n(C));
-  st.neg = carver.take<T>(n(C));
-  st.present = carver.take<T>(n(C));
-  st.n_present = carver.take<T>(1);
   st.grad_g = carver.take<T>(n(N * C));
   st.grad_bias_ic = carver.take<T>(n(B * C));
   st.grad_t_ic = carver.take<T>(n(B * C));
   st.grad_bias = carver.take<T>(n(C));
   st.grad_a = carver.take<T>(n(C * D));
-  st.grad_samples = carver.take<T>(n(N * D));
-  st.grad_m = carver.take<T>(n(B * C));
-  st.grad_mu = carver.take<T>(n(B * D));
-  st.grad_nu_anchor = carver.take<T>(n(C * D));
   st.partial = carver.take<T>(n(chunk_count(B * C) + 1));
   if (st.exact) {
     st.k2 = carver.take<T>(n(C * D));
@@ -104,15 +89,45 @@ void carve_el_nivmf(WorkspaceCarver& carver, ElNivmfState<T>& st, bool with_samp
   }
 }
 
+/// Carves the buffers of one criterion forward + backward; the same sequence
+/// serves the size query (null base) and the run.
+template <class T>
+void carve_el_nivmf(WorkspaceCarver& carver, ElNivmfState<T>& st, bool with_samples_buffer,
+                    T** samples_buffer) {
+  const Index B = st.batch, C = st.classes, D = st.dims, N = st.samples * st.batch;
+  const auto n = [](Index v) { return static_cast<std::size_t>(v); };
+  if (with_samples_buffer) *samples_buffer = carver.take<T>(n(N * D));
+  carve_el_nivmf_similarity(carver, st);
+  st.lse = carver.take<T>(n(B));
+  st.nca = carver.take<T>(n(B));
+  st.lse_max = carver.take<T>(n(B * lse_chunks(C)));
+  st.lse_sum = carver.take<T>(n(B * lse_chunks(C)));
+  st.mu = carver.take<T>(n(B * D));
+  st.enorm = carver.take<T>(n(B));
+  st.m = carver.take<T>(n(B * C));
+  st.pos = carver.take<T>(n(C));
+  st.neg = carver.take<T>(n(C));
+  st.present = carver.take<T>(n(C));
+  st.n_present = carver.take<T>(1);
+  st.grad_samples = carver.take<T>(n(N * D));
+  st.grad_m = carver.take<T>(n(B * C));
+  st.grad_mu = carver.take<T>(n(B * D));
+  st.grad_nu_anchor = carver.take<T>(n(C * D));
+}
+
 #define PDML_CUDA_STEP(expr)                         \
   do {                                               \
     const cudaError_t pdml_step_status_ = (expr);    \
     if (pdml_step_status_ != cudaSuccess) return pdml_step_status_; \
   } while (0)
 
-/// Forward from samples already in st.samples_view; writes *loss (backend memory).
+/// The EL-nivMF similarities sim (B x C, dense in st.sim) of the samples in
+/// st.samples_view: the per-proxy terms, the products G = X A^T (or the exact
+/// density's terms) and logsumexp over the S samples; Z (N x C) is kept in
+/// st.z for the backward. Step 1-3 of the criterion, and the whole standalone
+/// similarity.
 template <class T, class Backend>
-cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss) {
+cudaError_t el_nivmf_similarity_steps(const Backend& be, ElNivmfState<T>& st) {
   const Index B = st.batch, C = st.classes, D = st.dims, S = st.samples, N = S * B;
   PDML_CUDA_STEP(for_each_index(be, C,
                                 ProxyPrepare<T>{st.proxies, st.kappas, st.min_kappa, st.exact,
@@ -134,45 +149,38 @@ cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss) {
   }
   const T inv_t = T(1) / st.temperature;
   const T log_s = log_(T(S));
-  PDML_CUDA_STEP(for_each_index(
-      be, B * C, SimilarityFromProducts<T>{st.z, st.bias, st.sim, B, C, S, inv_t, log_s}));
-  const Index chunks = lse_chunks(C);
-  PDML_CUDA_STEP(for_each_index(
-      be, B * chunks, RowLogsumexpPartial<T>{st.sim, C, chunks, st.lse_max, st.lse_sum}));
-  PDML_CUDA_STEP(for_each_index(be, B,
-                                RowLogsumexpCombine<T>{st.lse_max, st.lse_sum, chunks, C, st.sim,
-                                                       st.labels, st.lse, st.nca}));
-  if (st.guidance_weight != T(0)) {
-    PDML_CUDA_STEP(for_each_index(be, B, EmbeddingPrepare<T>{st.embeddings, st.mu, st.enorm}));
-    // M = mu Nu^T: cosine similarities of images and proxies.
-    PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, B, C, D, T(1), st.mu, D, st.nu, D, T(0), st.m,
-                           C));
-    PDML_CUDA_STEP(for_each_index(be, C,
-                                  ProxyAnchorPerClass<T>{st.m, st.labels, B, C, st.alpha, st.delta,
-                                                         st.pos, st.neg, st.present}));
-  }
-  PDML_CUDA_STEP(for_each_index(be, 1,
-                                FinishLoss<T>{st.nca, st.pos, st.neg, st.present, B, C,
-                                              st.guidance_weight, loss, st.n_present}));
-  st.valid = true;
-  return cudaSuccess;
+  return for_each_index(
+      be, B * C, SimilarityFromProducts<T>{st.z, st.bias, st.sim, B, C, S, inv_t, log_s});
 }
 
-/// Backward. grad_samples_out: where dL/dx goes (N x D); when null, into the
-/// state's scratch (the sampler path reads it from there). grad_embeddings
-/// receives the ProxyAnchor term, added to what is there when accumulate.
+/// The pair backward of the similarity, set up on the state's buffers.
+template <class T>
+ElPairBackward<T> el_pair_backward(const ElNivmfState<T>& st) {
+  return ElPairBackward<T>{st.z,
+                           st.sim,
+                           st.batch,
+                           st.classes,
+                           st.samples,
+                           T(1) / st.temperature,
+                           log_(T(st.samples)),
+                           st.grad_g,
+                           st.grad_bias_ic,
+                           st.grad_t_ic};
+}
+
+/// From dL/dsim (already turned by ElPairBackward into st.grad_g,
+/// st.grad_bias_ic and st.grad_t_ic) to dL/dT (unless null), dL/dx
+/// (grad_samples_out, N x D), dL/dv and dL/dk (C x D). grad_nu_anchor:
+/// an extra dL/dnu (C x D, the criterion's ProxyAnchor term) or null.
 template <class T, class Backend>
-cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T grad_loss,
-                              MatrixView<T> grad_embeddings, bool accumulate_embeddings,
-                              MatrixView<T> grad_proxies, MatrixView<T> grad_kappas,
-                              T* grad_temperature, MatrixView<T> grad_samples_out) {
+cudaError_t el_nivmf_similarity_backward_steps(const Backend& be, const ElNivmfState<T>& st,
+                                               T* grad_temperature,
+                                               MatrixView<T> grad_samples_out,
+                                               MatrixView<T> grad_proxies,
+                                               MatrixView<T> grad_kappas,
+                                               const T* grad_nu_anchor) {
   const Index B = st.batch, C = st.classes, D = st.dims, S = st.samples, N = S * B;
   const T inv_t = T(1) / st.temperature;
-  const T log_s = log_(T(S));
-  PDML_CUDA_STEP(for_each_index(be, B * C,
-                                NcaBackwardPerPair<T>{st.z, st.sim, st.lse, st.labels, grad_loss,
-                                                      B, C, S, inv_t, log_s, st.grad_g,
-                                                      st.grad_bias_ic, st.grad_t_ic}));
   PDML_CUDA_STEP(for_each_index(be, C, ColumnSum<T>{st.grad_bias_ic, B, C, st.grad_bias}));
   if (grad_temperature != nullptr) {
     PDML_CUDA_STEP(deterministic_sum<T>(be, B * C, ArrayValues<T>{st.grad_t_ic}, st.partial,
@@ -197,6 +205,50 @@ cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T gr
     PDML_CUDA_STEP(be.gemm(Op::transpose, Op::none, C, D, N, T(1), st.grad_square, C, st.squares,
                            D, T(0), st.grad_k2, D));
   }
+  return for_each_index(
+      be, C,
+      ProxyBackward<T>{st.kappas, st.min_kappa, st.exact, st.nu, st.kc, st.vnorm, st.grad_a,
+                       st.grad_k2, st.grad_bias, grad_nu_anchor, D, grad_proxies, grad_kappas});
+}
+
+/// Forward from samples already in st.samples_view; writes *loss (backend memory).
+template <class T, class Backend>
+cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss) {
+  const Index B = st.batch, C = st.classes, D = st.dims;
+  PDML_CUDA_STEP(el_nivmf_similarity_steps(be, st));
+  const Index chunks = lse_chunks(C);
+  PDML_CUDA_STEP(for_each_index(
+      be, B * chunks, RowLogsumexpPartial<T>{st.sim, C, chunks, st.lse_max, st.lse_sum}));
+  PDML_CUDA_STEP(for_each_index(be, B,
+                                RowLogsumexpCombine<T>{st.lse_max, st.lse_sum, chunks, C, st.sim,
+                                                       st.labels, st.lse, st.nca}));
+  if (st.guidance_weight != T(0)) {
+    PDML_CUDA_STEP(for_each_index(be, B, EmbeddingPrepare<T>{st.embeddings, st.mu, st.enorm}));
+    // M = mu Nu^T: cosine similarities of images and proxies.
+    PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, B, C, D, T(1), st.mu, D, st.nu, D, T(0), st.m,
+                           C));
+    PDML_CUDA_STEP(for_each_index(be, C,
+                                  ProxyAnchorPerClass<T>{st.m, st.labels, B, C, st.alpha, st.delta,
+                                                         st.pos, st.neg, st.present}));
+  }
+  PDML_CUDA_STEP(for_each_index(be, 1,
+                                FinishLoss<T>{st.nca, st.pos, st.neg, st.present, B, C,
+                                              st.guidance_weight, loss, st.n_present}));
+  st.valid = true;
+  return cudaSuccess;
+}
+
+/// Backward. grad_samples_out: where dL/dx goes (N x D).
+/// grad_embeddings receives the ProxyAnchor term, added to what is there when
+/// accumulate.
+template <class T, class Backend>
+cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T grad_loss,
+                              MatrixView<T> grad_embeddings, bool accumulate_embeddings,
+                              MatrixView<T> grad_proxies, MatrixView<T> grad_kappas,
+                              T* grad_temperature, MatrixView<T> grad_samples_out) {
+  const Index B = st.batch, C = st.classes, D = st.dims;
+  PDML_CUDA_STEP(for_each_index(
+      be, B * C, NcaBackwardPerPair<T>{el_pair_backward(st), st.lse, st.labels, grad_loss}));
   const bool anchor = st.guidance_weight != T(0);
   if (anchor) {
     PDML_CUDA_STEP(for_each_index(
@@ -209,11 +261,9 @@ cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T gr
     PDML_CUDA_STEP(be.gemm(Op::transpose, Op::none, C, D, B, T(1), st.grad_m, C, st.mu, D, T(0),
                            st.grad_nu_anchor, D));
   }
-  PDML_CUDA_STEP(for_each_index(
-      be, C,
-      ProxyBackward<T>{st.kappas, st.min_kappa, st.exact, st.nu, st.kc, st.vnorm, st.grad_a,
-                       st.grad_k2, st.grad_bias, anchor ? st.grad_nu_anchor : nullptr, D, grad_proxies,
-                       grad_kappas}));
+  PDML_CUDA_STEP(el_nivmf_similarity_backward_steps(be, st, grad_temperature, grad_samples_out,
+                                                    grad_proxies, grad_kappas,
+                                                    anchor ? st.grad_nu_anchor : nullptr));
   PDML_CUDA_STEP(for_each_index(
       be, B,
       EmbeddingBackward<T>{st.mu, st.enorm, anchor ? st.grad_mu : nullptr, D,

@@ -303,26 +303,21 @@ struct FinishLoss {
   }
 };
 
-/// Backward per (i, c): dL/dZ for the S samples of image i (written as
-/// dL/dG = dL/dZ / T), the per-(i,c) bias gradient and temperature terms.
+/// Backward of sim_ic = logsumexp_s Z_{sB+i,c} - log S for one pair (i, c)
+/// given dL/dsim_ic: dL/dZ for the S samples of image i (written as
+/// dL/dG = dL/dZ / T), the pair's bias gradient and temperature term. Shared
+/// by the criterion (dL/dsim from Proxy-NCA) and the standalone EL-nivMF
+/// similarity (dL/dsim given).
 template <class T>
-struct NcaBackwardPerPair {
+struct ElPairBackward {
   const T* z;     // N x C
   const T* sim;   // B x C
-  const T* lse;   // B
-  const std::int64_t* labels;
-  T grad_loss;
   Index batch, classes, samples;
   T inv_temperature, log_samples;
   T* grad_g;       // N x C
   T* grad_bias_ic; // B x C: sum_s dL/dG
   T* grad_t_ic;    // B x C: sum_s dL/dZ * Z
-  PDML_HOST_DEVICE void operator()(Index ic) const {
-    const Index i = ic / classes;
-    const Index c = ic - i * classes;
-    const T p = exp_(sim[ic] - lse[i]);
-    const T target = labels[i] == c ? T(1) : T(0);
-    const T grad_sim = grad_loss * (p - target) / T(batch);
+  PDML_HOST_DEVICE void apply(Index ic, Index i, Index c, T grad_sim) const {
     const T shift = sim[ic] + log_samples;  // logsumexp_s Z
     T bias_sum = T(0), t_sum = T(0);
     for (Index s = 0; s < samples; ++s) {
@@ -334,6 +329,45 @@ struct NcaBackwardPerPair {
     }
     grad_bias_ic[ic] = bias_sum;
     grad_t_ic[ic] = t_sum;
+  }
+};
+
+/// Criterion backward per (i, c): dL/dsim_ic of Proxy-NCA, then ElPairBackward.
+template <class T>
+struct NcaBackwardPerPair {
+  ElPairBackward<T> pair;
+  const T* lse;   // B
+  const std::int64_t* labels;
+  T grad_loss;
+  PDML_HOST_DEVICE void operator()(Index ic) const {
+    const Index i = ic / pair.classes;
+    const Index c = ic - i * pair.classes;
+    const T p = exp_(pair.sim[ic] - lse[i]);
+    const T target = labels[i] == c ? T(1) : T(0);
+    pair.apply(ic, i, c, grad_loss * (p - target) / T(pair.batch));
+  }
+};
+
+/// Standalone EL-nivMF similarity backward per (i, c): dL/dsim_ic given.
+template <class T>
+struct SimilarityBackwardPerPair {
+  ElPairBackward<T> pair;
+  ConstMatrixView<T> grad_similarities;  // B x C
+  PDML_HOST_DEVICE void operator()(Index ic) const {
+    const Index i = ic / pair.classes;
+    const Index c = ic - i * pair.classes;
+    pair.apply(ic, i, c, grad_similarities(i, c));
+  }
+};
+
+/// Copies a dense rows x cols matrix into a (possibly strided) view.
+template <class T>
+struct CopyIntoView {
+  const T* source;
+  MatrixView<T> target;
+  PDML_HOST_DEVICE void operator()(Index k) const {
+    const Index r = k / target.cols;
+    target(r, k - r * target.cols) = source[k];
   }
 };
 

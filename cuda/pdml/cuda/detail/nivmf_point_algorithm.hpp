@@ -10,8 +10,11 @@
 // slope, offset and their backward) are the criterion's functors, i.e. the
 // distributions layer's nivmf_score_linear / nivmf_score_offset /
 // nivmf_log_density_offset and their backward; the per-pair parts are GEMMs
-// and fused element-wise passes. The public CUDA wrappers are in
-// pdml/cuda/similarities.hpp; the thrust-host tests run this on the CPU.
+// and fused element-wise passes. The same code with points given (instead of
+// mu) and T = 1 is the batched nivMF scores l_c(x_n) of
+// pdml::nivmf_scores_forward / _backward (nivmf_scores_core_* below). The
+// public CUDA wrappers are in pdml/cuda/similarities.hpp and
+// pdml/cuda/el_nivmf_similarity.hpp; the thrust-host tests run this on the CPU.
 
 #include <cstddef>
 
@@ -31,14 +34,18 @@ namespace cuda {
 namespace detail {
 
 /// What the backward needs: sizes, scalars, the raw concentrations (a view of
-/// the forward's input, for the clamp mask) and buffers in the workspace.
+/// the forward's input, for the clamp mask), the scored points (mu in the
+/// workspace, or the caller's points for the nivMF scores) and buffers in the
+/// workspace.
 template <class T>
 struct NivmfPointState {
   Index rows = 0, classes = 0, dims = 0;
   T min_kappa = T(0.1);
-  T temperature = T(1);
+  T temperature = T(1);  // 1 for the nivMF scores (division by 1 is exact)
   bool exact = false;
+  bool embeddings = true;  // points are mu_i = e_i / |e_i| (carved), not given
   ConstMatrixView<T> kappas{nullptr, 0, 0, 0};
+  ConstMatrixView<T> points{nullptr, 0, 0, 0};
   // Forward (saved).
   T *nu = nullptr, *kc = nullptr, *a = nullptr, *vnorm = nullptr, *bias = nullptr;
   T *mu = nullptr, *enorm = nullptr, *sim = nullptr;
@@ -50,8 +57,9 @@ struct NivmfPointState {
   bool valid = false;
 };
 
-/// Carves the buffers of one forward + backward (rows, classes, dims and
-/// exact must be set); the same sequence answers the size query.
+/// Carves the buffers of one forward + backward (rows, classes, dims, exact
+/// and embeddings must be set); the same sequence answers the size query.
+/// Without embeddings (the nivMF scores) there is no mu, |e| or dL/dmu.
 template <class T>
 void carve_nivmf_point(WorkspaceCarver& carver, NivmfPointState<T>& st) {
   const Index B = st.rows, C = st.classes, D = st.dims;
@@ -61,13 +69,15 @@ void carve_nivmf_point(WorkspaceCarver& carver, NivmfPointState<T>& st) {
   st.a = carver.take<T>(n(C * D));
   st.vnorm = carver.take<T>(n(C));
   st.bias = carver.take<T>(n(C));
-  st.mu = carver.take<T>(n(B * D));
-  st.enorm = carver.take<T>(n(B));
+  if (st.embeddings) {
+    st.mu = carver.take<T>(n(B * D));
+    st.enorm = carver.take<T>(n(B));
+  }
   st.sim = carver.take<T>(n(B * C));
   st.h = carver.take<T>(n(B * C));
   st.grad_bias = carver.take<T>(n(C));
   st.grad_a = carver.take<T>(n(C * D));
-  st.grad_mu = carver.take<T>(n(B * D));
+  if (st.embeddings) st.grad_mu = carver.take<T>(n(B * D));
   st.partial = carver.take<T>(n(chunk_count(B * C) + 1));
   if (st.exact) {
     st.k2 = carver.take<T>(n(C * D));
@@ -158,33 +168,85 @@ struct NivmfPointOffsetGradient {
     if (pdml_step_status_ != cudaSuccess) return pdml_step_status_; \
   } while (0)
 
+/// Scores of st.points (rows x D) under the proxies, divided by
+/// st.temperature, into st.sim (dense) and `out`.
 template <class T, class Backend>
-cudaError_t nivmf_point_forward(const Backend& be, NivmfPointState<T>& st,
-                                ConstMatrixView<T> embeddings, ConstMatrixView<T> proxies,
-                                MatrixView<T> similarities) {
+cudaError_t nivmf_scores_core_forward(const Backend& be, NivmfPointState<T>& st,
+                                      ConstMatrixView<T> proxies, MatrixView<T> out) {
   const Index B = st.rows, C = st.classes, D = st.dims;
+  const T* x = st.points.data;
+  const Index x_stride = st.points.stride;
   PDML_CUDA_POINT_STEP(for_each_index(be, C,
                                       ProxyPrepare<T>{proxies, st.kappas, st.min_kappa, st.exact,
                                                       st.nu, st.kc, st.a, st.k2, st.vnorm,
                                                       st.bias}));
-  PDML_CUDA_POINT_STEP(for_each_index(be, B, EmbeddingPrepare<T>{embeddings, st.mu, st.enorm}));
   if (!st.exact) {
-    PDML_CUDA_POINT_STEP(be.gemm(Op::none, Op::transpose, B, C, D, T(1), st.mu, D, st.a, D, T(0),
-                                 st.sim, C));
+    PDML_CUDA_POINT_STEP(be.gemm(Op::none, Op::transpose, B, C, D, T(1), x, x_stride, st.a, D,
+                                 T(0), st.sim, C));
   } else {
-    const ConstMatrixView<T> mu{st.mu, B, D, D};
-    PDML_CUDA_POINT_STEP(for_each_index(be, B * D, SquareSamples<T>{mu, st.squares}));
-    PDML_CUDA_POINT_STEP(be.gemm(Op::none, Op::transpose, B, C, D, T(1), st.mu, D, st.a, D, T(0),
-                                 st.u, C));
+    PDML_CUDA_POINT_STEP(for_each_index(be, B * D, SquareSamples<T>{st.points, st.squares}));
+    PDML_CUDA_POINT_STEP(be.gemm(Op::none, Op::transpose, B, C, D, T(1), x, x_stride, st.a, D,
+                                 T(0), st.u, C));
     PDML_CUDA_POINT_STEP(be.gemm(Op::none, Op::transpose, B, C, D, T(1), st.squares, D, st.k2, D,
                                  T(0), st.q, C));
   }
   PDML_CUDA_POINT_STEP(for_each_index(
       be, B * C,
-      NivmfPointScores<T>{st.exact, C, st.temperature, T(D), st.bias, st.u, st.q, st.sim,
-                          similarities}));
+      NivmfPointScores<T>{st.exact, C, st.temperature, T(D), st.bias, st.u, st.q, st.sim, out}));
   st.valid = true;
   return cudaSuccess;
+}
+
+/// Backward of nivmf_scores_core_forward: overwrites grad_points (rows x D),
+/// grad_proxies, grad_kappas and, unless null, *grad_temperature.
+template <class T, class Backend>
+cudaError_t nivmf_scores_core_backward(const Backend& be, const NivmfPointState<T>& st,
+                                       ConstMatrixView<T> grad_scores, MatrixView<T> grad_points,
+                                       MatrixView<T> grad_proxies, MatrixView<T> grad_kappas,
+                                       T* grad_temperature) {
+  const Index B = st.rows, C = st.classes, D = st.dims;
+  const T* x = st.points.data;
+  const Index x_stride = st.points.stride;
+  if (grad_temperature != nullptr) {
+    // d sim / dT = -sim / T.
+    PDML_CUDA_POINT_STEP(deterministic_sum<T>(
+        be, B * C, TemperatureTerms<T>{grad_scores, st.sim}, st.partial,
+        FinishTemperature<T>{T(1) / st.temperature, grad_temperature}));
+  }
+  PDML_CUDA_POINT_STEP(for_each_index(
+      be, B * C,
+      NivmfPointPairBackward<T>{st.exact, grad_scores, st.temperature, T(D), st.u, st.q, st.h,
+                                st.grad_square}));
+  PDML_CUDA_POINT_STEP(for_each_index(
+      be, C, NivmfPointOffsetGradient<T>{grad_scores, st.temperature, st.grad_bias}));
+  // dL/dx = H A (B x C times C x D); dL/dA = H^T X (C x B times B x D).
+  PDML_CUDA_POINT_STEP(be.gemm(Op::none, Op::none, B, D, C, T(1), st.h, C, st.a, D, T(0),
+                               grad_points.data, grad_points.stride));
+  PDML_CUDA_POINT_STEP(be.gemm(Op::transpose, Op::none, C, D, B, T(1), st.h, C, x, x_stride, T(0),
+                               st.grad_a, D));
+  if (st.exact) {
+    // |K x|^2 = (x o x) k^2: dL/dx += 2 x o (H2 K^2), dL/dk^2 = H2^T (x o x).
+    PDML_CUDA_POINT_STEP(be.gemm(Op::none, Op::none, B, D, C, T(1), st.grad_square, C, st.k2, D,
+                                 T(0), st.h_k2, D));
+    PDML_CUDA_POINT_STEP(for_each_index(
+        be, B * D, ExactDensitySampleGradient<T>{st.points, st.h_k2, grad_points}));
+    PDML_CUDA_POINT_STEP(be.gemm(Op::transpose, Op::none, C, D, B, T(1), st.grad_square, C,
+                                 st.squares, D, T(0), st.grad_k2, D));
+  }
+  return for_each_index(
+      be, C,
+      ProxyBackward<T>{st.kappas, st.min_kappa, st.exact, st.nu, st.kc, st.vnorm, st.grad_a,
+                       st.grad_k2, st.grad_bias, nullptr, D, grad_proxies, grad_kappas});
+}
+
+template <class T, class Backend>
+cudaError_t nivmf_point_forward(const Backend& be, NivmfPointState<T>& st,
+                                ConstMatrixView<T> embeddings, ConstMatrixView<T> proxies,
+                                MatrixView<T> similarities) {
+  const Index B = st.rows, D = st.dims;
+  PDML_CUDA_POINT_STEP(for_each_index(be, B, EmbeddingPrepare<T>{embeddings, st.mu, st.enorm}));
+  st.points = ConstMatrixView<T>{st.mu, B, D, D};
+  return nivmf_scores_core_forward(be, st, proxies, similarities);
 }
 
 /// Overwrites grad_embeddings, grad_proxies, grad_kappas and, unless null,
@@ -194,39 +256,10 @@ cudaError_t nivmf_point_backward(const Backend& be, const NivmfPointState<T>& st
                                  ConstMatrixView<T> grad_similarities,
                                  MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
                                  MatrixView<T> grad_kappas, T* grad_temperature) {
-  const Index B = st.rows, C = st.classes, D = st.dims;
-  if (grad_temperature != nullptr) {
-    // d sim / dT = -sim / T.
-    PDML_CUDA_POINT_STEP(deterministic_sum<T>(
-        be, B * C, TemperatureTerms<T>{grad_similarities, st.sim}, st.partial,
-        FinishTemperature<T>{T(1) / st.temperature, grad_temperature}));
-  }
-  PDML_CUDA_POINT_STEP(for_each_index(
-      be, B * C,
-      NivmfPointPairBackward<T>{st.exact, grad_similarities, st.temperature, T(D), st.u, st.q,
-                                st.h, st.grad_square}));
-  PDML_CUDA_POINT_STEP(for_each_index(
-      be, C, NivmfPointOffsetGradient<T>{grad_similarities, st.temperature, st.grad_bias}));
-  // dL/dmu = H A (B x C times C x D); dL/dA = H^T mu (C x B times B x D).
-  PDML_CUDA_POINT_STEP(be.gemm(Op::none, Op::none, B, D, C, T(1), st.h, C, st.a, D, T(0),
-                               st.grad_mu, D));
-  PDML_CUDA_POINT_STEP(be.gemm(Op::transpose, Op::none, C, D, B, T(1), st.h, C, st.mu, D, T(0),
-                               st.grad_a, D));
-  if (st.exact) {
-    // |K mu|^2 = (mu o mu) k^2: dL/dmu += 2 mu o (H2 K^2), dL/dk^2 = H2^T (mu o mu).
-    const ConstMatrixView<T> mu{st.mu, B, D, D};
-    PDML_CUDA_POINT_STEP(be.gemm(Op::none, Op::none, B, D, C, T(1), st.grad_square, C, st.k2, D,
-                                 T(0), st.h_k2, D));
-    PDML_CUDA_POINT_STEP(for_each_index(
-        be, B * D,
-        ExactDensitySampleGradient<T>{mu, st.h_k2, MatrixView<T>{st.grad_mu, B, D, D}}));
-    PDML_CUDA_POINT_STEP(be.gemm(Op::transpose, Op::none, C, D, B, T(1), st.grad_square, C,
-                                 st.squares, D, T(0), st.grad_k2, D));
-  }
-  PDML_CUDA_POINT_STEP(for_each_index(
-      be, C,
-      ProxyBackward<T>{st.kappas, st.min_kappa, st.exact, st.nu, st.kc, st.vnorm, st.grad_a,
-                       st.grad_k2, st.grad_bias, nullptr, D, grad_proxies, grad_kappas}));
+  const Index B = st.rows, D = st.dims;
+  PDML_CUDA_POINT_STEP(nivmf_scores_core_backward(be, st, grad_similarities,
+                                                  MatrixView<T>{st.grad_mu, B, D, D},
+                                                  grad_proxies, grad_kappas, grad_temperature));
   return for_each_index(
       be, B, EmbeddingBackward<T>{st.mu, st.enorm, st.grad_mu, D, false, grad_embeddings});
 }
