@@ -14,9 +14,14 @@
 //   unchanged until the last backward of that forward.
 // * cuBLAS: the caller's handle; pdml binds it to the stream for the call and
 //   restores its previous stream.
+// * Half precision (ElNivmfLoss<float> only): forward and
+//   forward_with_samples also take embeddings and proxy vectors as __half or
+//   __nv_bfloat16 views; one fused pass converts them into fp32 buffers of
+//   the workspace and the fp32 criterion runs on them (fp32 gradients).
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
@@ -135,6 +140,36 @@ class ElNivmfLoss {
     return cudaSuccess;
   }
 
+  /// Half-precision inputs (ElNivmfLoss<float> only; In = __half or
+  /// __nv_bfloat16): embeddings (B x D) and proxy vectors (C x D) in In,
+  /// kappas, temperature and everything else in fp32. The inputs are
+  /// converted (exactly) into fp32 copies in the workspace -- (B + C) D more
+  /// floats, included in the size query -- and the fp32 criterion runs on
+  /// them: the result is the fp32 criterion of the rounded inputs. backward
+  /// is the fp32 one: gradients in fp32, with respect to the inputs' values.
+  template <class In, class = std::enable_if_t<detail::IsHalfInput<In>::value>>
+  cudaError_t forward(void* workspace, std::size_t& workspace_bytes,
+                      MatrixView<const In> embeddings, const std::int64_t* labels,
+                      MatrixView<const In> proxies, ConstMatrixView<T> kappas, T temperature,
+                      RngKey rng, T* loss, Saved& saved, Context context) const {
+    return forward_half("pdml::cuda::ElNivmfLoss::forward", workspace, workspace_bytes, nullptr,
+                        embeddings, labels, proxies, kappas, temperature, rng, loss, saved,
+                        context);
+  }
+
+  /// forward_with_samples with half-precision embeddings and proxy vectors
+  /// (samples, (S B) x D, stay fp32); see the half-precision forward.
+  template <class In, class = std::enable_if_t<detail::IsHalfInput<In>::value>>
+  cudaError_t forward_with_samples(void* workspace, std::size_t& workspace_bytes,
+                                   ConstMatrixView<T> samples, MatrixView<const In> embeddings,
+                                   const std::int64_t* labels, MatrixView<const In> proxies,
+                                   ConstMatrixView<T> kappas, T temperature, T* loss,
+                                   Saved& saved, Context context) const {
+    return forward_half("pdml::cuda::ElNivmfLoss::forward_with_samples", workspace,
+                        workspace_bytes, &samples, embeddings, labels, proxies, kappas,
+                        temperature, RngKey{0, 0}, loss, saved, context);
+  }
+
   /// Gradients of grad_loss * L, as the CPU backward: overwrites
   /// grad_embeddings (B x D), grad_proxies and grad_kappas (C x D, zero where
   /// clamped) and *grad_temperature (device; skipped when null). After
@@ -175,8 +210,49 @@ class ElNivmfLoss {
     if (positive && !(value > T(0))) detail::throw_cuda_argument(fn, arg, "must be positive");
   }
 
-  void validate(const char* fn, ConstMatrixView<T> embeddings, const std::int64_t* labels,
-                ConstMatrixView<T> proxies, ConstMatrixView<T> kappas, T temperature, T* loss,
+  template <class In>
+  cudaError_t forward_half(const char* fn, void* workspace, std::size_t& workspace_bytes,
+                           const ConstMatrixView<T>* samples, MatrixView<const In> embeddings,
+                           const std::int64_t* labels, MatrixView<const In> proxies,
+                           ConstMatrixView<T> kappas, T temperature, RngKey rng, T* loss,
+                           Saved& saved, Context context) const {
+    static_assert(std::is_same<T, float>::value,
+                  "half-precision inputs are accepted by ElNivmfLoss<float> only");
+    validate(fn, embeddings, labels, proxies, kappas, temperature, loss, context);
+    const Index B = embeddings.rows, C = proxies.rows, D = embeddings.cols;
+    if (samples != nullptr) {
+      detail::check_device_view(fn, "samples", *samples, options_.n_samples * B, D);
+    }
+    WorkspaceCarver carver(workspace);
+    const detail::HalfInputBuffers converted = detail::carve_half_inputs(carver, B, C, D);
+    Saved plan = make_plan(ConstMatrixView<T>{converted.embeddings, B, D, D}, labels,
+                           ConstMatrixView<T>{converted.proxies, C, D, D}, kappas, temperature);
+    plan.sampled = samples == nullptr;
+    if (plan.sampled) {
+      detail::carve_el_nivmf(carver, plan.state, true, &plan.samples);
+      plan.sampler = detail::carve_vmf_sample_buffers<T>(carver, plan.state.samples,
+                                                         plan.state.batch, plan.state.dims);
+    } else {
+      detail::carve_el_nivmf<T>(carver, plan.state, false, nullptr);
+      plan.state.samples_view = *samples;
+    }
+    if (detail::answer_size_query(fn, workspace, workspace_bytes, carver.bytes())) {
+      return cudaSuccess;
+    }
+    CublasStreamScope scope(context.cublas, context.stream);
+    PDML_CUDA_TRY(scope.status());
+    const detail::CudaBackend backend{context.stream, context.cublas};
+    PDML_CUDA_TRY(detail::el_nivmf_forward_from_half(backend, plan.state, converted, embeddings,
+                                                     proxies,
+                                                     plan.sampled ? &plan.sampler : nullptr,
+                                                     plan.samples, rng, loss));
+    saved = plan;
+    return cudaSuccess;
+  }
+
+  template <class E>
+  void validate(const char* fn, MatrixView<const E> embeddings, const std::int64_t* labels,
+                MatrixView<const E> proxies, ConstMatrixView<T> kappas, T temperature, T* loss,
                 Context context) const {
     if (embeddings.rows < 1 || embeddings.cols < 2) {
       detail::throw_cuda_argument(fn, "embeddings", "needs at least 1 row and 2 columns");

@@ -7,6 +7,7 @@
 
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/cuda/detail/el_nivmf_algorithm.hpp"
+#include "pdml/cuda/detail/half_inputs.hpp"
 #include "pdml/cuda/detail/vmf_sample_functors.hpp"
 #include "pdml/random/philox.hpp"
 
@@ -27,6 +28,23 @@ cudaError_t el_nivmf_forward_sampled(const Backend& be, ElNivmfState<T>& st,
   if (status != cudaSuccess) return status;
   st.samples_view = drawn;
   return el_nivmf_forward(be, st, loss);
+}
+
+/// The forward of half-precision inputs: converts embeddings and proxies into
+/// `converted` (st.embeddings and st.proxies must view those buffers), then
+/// runs the fp32 forward: drawing the samples when sampler != null, else on
+/// st.samples_view.
+template <class In, class Backend>
+cudaError_t el_nivmf_forward_from_half(const Backend& be, ElNivmfState<float>& st,
+                                       const HalfInputBuffers& converted,
+                                       MatrixView<const In> embeddings,
+                                       MatrixView<const In> proxies,
+                                       VmfSampleBuffers<float>* sampler, float* samples,
+                                       RngKey rng, float* loss) {
+  const cudaError_t status = convert_half_inputs(be, embeddings, proxies, converted);
+  if (status != cudaSuccess) return status;
+  return sampler != nullptr ? el_nivmf_forward_sampled(be, st, *sampler, samples, rng, loss)
+                            : el_nivmf_forward(be, st, loss);
 }
 
 /// The backward of either forward. sampler != null: the forward drew the

@@ -1,0 +1,199 @@
+// Half-precision inputs of pdml::cuda::ElNivmfLoss<float> (fp16 / bf16
+// embeddings and proxy vectors, fp32 accumulation) on Thrust's CPP system
+// with the host GEMM, through the same carving and forward
+// (detail::el_nivmf_forward_from_half) as the public overloads, against the
+// CPU criterion pdml::ElNivmfLoss<float> on the float-converted inputs:
+//  * the conversion is exact (every fp16 / bf16 value is a float), checked
+//    element by element, strided inputs included;
+//  * loss and every gradient within 1e-5 relative, both scoring rules, with
+//    and without ProxyAnchor, caller-drawn and self-drawn samples (the
+//    samples drawn from the converted embeddings equal the CPU's bit for bit).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <pdml/cuda/detail/backend_host.hpp>
+#include <pdml/cuda/detail/el_nivmf_criterion.hpp>
+#include <pdml/cuda/detail/half_inputs.hpp>
+#include <pdml/distributions/vmf_sample.hpp>
+#include <pdml/losses/el_nivmf_loss.hpp>
+
+namespace {
+
+using pdml::ConstMatrixView;
+using pdml::Index;
+using pdml::MatrixView;
+namespace pc = pdml::cuda;
+
+double relative_difference(const std::vector<float>& got, const std::vector<float>& want) {
+  REQUIRE(got.size() == want.size());
+  double scale = 0, diff = 0;
+  for (std::size_t k = 0; k < want.size(); ++k) {
+    scale = std::max(scale, std::abs(static_cast<double>(want[k])));
+    diff = std::max(diff, std::abs(static_cast<double>(got[k]) - static_cast<double>(want[k])));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+__half from_float(float x, __half) { return __float2half(x); }
+__nv_bfloat16 from_float(float x, __nv_bfloat16) { return __float2bfloat16(x); }
+
+/// A rows x cols matrix in In with row stride cols + pad, and its exact float value.
+template <class In>
+struct HalfMatrix {
+  Index rows, cols, stride;
+  std::vector<In> data;
+  std::vector<float> as_float;  // dense rows x cols
+  HalfMatrix(Index r, Index c, Index pad, std::mt19937_64& gen, double scale)
+      : rows(r), cols(c), stride(c + pad), data(static_cast<std::size_t>(r * (c + pad))) {
+    std::normal_distribution<double> normal;
+    for (auto& x : data) x = from_float(1e4f, In());  // padding
+    for (Index i = 0; i < r; ++i) {
+      for (Index j = 0; j < c; ++j) {
+        const In value = from_float(static_cast<float>(scale * normal(gen)), In());
+        data[static_cast<std::size_t>(i * stride + j)] = value;
+        as_float.push_back(pc::detail::to_float(value));
+      }
+    }
+  }
+  MatrixView<const In> view() const { return MatrixView<const In>{data.data(), rows, cols, stride}; }
+};
+
+template <class In>
+void compare_with_cpu(float guidance_weight, pdml::NivmfScoring scoring, bool sampled) {
+  const Index b = 8, c = 6, d = 7, s = 3, rows = s * b;
+  std::mt19937_64 gen(4242u);
+  const HalfMatrix<In> embeddings(b, d, 2, gen, 2.0), proxies(c, d, 3, gen, 1.0);
+  std::vector<float> kappas, samples;
+  std::uniform_real_distribution<double> uniform(0.05, 3.0);
+  std::normal_distribution<double> normal;
+  for (Index k = 0; k < c * d; ++k) kappas.push_back(static_cast<float>(uniform(gen)));
+  for (Index i = 0; i < rows; ++i) {
+    std::vector<double> x(static_cast<std::size_t>(d));
+    double nn = 0;
+    for (auto& v : x) {
+      v = normal(gen);
+      nn += v * v;
+    }
+    for (auto v : x) samples.push_back(static_cast<float>(v / std::sqrt(nn)));
+  }
+  std::vector<std::int64_t> labels;
+  for (Index i = 0; i < b; ++i) labels.push_back(static_cast<std::int64_t>(i % (c - 1)));
+  const ConstMatrixView<float> kv{kappas.data(), c, d, d}, xv{samples.data(), rows, d, d};
+  const float temperature = 0.1f, grad_loss = 0.75f;
+  const pdml::RngKey rng{99u, 4u};
+
+  // CPU criterion on the float values of the half inputs.
+  pdml::ElNivmfLoss<float>::Options cpu_options;
+  cpu_options.n_samples = static_cast<int>(s);
+  cpu_options.guidance_weight = guidance_weight;
+  cpu_options.scoring = scoring;
+  const pdml::ElNivmfLoss<float> cpu(cpu_options);
+  pdml::ElNivmfLoss<float>::Saved cpu_saved;
+  const ConstMatrixView<float> ev{embeddings.as_float.data(), b, d, d},
+      vv{proxies.as_float.data(), c, d, d};
+  const float cpu_loss =
+      sampled ? cpu.forward(ev, labels.data(), vv, kv, temperature, rng, cpu_saved)
+              : cpu.forward_with_samples(xv, ev, labels.data(), vv, kv, temperature, cpu_saved);
+  std::vector<float> ge(static_cast<std::size_t>(b * d)), gv(static_cast<std::size_t>(c * d)),
+      gk(gv.size()), gx(static_cast<std::size_t>(rows * d));
+  float gt = 0;
+  MatrixView<float> gx_view{gx.data(), rows, d, d};
+  cpu.backward(cpu_saved, grad_loss, MatrixView<float>{ge.data(), b, d, d},
+               MatrixView<float>{gv.data(), c, d, d}, MatrixView<float>{gk.data(), c, d, d}, &gt,
+               sampled ? nullptr : &gx_view);
+
+  // The generic algorithm, carved and run as ElNivmfLoss<float>::forward's
+  // half-precision overloads do.
+  pc::detail::ElNivmfState<float> st;
+  pc::detail::HalfInputBuffers converted;
+  pc::detail::VmfSampleBuffers<float> sampler;
+  float* drawn = nullptr;
+  const auto carve = [&](pc::WorkspaceCarver& carver) {
+    converted = pc::detail::carve_half_inputs(carver, b, c, d);
+    st = pc::detail::ElNivmfState<float>{};
+    st.batch = b;
+    st.classes = c;
+    st.dims = d;
+    st.samples = s;
+    st.temperature = temperature;
+    st.min_kappa = cpu_options.min_kappa;
+    st.guidance_weight = guidance_weight;
+    st.alpha = cpu_options.proxy_anchor_alpha;
+    st.delta = cpu_options.proxy_anchor_delta;
+    st.exact = scoring == pdml::NivmfScoring::exact_density;
+    st.embeddings = ConstMatrixView<float>{converted.embeddings, b, d, d};
+    st.proxies = ConstMatrixView<float>{converted.proxies, c, d, d};
+    st.kappas = kv;
+    st.labels = labels.data();
+    pc::detail::carve_el_nivmf<float>(carver, st, sampled, &drawn);
+    if (sampled) {
+      sampler = pc::detail::carve_vmf_sample_buffers<float>(carver, s, b, d);
+    } else {
+      st.samples_view = xv;
+    }
+  };
+  pc::WorkspaceCarver planner(nullptr);
+  carve(planner);
+  std::vector<std::max_align_t> workspace(planner.bytes() / sizeof(std::max_align_t) + 1);
+  pc::WorkspaceCarver carver(workspace.data());
+  carve(carver);
+  REQUIRE(carver.bytes() == planner.bytes());
+  const pc::detail::HostBackend be;
+  float loss = 0;
+  REQUIRE(pc::detail::el_nivmf_forward_from_half(be, st, converted, embeddings.view(),
+                                                 proxies.view(), sampled ? &sampler : nullptr,
+                                                 drawn, rng, &loss) == cudaSuccess);
+  // The conversion is exact.
+  CHECK(std::equal(embeddings.as_float.begin(), embeddings.as_float.end(), converted.embeddings));
+  CHECK(std::equal(proxies.as_float.begin(), proxies.as_float.end(), converted.proxies));
+  if (sampled) CHECK(std::equal(drawn, drawn + rows * d, cpu_saved.samples.data()));
+  std::vector<float> he(ge.size(), -7.0f), hv(gv.size()), hk(gk.size()), hx(gx.size());
+  float ht = 0;
+  MatrixView<float> hx_view{hx.data(), rows, d, d};
+  REQUIRE(pc::detail::el_nivmf_backward_step(be, st, sampled ? &sampler : nullptr, grad_loss,
+                                             MatrixView<float>{he.data(), b, d, d},
+                                             MatrixView<float>{hv.data(), c, d, d},
+                                             MatrixView<float>{hk.data(), c, d, d}, &ht,
+                                             &hx_view) == cudaSuccess);
+  const double tol = 1e-5;
+  INFO("guidance " << guidance_weight << " exact "
+                   << (scoring == pdml::NivmfScoring::exact_density) << " sampled " << sampled
+                   << ": loss " << loss << " vs " << cpu_loss << ", d/de "
+                   << relative_difference(he, ge) << ", d/dv " << relative_difference(hv, gv)
+                   << ", d/dk " << relative_difference(hk, gk));
+  CHECK(std::abs(loss - cpu_loss) <= tol * std::max(1.0f, std::abs(cpu_loss)));
+  CHECK(relative_difference(he, ge) <= tol);
+  CHECK(relative_difference(hv, gv) <= tol);
+  CHECK(relative_difference(hk, gk) <= tol);
+  if (!sampled) CHECK(relative_difference(hx, gx) <= tol);
+  CHECK(std::abs(ht - gt) <= tol * std::max(1.0f, std::abs(gt)));
+}
+
+template <class In>
+void compare_all() {
+  for (bool sampled : {false, true}) {
+    compare_with_cpu<In>(0.0f, pdml::NivmfScoring::paper_rule, sampled);
+    compare_with_cpu<In>(0.5f, pdml::NivmfScoring::paper_rule, sampled);
+    compare_with_cpu<In>(0.5f, pdml::NivmfScoring::exact_density, sampled);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("fp16 inputs: the criterion equals the CPU one on the converted inputs",
+          "[thrust-host]") {
+  compare_all<__half>();
+}
+
+TEST_CASE("bf16 inputs: the criterion equals the CPU one on the converted inputs",
+          "[thrust-host]") {
+  compare_all<__nv_bfloat16>();
+}

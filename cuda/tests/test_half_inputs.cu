@@ -1,0 +1,171 @@
+// Half-precision inputs of pdml::cuda::ElNivmfLoss<float> on the device: the
+// fp16 / bf16 overloads of forward and forward_with_samples give bitwise the
+// same loss and gradients as the fp32 criterion on the float-converted inputs
+// (same kernels, same data after the exact conversion; the CPU comparison is
+// the thrust-host test test_half_inputs_host), for strided half inputs, both
+// scoring rules, with ProxyAnchor; and they validate host-side arguments.
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <pdml/cuda/el_nivmf_loss.hpp>
+
+#include "device_test_support.hpp"
+
+namespace {
+
+using pdml_test::CublasHandle;
+using pdml_test::DeviceBuffer;
+
+__half from_float(float x, __half) { return __float2half(x); }
+__nv_bfloat16 from_float(float x, __nv_bfloat16) { return __float2bfloat16(x); }
+
+struct Outputs {
+  std::vector<float> loss, ge, gv, gk, gt, gx;
+};
+
+template <class In>
+void check_half_equals_float(bool sampled, bool exact) {
+  const long b = 10, c = 8, d = 12, s = 3, rows = s * b, pad = 3;
+  std::mt19937_64 gen(7u);
+  std::normal_distribution<double> normal;
+  std::uniform_real_distribution<double> uniform(0.05, 3.0);
+  // Half inputs with row stride d + pad, and their float values (dense).
+  std::vector<In> eh(static_cast<std::size_t>(b * (d + pad)), from_float(0.0f, In())),
+      vh(static_cast<std::size_t>(c * (d + pad)), from_float(0.0f, In()));
+  std::vector<float> ef, vf, kf, xf;
+  for (long i = 0; i < b; ++i) {
+    for (long j = 0; j < d; ++j) {
+      const In value = from_float(static_cast<float>(2 * normal(gen)), In());
+      eh[static_cast<std::size_t>(i * (d + pad) + j)] = value;
+      ef.push_back(pdml::cuda::detail::to_float(value));
+    }
+  }
+  for (long i = 0; i < c; ++i) {
+    for (long j = 0; j < d; ++j) {
+      const In value = from_float(static_cast<float>(normal(gen)), In());
+      vh[static_cast<std::size_t>(i * (d + pad) + j)] = value;
+      vf.push_back(pdml::cuda::detail::to_float(value));
+    }
+  }
+  for (long k = 0; k < c * d; ++k) kf.push_back(static_cast<float>(uniform(gen)));
+  for (long i = 0; i < rows; ++i) {
+    double nn = 0;
+    std::vector<double> x(static_cast<std::size_t>(d));
+    for (auto& v : x) {
+      v = normal(gen);
+      nn += v * v;
+    }
+    for (auto v : x) xf.push_back(static_cast<float>(v / std::sqrt(nn)));
+  }
+  std::vector<std::int64_t> labels;
+  for (long i = 0; i < b; ++i) labels.push_back((i * 3) % (c - 1));
+  DeviceBuffer<In> d_eh(eh), d_vh(vh);
+  DeviceBuffer<float> d_ef(ef), d_vf(vf), d_kf(kf), d_xf(xf);
+  DeviceBuffer<std::int64_t> d_labels(labels);
+  CublasHandle cublas;
+  const pdml::cuda::Context context{nullptr, cublas.handle};
+  pdml::cuda::ElNivmfLoss<float>::Options options;
+  options.n_samples = static_cast<int>(s);
+  options.guidance_weight = 0.5f;
+  options.scoring =
+      exact ? pdml::cuda::NivmfScoring::exact_density : pdml::cuda::NivmfScoring::paper_rule;
+  const pdml::cuda::ElNivmfLoss<float> loss(options);
+  const pdml::RngKey rng{123u, 9u};
+  const pdml::ConstMatrixView<float> kv{d_kf.get(), c, d, d}, xv{d_xf.get(), rows, d, d};
+  std::size_t half_bytes = 0, float_bytes = 0;
+  const auto run = [&](bool half) {
+    Outputs out;
+    DeviceBuffer<float> d_loss(1), ge(static_cast<std::size_t>(b * d)),
+        gv(static_cast<std::size_t>(c * d)), gk(static_cast<std::size_t>(c * d)), gt(1),
+        gx(static_cast<std::size_t>(rows * d));
+    pdml::cuda::ElNivmfLoss<float>::Saved saved;
+    const pdml::MatrixView<const In> eh_view{d_eh.get(), b, d, d + pad},
+        vh_view{d_vh.get(), c, d, d + pad};
+    const pdml::ConstMatrixView<float> ef_view{d_ef.get(), b, d, d}, vf_view{d_vf.get(), c, d, d};
+    const auto forward = [&](void* workspace, std::size_t& bytes) {
+      if (half) {
+        return sampled ? loss.forward(workspace, bytes, eh_view, d_labels.get(), vh_view, kv,
+                                      0.1f, rng, d_loss.get(), saved, context)
+                       : loss.forward_with_samples(workspace, bytes, xv, eh_view, d_labels.get(),
+                                                   vh_view, kv, 0.1f, d_loss.get(), saved,
+                                                   context);
+      }
+      return sampled ? loss.forward(workspace, bytes, ef_view, d_labels.get(), vf_view, kv, 0.1f,
+                                    rng, d_loss.get(), saved, context)
+                     : loss.forward_with_samples(workspace, bytes, xv, ef_view, d_labels.get(),
+                                                 vf_view, kv, 0.1f, d_loss.get(), saved, context);
+    };
+    std::size_t& bytes = half ? half_bytes : float_bytes;
+    REQUIRE(forward(nullptr, bytes) == cudaSuccess);
+    DeviceBuffer<unsigned char> workspace(bytes);
+    REQUIRE(forward(workspace.get(), bytes) == cudaSuccess);
+    pdml::MatrixView<float> gx_view{gx.get(), rows, d, d};
+    REQUIRE(loss.backward(saved, 0.8f, pdml::MatrixView<float>{ge.get(), b, d, d},
+                          pdml::MatrixView<float>{gv.get(), c, d, d},
+                          pdml::MatrixView<float>{gk.get(), c, d, d}, gt.get(),
+                          sampled ? nullptr : &gx_view, context) == cudaSuccess);
+    out.loss = d_loss.download();
+    out.ge = ge.download();
+    out.gv = gv.download();
+    out.gk = gk.download();
+    out.gt = gt.download();
+    if (!sampled) out.gx = gx.download();
+    return out;
+  };
+  const Outputs half = run(true), full = run(false);
+  INFO("sampled " << sampled << " exact " << exact << ": loss " << half.loss[0] << " vs "
+                  << full.loss[0]);
+  CHECK(half.loss == full.loss);
+  CHECK(half.ge == full.ge);
+  CHECK(half.gv == full.gv);
+  CHECK(half.gk == full.gk);
+  CHECK(half.gt == full.gt);
+  CHECK(half.gx == full.gx);
+  CHECK(half_bytes > float_bytes);  // + the fp32 copies of the inputs
+}
+
+}  // namespace
+
+TEST_CASE("fp16 and bf16 inputs: the criterion equals the fp32 one on the converted inputs",
+          "[cuda][criterion]") {
+  for (bool sampled : {false, true}) {
+    for (bool exact : {false, true}) {
+      check_half_equals_float<__half>(sampled, exact);
+      check_half_equals_float<__nv_bfloat16>(sampled, exact);
+    }
+  }
+}
+
+TEST_CASE("half-precision criterion inputs are validated on the host", "[cuda][criterion]") {
+  __half dummy_half{};
+  float dummy = 0;
+  std::int64_t label = 0;
+  CublasHandle cublas;
+  const pdml::cuda::Context context{nullptr, cublas.handle};
+  const pdml::cuda::ElNivmfLoss<float> loss(pdml::cuda::ElNivmfLoss<float>::Options{});
+  pdml::cuda::ElNivmfLoss<float>::Saved saved;
+  std::size_t bytes = 0;
+  const pdml::MatrixView<const __half> e{&dummy_half, 2, 4, 4}, v{&dummy_half, 3, 4, 4};
+  const pdml::ConstMatrixView<float> k{&dummy, 3, 4, 4};
+  CHECK(loss.forward(nullptr, bytes, e, &label, v, k, 0.1f, pdml::RngKey{1, 0}, &dummy, saved,
+                     context) == cudaSuccess);
+  CHECK(bytes > 0);
+  CHECK_THROWS_AS(loss.forward(nullptr, bytes, e, &label, pdml::MatrixView<const __half>{
+                                                              &dummy_half, 3, 5, 5},
+                               k, 0.1f, pdml::RngKey{1, 0}, &dummy, saved, context),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(loss.forward(nullptr, bytes, e, &label, v, k, -0.1f, pdml::RngKey{1, 0}, &dummy,
+                               saved, context),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(loss.forward_with_samples(nullptr, bytes,
+                                            pdml::ConstMatrixView<float>{&dummy, 9, 4, 4}, e,
+                                            &label, v, k, 0.1f, &dummy, saved, context),
+                  std::invalid_argument);  // samples must be (5 x 2) x 4
+}
