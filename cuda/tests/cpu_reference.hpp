@@ -90,6 +90,20 @@ SimilarityResult<T> cpu_nivmf_scores_or_el_similarity(
     const std::vector<T>& kappas, long n, long c, long d, T min_kappa, T temperature,
     const std::vector<T>& grad_outputs);
 
+/// The CPU batched log-densities and their backward (include/pdml/distributions/
+/// *_batch.hpp): kind 0 vMF (first = eta), 1 nivMF (second = concentrations
+/// N x p), 2 Power Spherical (second = concentrations N x 1); points M x p,
+/// grad_log_prob M x 1. grad_second is empty for vMF.
+template <class T>
+struct DensityResult {
+  std::vector<T> log_prob, grad_first, grad_second, grad_points;
+};
+
+template <class T>
+DensityResult<T> cpu_log_prob(int kind, const std::vector<T>& first, const std::vector<T>& second,
+                              const std::vector<T>& points, long n, long p, long m,
+                              const std::vector<T>& grad_log_prob);
+
 /// Proxy-NCA and ProxyAnchor (alpha 32, delta 0.1) of a B x C matrix, with backward.
 template <class T>
 struct ProxyLossResult {

@@ -19,10 +19,11 @@
 // saved state refers to the caller's samples, proxies and concentrations
 // (views) and to the workspace -- keep them alive and unchanged until the
 // last backward --; the (S B) x C scaled scores are always kept in the
-// workspace (there is no recompute_in_backward: the backward needs an
-// (S B) x C buffer for dL/dG anyway); the data is not validated (a zero
-// proxy vector, or a zero sample under the exact density, gives NaN where
-// the CPU throws).
+// workspace, next to a second (S B) x C buffer for dL/dG (the CPU's
+// recompute_in_backward, which would recompute the scores in the backward
+// instead of keeping them, is not offered); the data is not validated (a
+// zero proxy vector, or a zero sample under the exact density, gives NaN
+// where the CPU throws).
 
 #include <cstddef>
 
