@@ -4,6 +4,7 @@
 // (same kernels, same data after the exact conversion; the CPU comparison is
 // the thrust-host test test_half_inputs_host), for strided half inputs, both
 // scoring rules, with ProxyAnchor; and they validate host-side arguments.
+// Likewise the half-precision overload of cosine_similarity_forward.
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <cuda_fp16.h>
 
 #include <pdml/cuda/el_nivmf_loss.hpp>
+#include <pdml/cuda/similarities.hpp>
 
 #include "device_test_support.hpp"
 
@@ -131,7 +133,78 @@ void check_half_equals_float(bool sampled, bool exact) {
   CHECK(half_bytes > float_bytes);  // + the fp32 copies of the inputs
 }
 
+template <class In>
+void check_cosine_half_equals_float() {
+  const long b = 9, c = 6, d = 10, pad = 2;
+  std::mt19937_64 gen(11u);
+  std::normal_distribution<double> normal;
+  std::vector<In> eh(static_cast<std::size_t>(b * (d + pad)), from_float(0.0f, In())),
+      vh(static_cast<std::size_t>(c * (d + pad)), from_float(0.0f, In()));
+  std::vector<float> ef, vf, g;
+  for (long i = 0; i < b; ++i) {
+    for (long j = 0; j < d; ++j) {
+      const In value = from_float(static_cast<float>(2 * normal(gen)), In());
+      eh[static_cast<std::size_t>(i * (d + pad) + j)] = value;
+      ef.push_back(pdml::cuda::detail::to_float(value));
+    }
+  }
+  for (long i = 0; i < c; ++i) {
+    for (long j = 0; j < d; ++j) {
+      const In value = from_float(static_cast<float>(normal(gen)), In());
+      vh[static_cast<std::size_t>(i * (d + pad) + j)] = value;
+      vf.push_back(pdml::cuda::detail::to_float(value));
+    }
+  }
+  for (long k = 0; k < b * c; ++k) g.push_back(static_cast<float>(normal(gen)));
+  DeviceBuffer<In> d_eh(eh), d_vh(vh);
+  DeviceBuffer<float> d_ef(ef), d_vf(vf), d_g(g);
+  CublasHandle cublas;
+  const pdml::cuda::Context context{nullptr, cublas.handle};
+  const auto run = [&](bool half) {
+    Outputs out;
+    DeviceBuffer<float> sim(static_cast<std::size_t>(b * c)), ge(static_cast<std::size_t>(b * d)),
+        gv(static_cast<std::size_t>(c * d)), gt(1);
+    pdml::cuda::CosineSimilaritySaved<float> saved;
+    const pdml::MatrixView<float> sim_view{sim.get(), b, c, c};
+    const auto forward = [&](void* workspace, std::size_t& bytes) {
+      if (half) {
+        return pdml::cuda::cosine_similarity_forward(
+            workspace, bytes, pdml::MatrixView<const In>{d_eh.get(), b, d, d + pad},
+            pdml::MatrixView<const In>{d_vh.get(), c, d, d + pad}, 0.3f, sim_view, saved, context);
+      }
+      return pdml::cuda::cosine_similarity_forward<float>(
+          workspace, bytes, pdml::ConstMatrixView<float>{d_ef.get(), b, d, d},
+          pdml::ConstMatrixView<float>{d_vf.get(), c, d, d}, 0.3f, sim_view, saved, context);
+    };
+    std::size_t bytes = 0;
+    REQUIRE(forward(nullptr, bytes) == cudaSuccess);
+    DeviceBuffer<unsigned char> workspace(bytes);
+    REQUIRE(forward(workspace.get(), bytes) == cudaSuccess);
+    REQUIRE(pdml::cuda::cosine_similarity_backward<float>(
+                saved, pdml::ConstMatrixView<float>{d_g.get(), b, c, c},
+                pdml::MatrixView<float>{ge.get(), b, d, d},
+                pdml::MatrixView<float>{gv.get(), c, d, d}, gt.get(), context) == cudaSuccess);
+    out.loss = sim.download();
+    out.ge = ge.download();
+    out.gv = gv.download();
+    out.gt = gt.download();
+    return out;
+  };
+  const Outputs half = run(true), full = run(false);
+  CHECK(half.loss == full.loss);  // the similarities
+  CHECK(half.ge == full.ge);
+  CHECK(half.gv == full.gv);
+  CHECK(half.gt == full.gt);
+}
+
 }  // namespace
+
+TEST_CASE("fp16 and bf16 inputs: the cosine similarity equals the fp32 one on the converted "
+          "inputs",
+          "[cuda][similarity]") {
+  check_cosine_half_equals_float<__half>();
+  check_cosine_half_equals_float<__nv_bfloat16>();
+}
 
 TEST_CASE("fp16 and bf16 inputs: the criterion equals the fp32 one on the converted inputs",
           "[cuda][criterion]") {

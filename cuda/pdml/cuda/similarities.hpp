@@ -7,7 +7,8 @@
 //   * nivmf_point_similarity_*: the nivMF proxies' score of the image's mean
 //     direction, l_c(mu_i) / T (paper's rule or exact density; proxy vectors
 //     and concentrations C x D, clamped at min_kappa), through cuBLAS GEMMs;
-//   * cosine_similarity_*: mu_i^T nu_c / T through a cuBLAS GEMM;
+//   * cosine_similarity_*: mu_i^T nu_c / T through a cuBLAS GEMM (float
+//     similarities also from fp16 / bf16 embeddings and proxies);
 //   * proxy_nca_* and proxy_anchor_*: the losses over a B x C matrix.
 // The EL-nivMF criterion is pdml/cuda/el_nivmf_loss.hpp.
 //
@@ -20,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include <cuda_runtime_api.h>
 
@@ -27,6 +29,7 @@
 #include "pdml/cuda/blas.hpp"
 #include "pdml/cuda/core.hpp"
 #include "pdml/cuda/detail/backend_cuda.hpp"
+#include "pdml/cuda/detail/half_inputs.hpp"
 #include "pdml/cuda/detail/nivmf_point_algorithm.hpp"
 #include "pdml/cuda/detail/similarity_algorithms.hpp"
 #include "pdml/cuda/nivmf_scoring.hpp"
@@ -183,6 +186,29 @@ struct CosineSimilaritySaved {
   detail::CosineState<T> state;
 };
 
+namespace detail {
+/// The host-side checks of cosine_similarity_forward, for fp32/fp64 and
+/// half-precision (E = __half, __nv_bfloat16) inputs alike.
+template <class E, class T>
+CosineState<T> cosine_plan(const char* fn, MatrixView<const E> embeddings,
+                           MatrixView<const E> proxies, T temperature,
+                           MatrixView<T> similarities, Context context) {
+  if (embeddings.rows < 1 || embeddings.cols < 1) throw_cuda_argument(fn, "embeddings", "is empty");
+  check_device_view(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
+  if (proxies.rows < 1) throw_cuda_argument(fn, "proxies", "is empty");
+  check_device_view(fn, "proxies", proxies, proxies.rows, embeddings.cols);
+  check_device_view(fn, "similarities", similarities, embeddings.rows, proxies.rows);
+  check_positive_finite(fn, "temperature", temperature);
+  if (context.cublas == nullptr) throw_cuda_argument(fn, "context.cublas", "is null");
+  CosineState<T> st;
+  st.rows = embeddings.rows;
+  st.classes = proxies.rows;
+  st.dims = embeddings.cols;
+  st.temperature = temperature;
+  return st;
+}
+}  // namespace detail
+
 /// sim (B x C) = mu_i^T nu_c / T; a zero embedding has mu = 0 (and zero gradient).
 template <class T>
 cudaError_t cosine_similarity_forward(void* workspace, std::size_t& workspace_bytes,
@@ -190,20 +216,8 @@ cudaError_t cosine_similarity_forward(void* workspace, std::size_t& workspace_by
                                       T temperature, MatrixView<T> similarities,
                                       CosineSimilaritySaved<T>& saved, Context context) {
   const char* fn = "pdml::cuda::cosine_similarity_forward";
-  if (embeddings.rows < 1 || embeddings.cols < 1) {
-    detail::throw_cuda_argument(fn, "embeddings", "is empty");
-  }
-  detail::check_device_view(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
-  if (proxies.rows < 1) detail::throw_cuda_argument(fn, "proxies", "is empty");
-  detail::check_device_view(fn, "proxies", proxies, proxies.rows, embeddings.cols);
-  detail::check_device_view(fn, "similarities", similarities, embeddings.rows, proxies.rows);
-  detail::check_positive_finite(fn, "temperature", temperature);
-  if (context.cublas == nullptr) detail::throw_cuda_argument(fn, "context.cublas", "is null");
-  detail::CosineState<T> st;
-  st.rows = embeddings.rows;
-  st.classes = proxies.rows;
-  st.dims = embeddings.cols;
-  st.temperature = temperature;
+  detail::CosineState<T> st =
+      detail::cosine_plan(fn, embeddings, proxies, temperature, similarities, context);
   WorkspaceCarver carver(workspace);
   detail::carve_cosine(carver, st);
   if (detail::answer_size_query(fn, workspace, workspace_bytes, carver.bytes())) {
@@ -213,6 +227,36 @@ cudaError_t cosine_similarity_forward(void* workspace, std::size_t& workspace_by
   PDML_CUDA_TRY(scope.status());
   const detail::CudaBackend backend{context.stream, context.cublas};
   PDML_CUDA_TRY(detail::cosine_forward(backend, st, embeddings, proxies, similarities));
+  saved.state = st;
+  return cudaSuccess;
+}
+
+/// Half-precision inputs (In = __half or __nv_bfloat16, fp32 similarities):
+/// embeddings and proxies are converted exactly into fp32 buffers of the
+/// workspace ((B + C) D floats more, counted by the size query) and the fp32
+/// similarity runs on them; cosine_similarity_backward is the fp32 one (fp32
+/// gradients with respect to the inputs' values).
+template <class In, class = std::enable_if_t<detail::IsHalfInput<In>::value>>
+cudaError_t cosine_similarity_forward(void* workspace, std::size_t& workspace_bytes,
+                                      MatrixView<const In> embeddings,
+                                      MatrixView<const In> proxies, float temperature,
+                                      MatrixView<float> similarities,
+                                      CosineSimilaritySaved<float>& saved, Context context) {
+  const char* fn = "pdml::cuda::cosine_similarity_forward";
+  detail::CosineState<float> st =
+      detail::cosine_plan(fn, embeddings, proxies, temperature, similarities, context);
+  WorkspaceCarver carver(workspace);
+  const detail::HalfInputBuffers converted =
+      detail::carve_half_inputs(carver, st.rows, st.classes, st.dims);
+  detail::carve_cosine(carver, st);
+  if (detail::answer_size_query(fn, workspace, workspace_bytes, carver.bytes())) {
+    return cudaSuccess;
+  }
+  CublasStreamScope scope(context.cublas, context.stream);
+  PDML_CUDA_TRY(scope.status());
+  const detail::CudaBackend backend{context.stream, context.cublas};
+  PDML_CUDA_TRY(detail::cosine_forward_from_half(backend, st, converted, embeddings, proxies,
+                                                 similarities));
   saved.state = st;
   return cudaSuccess;
 }

@@ -5,6 +5,8 @@
 // CPU criterion pdml::ElNivmfLoss<float> on the float-converted inputs:
 //  * the conversion is exact (every fp16 / bf16 value is a float), checked
 //    element by element, strided inputs included;
+//  * the cosine similarity (pdml::cuda::cosine_similarity_forward's half
+//    overload) against pdml::cosine_similarity_* likewise;
 //  * loss and every gradient within 1e-5 relative, both scoring rules, with
 //    and without ProxyAnchor, caller-drawn and self-drawn samples (the
 //    samples drawn from the converted embeddings equal the CPU's bit for bit).
@@ -22,8 +24,10 @@
 #include <pdml/cuda/detail/backend_host.hpp>
 #include <pdml/cuda/detail/el_nivmf_criterion.hpp>
 #include <pdml/cuda/detail/half_inputs.hpp>
+#include <pdml/cuda/detail/similarity_algorithms.hpp>
 #include <pdml/distributions/vmf_sample.hpp>
 #include <pdml/losses/el_nivmf_loss.hpp>
+#include <pdml/similarities/cosine.hpp>
 
 namespace {
 
@@ -186,7 +190,72 @@ void compare_all() {
   }
 }
 
+template <class In>
+void compare_cosine() {
+  const Index b = 9, c = 5, d = 11;
+  std::mt19937_64 gen(77u);
+  const HalfMatrix<In> embeddings(b, d, 1, gen, 3.0), proxies(c, d, 2, gen, 1.0);
+  std::vector<float> grad;
+  std::normal_distribution<double> normal;
+  for (Index k = 0; k < b * c; ++k) grad.push_back(static_cast<float>(normal(gen)));
+  const float temperature = 0.2f;
+  // CPU on the float values.
+  std::vector<float> sim(static_cast<std::size_t>(b * c)), ge(static_cast<std::size_t>(b * d)),
+      gv(static_cast<std::size_t>(c * d));
+  float gt = 0;
+  pdml::CosineSimilaritySaved<float> cpu_saved;
+  pdml::cosine_similarity_forward(ConstMatrixView<float>{embeddings.as_float.data(), b, d, d},
+                                  ConstMatrixView<float>{proxies.as_float.data(), c, d, d},
+                                  temperature, MatrixView<float>{sim.data(), b, c, c}, cpu_saved);
+  pdml::cosine_similarity_backward(cpu_saved, ConstMatrixView<float>{grad.data(), b, c, c},
+                                   MatrixView<float>{ge.data(), b, d, d},
+                                   MatrixView<float>{gv.data(), c, d, d}, &gt);
+  // Generic code, carved as the public half overload does.
+  pc::detail::CosineState<float> st;
+  st.rows = b;
+  st.classes = c;
+  st.dims = d;
+  st.temperature = temperature;
+  pc::detail::HalfInputBuffers converted;
+  const auto carve = [&](pc::WorkspaceCarver& carver) {
+    converted = pc::detail::carve_half_inputs(carver, b, c, d);
+    pc::detail::carve_cosine(carver, st);
+  };
+  pc::WorkspaceCarver planner(nullptr);
+  carve(planner);
+  std::vector<std::max_align_t> workspace(planner.bytes() / sizeof(std::max_align_t) + 1);
+  pc::WorkspaceCarver carver(workspace.data());
+  carve(carver);
+  const pc::detail::HostBackend be;
+  std::vector<float> hsim(sim.size()), hge(ge.size()), hgv(gv.size());
+  float hgt = 0;
+  REQUIRE(pc::detail::cosine_forward_from_half(be, st, converted, embeddings.view(),
+                                               proxies.view(),
+                                               MatrixView<float>{hsim.data(), b, c, c}) ==
+          cudaSuccess);
+  REQUIRE(pc::detail::cosine_backward(be, st, ConstMatrixView<float>{grad.data(), b, c, c},
+                                      MatrixView<float>{hge.data(), b, d, d},
+                                      MatrixView<float>{hgv.data(), c, d, d}, &hgt) ==
+          cudaSuccess);
+  CHECK(std::equal(embeddings.as_float.begin(), embeddings.as_float.end(), converted.embeddings));
+  CHECK(std::equal(proxies.as_float.begin(), proxies.as_float.end(), converted.proxies));
+  INFO("cosine: sim " << relative_difference(hsim, sim) << ", d/de "
+                      << relative_difference(hge, ge) << ", d/dv "
+                      << relative_difference(hgv, gv) << ", d/dT " << hgt << " vs " << gt);
+  CHECK(relative_difference(hsim, sim) <= 1e-5);
+  CHECK(relative_difference(hge, ge) <= 1e-5);
+  CHECK(relative_difference(hgv, gv) <= 1e-5);
+  CHECK(std::abs(hgt - gt) <= 1e-5f * std::max(1.0f, std::abs(gt)));
+}
+
 }  // namespace
+
+TEST_CASE("fp16 and bf16 inputs: the cosine similarity equals the CPU one on the converted "
+          "inputs",
+          "[thrust-host]") {
+  compare_cosine<__half>();
+  compare_cosine<__nv_bfloat16>();
+}
 
 TEST_CASE("fp16 inputs: the criterion equals the CPU one on the converted inputs",
           "[thrust-host]") {

@@ -12,6 +12,7 @@
 #include "pdml/cuda/core.hpp"
 #include "pdml/cuda/blas_ops.hpp"
 #include "pdml/cuda/detail/el_nivmf_functors.hpp"
+#include "pdml/cuda/detail/half_inputs.hpp"
 #include "pdml/cuda/detail/parallel.hpp"
 #include "pdml/cuda/detail/similarity_functors.hpp"
 
@@ -227,6 +228,20 @@ cudaError_t cosine_forward(const Backend& be, CosineState<T>& st, ConstMatrixVie
                           ScaleCosines<T>{st.cosines, c, T(1) / st.temperature, similarities});
   st.valid = status == cudaSuccess;
   return status;
+}
+
+/// cosine_forward of half-precision inputs, converted into `converted` first.
+template <class In, class Backend>
+cudaError_t cosine_forward_from_half(const Backend& be, CosineState<float>& st,
+                                     const HalfInputBuffers& converted,
+                                     MatrixView<const In> embeddings, MatrixView<const In> proxies,
+                                     MatrixView<float> similarities) {
+  const cudaError_t status = convert_half_inputs(be, embeddings, proxies, converted);
+  if (status != cudaSuccess) return status;
+  return cosine_forward(be, st, ConstMatrixView<float>{converted.embeddings, st.rows, st.dims,
+                                                       st.dims},
+                        ConstMatrixView<float>{converted.proxies, st.classes, st.dims, st.dims},
+                        similarities);
 }
 
 /// Dense copy of a strided view (the GEMMs take dense operands).
