@@ -7,13 +7,19 @@
 //    tests), plus the mean and variance of w;
 //  - vmf_dw_dkappa_reference: 50-digit central finite difference of the CDF
 //    in kappa divided by the density (the implicit-reparameterisation
-//    derivative, from its definition).
+//    derivative, from its definition);
+//  - vmf_dw_dkappa_integral_reference<Real>: the tail-integral form of the
+//    same derivative by tanh-sinh quadrature in Real (long double or a
+//    Boost.Multiprecision type), with A_p(kappa) from Boost's Bessel I.
 
 #include <algorithm>
 #include <boost/math/quadrature/gauss.hpp>
 #include <boost/math/quadrature/tanh_sinh.hpp>
+#include <boost/math/special_functions/bessel.hpp>
+#include <boost/multiprecision/cpp_bin_float.hpp>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <vector>
 
 namespace pdml_test {
@@ -162,6 +168,45 @@ inline double vmf_dw_dkappa_reference(int p, double kappa, double y) {
   const long double f4 = cdf(kappa - 2 * h, unused);
   const long double derivative = (8 * (f1 - f2) - (f3 - f4)) / (12 * h);
   return static_cast<double>(-derivative / d0);
+}
+
+/// dw/dkappa at w = 1 - y (y exact) as the one-signed tail integral on the
+/// far side of w from A = A_p(kappa) = I_{p/2}(kappa) / I_{p/2-1}(kappa):
+///   w >= A:  int_w^1 (t - A) g(t) dt / g(w),   else  int_{-1}^w (A - t) g(t) dt / g(w),
+/// g(t) = (1 - t^2)^((p-3)/2) exp(kappa t), by tanh-sinh in Real after
+/// s = m u^2 (s the distance from the tail's end, m = its length), which
+/// removes the endpoint singularity of p = 2. Nothing of pdml is used.
+template <class Real>
+Real vmf_dw_dkappa_integral_reference(int p, double kappa, double y) {
+  using std::exp;
+  using std::log;
+  using Wide = boost::multiprecision::cpp_bin_float_50;  // no overflow of I_v(1e6)
+  const Real k = kappa;
+  const Real yy = y;
+  const Real a = Real(p - 3) / 2;
+  const Wide wide_order = Wide(p) / 2 - 1;
+  const Wide wide_mean = kappa == 0 ? Wide(0)
+                                    : Wide(boost::math::cyl_bessel_i(wide_order + 1, Wide(kappa)) /
+                                           boost::math::cyl_bessel_i(wide_order, Wide(kappa)));
+  // 1 - A and 1 + A rounded once from 50 digits; every difference below is
+  // formed from these complements (t - A, t - w near 1 would cancel).
+  const Real one_minus_mean = static_cast<Real>(1 - wide_mean);
+  const Real one_plus_mean = static_cast<Real>(1 + wide_mean);
+  const bool upper = yy <= one_minus_mean;  // w >= A
+  const Real m = upper ? yy : Real(2) - yy;
+  const Real one_minus_w2 = yy * (2 - yy);
+  auto integrand = [&](Real u) {
+    const Real s = m * u * u;  // t = 1 - s (upper) or -1 + s (lower)
+    const Real one_minus_t2 = s * (2 - s);
+    if (!(one_minus_t2 > 0)) return Real(0);
+    const Real t_minus_w = upper ? yy - s : s - m;
+    const Real signed_t_minus_mean = upper ? one_minus_mean - s : one_plus_mean - s;
+    const Real ratio = exp(a * log(one_minus_t2 / one_minus_w2) + k * t_minus_w);
+    return signed_t_minus_mean * ratio * 2 * m * u;
+  };
+  boost::math::quadrature::tanh_sinh<Real> rule;
+  return rule.integrate(integrand, Real(0), Real(1),
+                        Real(64) * std::numeric_limits<Real>::epsilon());
 }
 
 }  // namespace pdml_test
