@@ -473,7 +473,9 @@ namespace detail {
 // makes the loops fast: each accumulator's add waits for its previous one, so
 // 16 independent ones keep the FMA units busy (4 would leave them mostly
 // idle for p <= 512); it also keeps the rounding error of a p = 4096 sum
-// within a few ulp. The order is fixed, so host and device agree.
+// within a few ulp. The order is fixed, so host and device agree. The
+// lane loop is marked for SIMD: without the mark GCC vectorises the outer
+// loop instead, with shuffles, ~10x slower for double.
 constexpr int kVmfDotLanes = 16;
 
 // Pairwise sum of the kVmfDotLanes accumulators (fixed order).
@@ -487,40 +489,50 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_sum_lanes(const double (&acc)[kVmf
 
 template <class T>
 PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_dot(const T* a, const T* b, int n) {
-  double acc[kVmfDotLanes];
-  for (int k = 0; k < kVmfDotLanes; ++k) acc[k] = 0.0;
-  int i = 0;
-  for (; i + kVmfDotLanes <= n; i += kVmfDotLanes) {
+  // Below one lane-width (small p) a single accumulator is cheaper.
+  double tail = 0.0;
+  int i = n - n % kVmfDotLanes;
+  for (int j = i; j < n; ++j) tail += static_cast<double>(a[j]) * static_cast<double>(b[j]);
+  if (i == 0) return tail;
+  double acc[kVmfDotLanes] = {};
+  for (int start = 0; start < i; start += kVmfDotLanes) {
+    PDML_SIMD_LOOP
     for (int k = 0; k < kVmfDotLanes; ++k) {
-      acc[k] += static_cast<double>(a[i + k]) * static_cast<double>(b[i + k]);
+      acc[k] += static_cast<double>(a[start + k]) * static_cast<double>(b[start + k]);
     }
   }
-  for (int k = 0; i < n; ++i, ++k) acc[k] += static_cast<double>(a[i]) * static_cast<double>(b[i]);
-  return vmf_sum_lanes(acc);
+  return vmf_sum_lanes(acc) + tail;
 }
 
 // mu^T g and |g|^2 in one pass (same accumulation scheme as vmf_dot).
 template <class T>
 PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm(const T* mu, const T* g, int n,
                                                          double& dot, double& norm2) {
-  double d[kVmfDotLanes];
-  double q[kVmfDotLanes];
-  for (int k = 0; k < kVmfDotLanes; ++k) d[k] = q[k] = 0.0;
-  int i = 0;
-  for (; i + kVmfDotLanes <= n; i += kVmfDotLanes) {
+  double dot_tail = 0.0;
+  double norm_tail = 0.0;
+  const int i = n - n % kVmfDotLanes;
+  for (int j = i; j < n; ++j) {
+    const double gj = static_cast<double>(g[j]);
+    dot_tail += static_cast<double>(mu[j]) * gj;
+    norm_tail += gj * gj;
+  }
+  if (i == 0) {
+    dot = dot_tail;
+    norm2 = norm_tail;
+    return;
+  }
+  double d[kVmfDotLanes] = {};
+  double q[kVmfDotLanes] = {};
+  for (int start = 0; start < i; start += kVmfDotLanes) {
+    PDML_SIMD_LOOP
     for (int k = 0; k < kVmfDotLanes; ++k) {
-      const double gi = static_cast<double>(g[i + k]);
-      d[k] += static_cast<double>(mu[i + k]) * gi;
-      q[k] += gi * gi;
+      const double gk = static_cast<double>(g[start + k]);
+      d[k] += static_cast<double>(mu[start + k]) * gk;
+      q[k] += gk * gk;
     }
   }
-  for (int k = 0; i < n; ++i, ++k) {
-    const double gi = static_cast<double>(g[i]);
-    d[k] += static_cast<double>(mu[i]) * gi;
-    q[k] += gi * gi;
-  }
-  dot = vmf_sum_lanes(d);
-  norm2 = vmf_sum_lanes(q);
+  dot = vmf_sum_lanes(d) + dot_tail;
+  norm2 = vmf_sum_lanes(q) + norm_tail;
 }
 
 }  // namespace detail
