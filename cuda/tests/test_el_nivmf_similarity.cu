@@ -3,8 +3,9 @@
 // CPU API on identical inputs (CPU side in
 // test_el_nivmf_similarity_reference.cpp): outputs and every gradient within
 // 1e-12 relative (double) / 1e-5 (float), both scoring rules, strided views,
-// a non-default stream; bitwise-repeatable backward; host-side validation.
-// Kept apart from test_criterion.cu so it compiles quickly.
+// a non-default stream, recompute_in_backward; bitwise-repeatable backward;
+// host-side validation. Kept apart from test_criterion.cu so it compiles
+// quickly.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -30,7 +31,7 @@ using pdml_test::tolerance;
 /// n_samples == 0: nivMF scores of n points; otherwise the EL-nivMF
 /// similarity of n = S B samples.
 template <class T>
-void check_against_cpu(bool exact, int n_samples) {
+void check_against_cpu(bool exact, int n_samples, bool recompute = false) {
   const long n = 12, c = 7, d = 9;
   const long out_rows = n_samples > 0 ? n / n_samples : n;
   auto x = random_vector<T>(static_cast<std::size_t>(n * d), 81u);
@@ -69,11 +70,11 @@ void check_against_cpu(bool exact, int n_samples) {
     REQUIRE(pdml::cuda::el_nivmf_similarity_forward<T>(nullptr, bytes, xv.view(), n_samples,
                                                        vv.view(), kv.view(), min_kappa,
                                                        temperature, scoring, out.view(), saved,
-                                                       context) == cudaSuccess);
+                                                       context, recompute) == cudaSuccess);
     DeviceBuffer<unsigned char> workspace(bytes);
     REQUIRE(pdml::cuda::el_nivmf_similarity_forward<T>(
                 workspace.get(), bytes, xv.view(), n_samples, vv.view(), kv.view(), min_kappa,
-                temperature, scoring, out.view(), saved, context) == cudaSuccess);
+                temperature, scoring, out.view(), saved, context, recompute) == cudaSuccess);
     for (int round = 0; round < 2; ++round) {
       REQUIRE(pdml::cuda::el_nivmf_similarity_backward<T>(saved, gvw.view(), gx.view(), gv.view(),
                                                        gk.view(), gt.get(), context) ==
@@ -109,7 +110,7 @@ void check_against_cpu(bool exact, int n_samples) {
   REQUIRE(cudaStreamSynchronize(stream) == cudaSuccess);
   const auto got_gk = gk.dense();
   INFO((n_samples > 0 ? "EL-nivMF similarity" : "nivMF scores")
-       << ", exact density " << exact << ": out " << relative_difference(out.dense(), want.similarities)
+       << ", exact density " << exact << ", recompute " << recompute << ": out " << relative_difference(out.dense(), want.similarities)
        << ", d/dx " << relative_difference(gx.dense(), want.grad_embeddings) << ", d/dv "
        << relative_difference(gv.dense(), want.grad_proxies) << ", d/dk "
        << relative_difference(got_gk, want.grad_kappas));
@@ -144,6 +145,8 @@ TEST_CASE("CUDA EL-nivMF similarity equals the CPU one (both scoring rules)",
       check_against_cpu<double>(exact, s);
       check_against_cpu<float>(exact, s);
     }
+    check_against_cpu<double>(exact, 3, true);  // recompute_in_backward
+    check_against_cpu<float>(exact, 3, true);
   }
 }
 

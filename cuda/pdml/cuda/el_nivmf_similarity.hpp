@@ -18,12 +18,8 @@
 // *grad_temperature is a device scalar. Differences from the CPU API: the
 // saved state refers to the caller's samples, proxies and concentrations
 // (views) and to the workspace -- keep them alive and unchanged until the
-// last backward --; the (S B) x C scaled scores are always kept in the
-// workspace, next to a second (S B) x C buffer for dL/dG (the CPU's
-// recompute_in_backward, which would recompute the scores in the backward
-// instead of keeping them, is not offered); the data is not validated (a
-// zero proxy vector, or a zero sample under the exact density, gives NaN
-// where the CPU throws).
+// last backward --; the data is not validated (a zero proxy vector, or a
+// zero sample under the exact density, gives NaN where the CPU throws).
 
 #include <cstddef>
 
@@ -48,20 +44,24 @@ struct ElNivmfSimilaritySaved {
 
 /// EL-nivMF similarities (B x C) from samples ((S B) x D, S = n_samples),
 /// proxy vectors and raw concentrations (C x D), min_kappa > 0 and
-/// temperature > 0.
+/// temperature > 0. recompute_in_backward = true does not keep the (S B) x C
+/// scaled scores in the workspace (S B C elements less) and recomputes them
+/// in the backward (one more GEMM; two for the exact density), as the CPU
+/// option of the same name.
 template <class T>
 cudaError_t el_nivmf_similarity_forward(void* workspace, std::size_t& workspace_bytes,
                                         ConstMatrixView<T> samples, int n_samples,
                                         ConstMatrixView<T> proxies, ConstMatrixView<T> kappas,
                                         T min_kappa, T temperature, NivmfScoring scoring,
                                         MatrixView<T> similarities,
-                                        ElNivmfSimilaritySaved<T>& saved, Context context) {
+                                        ElNivmfSimilaritySaved<T>& saved, Context context,
+                                        bool recompute_in_backward = false) {
   const char* fn = "pdml::cuda::el_nivmf_similarity_forward";
   if (context.cublas == nullptr) detail::throw_cuda_argument(fn, "context.cublas", "is null");
   detail::ElNivmfState<T> st;
   if (detail::el_nivmf_similarity_setup(fn, workspace, workspace_bytes, samples, n_samples,
                                         proxies, kappas, min_kappa, temperature, scoring,
-                                        similarities, st)) {
+                                        similarities, recompute_in_backward, st)) {
     return cudaSuccess;
   }
   CublasStreamScope scope(context.cublas, context.stream);

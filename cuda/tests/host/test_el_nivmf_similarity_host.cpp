@@ -5,7 +5,8 @@
 // (pdml::nivmf_scores_*, pdml::el_nivmf_similarity_*) on identical inputs:
 // forward values and every gradient within 1e-12 relative (double) / 1e-5
 // (float), both scoring rules, a few shapes, dense and strided views
-// (stride > cols), clamped concentrations; the workspace protocol; repeatable
+// (stride > cols), clamped concentrations; recompute_in_backward (smaller
+// workspace, bitwise the same results); the workspace protocol; repeatable
 // bitwise-equal backward; host-side validation that throws before writing.
 #include <catch2/catch.hpp>
 
@@ -245,7 +246,8 @@ Result<T> cpu_similarity(const Problem<T>& q, Index s, pdml::NivmfScoring scorin
 }
 
 template <class T>
-Result<T> generic_similarity(const Problem<T>& q, Index s, bool exact, Index pad) {
+Result<T> generic_similarity(const Problem<T>& q, Index s, bool exact, Index pad,
+                             bool recompute) {
   const Index b = q.n / s;
   const Strided<T> x(q.points, q.n, q.d, pad), v(q.proxies, q.c, q.d, pad),
       k(q.kappas, q.c, q.d, pad), g(q.grad, b, q.c, pad);
@@ -258,18 +260,26 @@ Result<T> generic_similarity(const Problem<T>& q, Index s, bool exact, Index pad
   REQUIRE(pc::detail::el_nivmf_similarity_setup(fn, nullptr, bytes, x.cview(),
                                                 static_cast<int>(s), v.cview(), k.cview(),
                                                 q.min_kappa, q.temperature, scoring, out.view(),
-                                                st));
+                                                recompute, st));
   REQUIRE(bytes > 0);
+  if (recompute) {  // the (S B) x C scaled scores are not kept
+    std::size_t keeping = 0;
+    pc::detail::el_nivmf_similarity_setup(fn, nullptr, keeping, x.cview(), static_cast<int>(s),
+                                          v.cview(), k.cview(), q.min_kappa, q.temperature,
+                                          scoring, out.view(), false, st);
+    CHECK(keeping - bytes >= static_cast<std::size_t>(q.n * q.c) * sizeof(T));
+  }
   HostWorkspace workspace(bytes);
   std::size_t too_small = bytes / 2;
   CHECK_THROWS_AS(pc::detail::el_nivmf_similarity_setup(
                       fn, workspace.data(), too_small, x.cview(), static_cast<int>(s), v.cview(),
-                      k.cview(), q.min_kappa, q.temperature, scoring, out.view(), st),
+                      k.cview(), q.min_kappa, q.temperature, scoring, out.view(), recompute,
+                      st),
                   std::invalid_argument);
   CHECK_FALSE(st.valid);
   REQUIRE_FALSE(pc::detail::el_nivmf_similarity_setup(
       fn, workspace.data(), bytes, x.cview(), static_cast<int>(s), v.cview(), k.cview(),
-      q.min_kappa, q.temperature, scoring, out.view(), st));
+      q.min_kappa, q.temperature, scoring, out.view(), recompute, st));
   const pc::detail::HostBackend be;
   REQUIRE(pc::detail::el_nivmf_similarity_run(be, st, out.view()) == cudaSuccess);
   REQUIRE(st.valid);
@@ -304,8 +314,16 @@ template <class T>
 void check_similarity(Index b, Index c, Index d, Index s, bool exact, Index pad) {
   const auto q = make_problem<T>(s * b, c, d, b, 300u + static_cast<unsigned>(b * 13 + d + s));
   const auto scoring = exact ? pdml::NivmfScoring::exact_density : pdml::NivmfScoring::paper_rule;
-  const auto got = generic_similarity(q, s, exact, pad);
   const double tol = tolerance<T>();
+  const auto kept = generic_similarity(q, s, exact, pad, false);
+  const auto recomputed = generic_similarity(q, s, exact, pad, true);
+  // Recomputing reproduces the forward's scores bit for bit: same gradients.
+  CHECK(recomputed.out == kept.out);
+  CHECK(recomputed.g_points == kept.g_points);
+  CHECK(recomputed.g_proxies == kept.g_proxies);
+  CHECK(recomputed.g_kappas == kept.g_kappas);
+  CHECK(recomputed.g_temperature == kept.g_temperature);
+  const auto& got = kept;
   for (bool recompute : {false, true}) {  // the CPU's two backward paths
     const auto want = cpu_similarity(q, s, scoring, recompute);
     INFO("similarity b " << b << " c " << c << " d " << d << " s " << s << " exact " << exact
@@ -372,7 +390,8 @@ TEST_CASE("nivMF scores and EL-nivMF similarity reject bad host-side arguments",
                       ConstMatrixView<T> kappas, T min_kappa, T temperature,
                       pc::NivmfScoring scoring, MatrixView<T> similarities) {
     pc::detail::el_nivmf_similarity_setup(fn, nullptr, bytes, samples, s_count, proxies, kappas,
-                                          min_kappa, temperature, scoring, similarities, st);
+                                          min_kappa, temperature, scoring, similarities, false,
+                                          st);
   };
   CHECK_NOTHROW(el(xv, 2, vv, kv, T(0.1), T(0.5), paper, sim));
   CHECK_THROWS_AS(el(xv, 0, vv, kv, T(0.1), T(0.5), paper, sim), std::invalid_argument);

@@ -30,6 +30,9 @@ struct ElNivmfState {
   T alpha = T(32);
   T delta = T(0.1);
   bool exact = false;  // score: exact nivMF log-density instead of the paper's rule
+  // Standalone similarity only: Z is not kept but recomputed by the backward
+  // (one more GEMM, two for the exact density), saving N x C elements.
+  bool recompute = false;
   // Inputs.
   ConstMatrixView<T> samples_view{nullptr, 0, 0, 0};
   ConstMatrixView<T> embeddings{nullptr, 0, 0, 0};
@@ -70,7 +73,7 @@ void carve_el_nivmf_similarity(WorkspaceCarver& carver, ElNivmfState<T>& st) {
   st.a = carver.take<T>(n(C * D));
   st.vnorm = carver.take<T>(n(C));
   st.bias = carver.take<T>(n(C));
-  st.z = carver.take<T>(n(N * C));
+  if (!st.recompute) st.z = carver.take<T>(n(N * C));
   st.sim = carver.take<T>(n(B * C));
   st.grad_g = carver.take<T>(n(N * C));
   st.grad_bias_ic = carver.take<T>(n(B * C));
@@ -121,23 +124,20 @@ void carve_el_nivmf(WorkspaceCarver& carver, ElNivmfState<T>& st, bool with_samp
     if (pdml_step_status_ != cudaSuccess) return pdml_step_status_; \
   } while (0)
 
-/// The EL-nivMF similarities sim (B x C, dense in st.sim) of the samples in
-/// st.samples_view: the per-proxy terms, the products G = X A^T (or the exact
-/// density's terms) and logsumexp over the S samples; Z (N x C) is kept in
-/// st.z for the backward. Step 1-3 of the criterion, and the whole standalone
-/// similarity.
+/// The scaled scores Z (N x C, into z) and the similarities sim (B x C,
+/// dense in st.sim) of the samples in st.samples_view, from the per-proxy
+/// terms of ProxyPrepare: the products G = X A^T (or the exact density's
+/// terms) and logsumexp over the S samples. Deterministic, so a second run
+/// (the backward's recomputation) reproduces Z and sim bit for bit.
 template <class T, class Backend>
-cudaError_t el_nivmf_similarity_steps(const Backend& be, ElNivmfState<T>& st) {
+cudaError_t el_nivmf_scaled_scores(const Backend& be, const ElNivmfState<T>& st, T* z) {
   const Index B = st.batch, C = st.classes, D = st.dims, S = st.samples, N = S * B;
-  PDML_CUDA_STEP(for_each_index(be, C,
-                                ProxyPrepare<T>{st.proxies, st.kappas, st.min_kappa, st.exact,
-                                                st.nu, st.kc, st.a, st.k2, st.vnorm, st.bias}));
   const T* x = st.samples_view.data;
   const Index x_stride = st.samples_view.stride;
   if (!st.exact) {
     // G = X A^T: every sample against every proxy, shared across classes.
-    PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, N, C, D, T(1), x, x_stride, st.a, D, T(0),
-                           st.z, C));
+    PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, N, C, D, T(1), x, x_stride, st.a, D, T(0), z,
+                           C));
   } else {
     // U = X (K^2 nu)^T and |K x|^2 = (X o X) (K^2)^T, both as GEMMs.
     PDML_CUDA_STEP(for_each_index(be, N * D, SquareSamples<T>{st.samples_view, st.squares}));
@@ -145,18 +145,36 @@ cudaError_t el_nivmf_similarity_steps(const Backend& be, ElNivmfState<T>& st) {
                            st.u, C));
     PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, N, C, D, T(1), st.squares, D, st.k2, D, T(0),
                            st.q, C));
-    PDML_CUDA_STEP(for_each_index(be, N * C, ExactDensityTerms<T>{st.u, st.q, st.z, T(D)}));
+    PDML_CUDA_STEP(for_each_index(be, N * C, ExactDensityTerms<T>{st.u, st.q, z, T(D)}));
   }
   const T inv_t = T(1) / st.temperature;
   const T log_s = log_(T(S));
   return for_each_index(
-      be, B * C, SimilarityFromProducts<T>{st.z, st.bias, st.sim, B, C, S, inv_t, log_s});
+      be, B * C, SimilarityFromProducts<T>{z, st.bias, st.sim, B, C, S, inv_t, log_s});
+}
+
+/// Where Z lives: st.z, or, when it is recomputed in the backward
+/// (st.recompute), the dL/dG buffer that the pair backward overwrites in place.
+template <class T>
+T* el_scores_buffer(const ElNivmfState<T>& st) {
+  return st.recompute ? st.grad_g : st.z;
+}
+
+/// The EL-nivMF similarities sim (B x C, dense in st.sim) of the samples in
+/// st.samples_view: the per-proxy terms, then el_nivmf_scaled_scores. Steps
+/// 1-3 of the criterion, and the whole standalone similarity.
+template <class T, class Backend>
+cudaError_t el_nivmf_similarity_steps(const Backend& be, ElNivmfState<T>& st) {
+  PDML_CUDA_STEP(for_each_index(be, st.classes,
+                                ProxyPrepare<T>{st.proxies, st.kappas, st.min_kappa, st.exact,
+                                                st.nu, st.kc, st.a, st.k2, st.vnorm, st.bias}));
+  return el_nivmf_scaled_scores(be, st, el_scores_buffer(st));
 }
 
 /// The pair backward of the similarity, set up on the state's buffers.
 template <class T>
 ElPairBackward<T> el_pair_backward(const ElNivmfState<T>& st) {
-  return ElPairBackward<T>{st.z,
+  return ElPairBackward<T>{el_scores_buffer(st),
                            st.sim,
                            st.batch,
                            st.classes,

@@ -307,7 +307,8 @@ struct FinishLoss {
 /// given dL/dsim_ic: dL/dZ for the S samples of image i (written as
 /// dL/dG = dL/dZ / T), the pair's bias gradient and temperature term. Shared
 /// by the criterion (dL/dsim from Proxy-NCA) and the standalone EL-nivMF
-/// similarity (dL/dsim given).
+/// similarity (dL/dsim given). z may be grad_g itself (the standalone
+/// similarity's recomputed scores): each entry is read before it is written.
 template <class T>
 struct ElPairBackward {
   const T* z;     // N x C
@@ -322,10 +323,11 @@ struct ElPairBackward {
     T bias_sum = T(0), t_sum = T(0);
     for (Index s = 0; s < samples; ++s) {
       const Index n = (s * batch + i) * classes + c;
-      const T grad_z = grad_sim * exp_(z[n] - shift);
+      const T zn = z[n];
+      const T grad_z = grad_sim * exp_(zn - shift);
       grad_g[n] = grad_z * inv_temperature;
       bias_sum += grad_z * inv_temperature;
-      t_sum += grad_z * z[n];
+      t_sum += grad_z * zn;
     }
     grad_bias_ic[ic] = bias_sum;
     grad_t_ic[ic] = t_sum;

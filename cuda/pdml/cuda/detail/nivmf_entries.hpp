@@ -102,7 +102,8 @@ bool el_nivmf_similarity_setup(const char* fn, void* workspace, std::size_t& wor
                                ConstMatrixView<T> samples, int n_samples,
                                ConstMatrixView<T> proxies, ConstMatrixView<T> kappas,
                                T min_kappa, T temperature, NivmfScoring scoring,
-                               MatrixView<T> similarities, ElNivmfState<T>& st) {
+                               MatrixView<T> similarities, bool recompute_in_backward,
+                               ElNivmfState<T>& st) {
   if (n_samples < 1) throw_cuda_argument(fn, "n_samples", "must be at least 1");
   if (samples.rows < 1 || samples.cols < 1) throw_cuda_argument(fn, "samples", "is empty");
   if (samples.rows % n_samples != 0) {
@@ -124,6 +125,7 @@ bool el_nivmf_similarity_setup(const char* fn, void* workspace, std::size_t& wor
   plan.temperature = temperature;
   plan.min_kappa = min_kappa;
   plan.exact = scoring == NivmfScoring::exact_density;
+  plan.recompute = recompute_in_backward;
   plan.samples_view = samples;
   plan.proxies = proxies;
   plan.kappas = kappas;
@@ -165,6 +167,12 @@ cudaError_t el_nivmf_similarity_backward_run(const Backend& be, const ElNivmfSta
                                              MatrixView<T> grad_samples,
                                              MatrixView<T> grad_proxies, MatrixView<T> grad_kappas,
                                              T* grad_temperature) {
+  if (st.recompute) {
+    // Z back into the dL/dG buffer, bitwise the forward's (sim is rewritten
+    // with the same values).
+    const cudaError_t status = el_nivmf_scaled_scores(be, st, st.grad_g);
+    if (status != cudaSuccess) return status;
+  }
   const cudaError_t status = for_each_index(
       be, st.batch * st.classes,
       SimilarityBackwardPerPair<T>{el_pair_backward(st), grad_similarities});
