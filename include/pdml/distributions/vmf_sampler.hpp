@@ -74,12 +74,13 @@ struct VmfMarginalParams {
   double x0;                   // (1 - b) / (1 + b)
   double one_minus_x0;         // 2 b / (1 + b)
   double log_one_minus_x0_sq;  // log(1 - x0^2)
+  SymmetricBetaShape<double> beta_shape;  // (p - 1) / 2, for p >= 4
   bool valid;                  // p >= 2 and 0 <= kappa < inf
 };
 
 /// The parameters of vmf_draw_marginal for vMF(., kappa) on S^{p-1}.
 PDML_HOST_DEVICE inline VmfMarginalParams vmf_marginal_params(int p, double kappa) {
-  VmfMarginalParams params{p, kappa, 0.0, 0.0, 0.0, 0.0, false};
+  VmfMarginalParams params{p, kappa, 0.0, 0.0, 0.0, 0.0, SymmetricBetaShape<double>(), false};
   if (p < 2 || !(kappa >= 0.0) || !(kappa < std::numeric_limits<double>::infinity())) {
     return params;
   }
@@ -92,6 +93,7 @@ PDML_HOST_DEVICE inline VmfMarginalParams vmf_marginal_params(int p, double kapp
   params.one_minus_x0 = 2.0 * params.b / (1.0 + params.b);
   params.x0 = (1.0 - params.b) / (1.0 + params.b);
   params.log_one_minus_x0_sq = ::log(4.0 * params.b) - 2.0 * ::log1p(params.b);
+  if (p >= 4) params.beta_shape = SymmetricBetaShape<double>(0.5 * pm1);
   return params;
 }
 
@@ -136,7 +138,8 @@ PDML_HOST_DEVICE inline VmfMarginalDraw vmf_draw_marginal(RandomStream& stream,
     // p >= 4: shape >= 1.5, the log-free symmetric Beta (shared normal pairs).
     double z_value, z_complement;
     if (p >= 4) {
-      const SymmetricBetaDraw<double> z = symmetric_beta_shape_at_least_one<double>(stream, shape);
+      const SymmetricBetaDraw<double> z =
+          symmetric_beta_shape_at_least_one<double>(stream, params.beta_shape);
       if (!z.ok) return detail::vmf_invalid_marginal(attempt);
       z_value = z.value;
       z_complement = z.complement;

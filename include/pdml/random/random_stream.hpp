@@ -581,11 +581,10 @@ struct NormalPairSource {
 /// Gamma(shape, 1) for shape >= 1, value only: Marsaglia-Tsang as in gamma(),
 /// without the logarithms that only log_value needs (the log-space test runs
 /// only when the squeeze rejects), with its normals from `normals` and its
-/// uniforms from the same stream. NaN when capped.
+/// uniforms from the same stream. d = shape - 1/3, c = 1 / sqrt(9 d) (see
+/// SymmetricBetaShape). NaN when capped.
 template <class T>
-PDML_HOST_DEVICE T gamma_value_shape_at_least_one(NormalPairSource<T>& normals, T shape) {
-  const T d = shape - T(1) / T(3);
-  const T c = T(1) / sqrt_(T(9) * d);
+PDML_HOST_DEVICE T gamma_value_shape_at_least_one(NormalPairSource<T>& normals, T d, T c) {
   for (int attempt = 0; attempt < kGammaMaxAttempts; ++attempt) {
     const T x = normals.next();
     const T t = T(1) + c * x;
@@ -615,15 +614,32 @@ struct SymmetricBetaDraw {
   bool ok;
 };
 
+/// The shape a >= 1 of symmetric_beta_shape_at_least_one with its
+/// Marsaglia-Tsang constants d = a - 1/3 and c = 1 / sqrt(9 d), so that
+/// callers drawing many Betas of one shape compute them once.
 template <class T>
-PDML_HOST_DEVICE SymmetricBetaDraw<T> symmetric_beta_shape_at_least_one(RandomStream& stream,
-                                                                         T a) {
+struct SymmetricBetaShape {
+  T d;
+  T c;
+  PDML_HOST_DEVICE explicit SymmetricBetaShape(T a = T(1))
+      : d(a - T(1) / T(3)), c(T(1) / detail::sqrt_(T(9) * (a - T(1) / T(3)))) {}
+};
+
+template <class T>
+PDML_HOST_DEVICE SymmetricBetaDraw<T> symmetric_beta_shape_at_least_one(
+    RandomStream& stream, const SymmetricBetaShape<T>& shape) {
   detail::NormalPairSource<T> normals(stream);
-  const T x = detail::gamma_value_shape_at_least_one<T>(normals, a);
-  const T y = detail::gamma_value_shape_at_least_one<T>(normals, a);
+  const T x = detail::gamma_value_shape_at_least_one<T>(normals, shape.d, shape.c);
+  const T y = detail::gamma_value_shape_at_least_one<T>(normals, shape.d, shape.c);
   const T sum = x + y;
   const bool ok = sum == sum;  // NaN from a capped gamma
   return SymmetricBetaDraw<T>{x / sum, y / sum, ok};
+}
+
+template <class T>
+PDML_HOST_DEVICE SymmetricBetaDraw<T> symmetric_beta_shape_at_least_one(RandomStream& stream,
+                                                                         T a) {
+  return symmetric_beta_shape_at_least_one(stream, SymmetricBetaShape<T>(a));
 }
 
 // ----------------------------------------------------------------------- beta
