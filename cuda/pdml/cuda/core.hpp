@@ -26,7 +26,9 @@
 #include <cuda_runtime_api.h>
 
 #include "pdml/config.hpp"
+#include "pdml/core/detail/non_deduced.hpp"
 #include "pdml/core/matrix_view.hpp"
+#include "pdml/cuda/nivmf_scoring.hpp"
 
 namespace pdml {
 namespace cuda {
@@ -93,20 +95,32 @@ void check_device_view(const char* function, const char* argument, MatrixView<T>
   }
 }
 
+/// Proxy vectors (C x dims, C >= 1) and their concentrations (C x
+/// kappa_cols): the checks every proxy-based entry point makes, in one order.
+template <class P, class K>
+void check_proxies(const char* function, MatrixView<P> proxies, MatrixView<K> kappas, Index dims,
+                   Index kappa_cols) {
+  if (proxies.rows < 1) throw_cuda_argument(function, "proxies", "is empty");
+  check_device_view(function, "proxies", proxies, proxies.rows, dims);
+  check_device_view(function, "kappas", kappas, proxies.rows, kappa_cols);
+}
+
 /// Keeps a parameter out of template argument deduction, so that a literal
-/// nullptr can be passed for an optional T* output.
-template <class T>
-struct NonDeducedHelper {
-  using type = T;
-};
-template <class T>
-using NonDeduced = typename NonDeducedHelper<T>::type;
+/// nullptr can be passed for an optional T* output (the CPU API's helper).
+using pdml::detail::NonDeduced;
 
 /// Host scalars such as temperatures and clamps: positive and finite.
 template <class T>
 void check_positive_finite(const char* function, const char* argument, T value) {
   if (!(value - value == T(0)) || !(value > T(0))) {
     throw_cuda_argument(function, argument, "must be positive and finite");
+  }
+}
+
+/// A host enum value that is one of NivmfScoring's enumerators.
+inline void check_scoring(const char* function, const char* argument, NivmfScoring scoring) {
+  if (scoring != NivmfScoring::paper_rule && scoring != NivmfScoring::exact_density) {
+    throw_cuda_argument(function, argument, "is not a NivmfScoring value");
   }
 }
 

@@ -79,10 +79,7 @@ class ElNivmfLoss {
     check_finite_scalar(fn, "options.proxy_anchor_alpha", options.proxy_anchor_alpha, true);
     check_finite_scalar(fn, "options.proxy_anchor_delta", options.proxy_anchor_delta, false);
     check_finite_scalar(fn, "options.min_kappa", options.min_kappa, true);
-    if (options.scoring != NivmfScoring::paper_rule &&
-        options.scoring != NivmfScoring::exact_density) {
-      detail::throw_cuda_argument(fn, "options.scoring", "is not a NivmfScoring value");
-    }
+    detail::check_scoring(fn, "options.scoring", options.scoring);
   }
 
   const Options& options() const { return options_; }
@@ -258,9 +255,7 @@ class ElNivmfLoss {
       detail::throw_cuda_argument(fn, "embeddings", "needs at least 1 row and 2 columns");
     }
     detail::check_device_view(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
-    if (proxies.rows < 1) detail::throw_cuda_argument(fn, "proxies", "is empty");
-    detail::check_device_view(fn, "proxies", proxies, proxies.rows, embeddings.cols);
-    detail::check_device_view(fn, "kappas", kappas, proxies.rows, embeddings.cols);
+    detail::check_proxies(fn, proxies, kappas, embeddings.cols, embeddings.cols);
     if (labels == nullptr) detail::throw_cuda_argument(fn, "labels", "is a null pointer");
     check_finite_scalar(fn, "temperature", temperature, true);
     if (loss == nullptr) detail::throw_cuda_argument(fn, "loss", "is a null pointer");

@@ -56,9 +56,7 @@ cudaError_t isotropic_similarity_forward(void* workspace, std::size_t& workspace
     detail::throw_cuda_argument(fn, "embeddings", "needs at least 1 row and 2 columns");
   }
   detail::check_device_view(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
-  if (proxies.rows < 1) detail::throw_cuda_argument(fn, "proxies", "is empty");
-  detail::check_device_view(fn, "proxies", proxies, proxies.rows, embeddings.cols);
-  detail::check_device_view(fn, "kappas", kappas, proxies.rows, 1);
+  detail::check_proxies(fn, proxies, kappas, embeddings.cols, 1);
   detail::check_device_view(fn, "similarities", similarities, embeddings.rows, proxies.rows);
   detail::check_positive_finite(fn, "min_kappa", min_kappa);
   detail::check_positive_finite(fn, "temperature", temperature);
@@ -127,15 +125,11 @@ cudaError_t nivmf_point_similarity_forward(void* workspace, std::size_t& workspa
     detail::throw_cuda_argument(fn, "embeddings", "needs at least 1 row and 2 columns");
   }
   detail::check_device_view(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
-  if (proxies.rows < 1) detail::throw_cuda_argument(fn, "proxies", "is empty");
-  detail::check_device_view(fn, "proxies", proxies, proxies.rows, embeddings.cols);
-  detail::check_device_view(fn, "kappas", kappas, proxies.rows, embeddings.cols);
+  detail::check_proxies(fn, proxies, kappas, embeddings.cols, embeddings.cols);
   detail::check_device_view(fn, "similarities", similarities, embeddings.rows, proxies.rows);
   detail::check_positive_finite(fn, "min_kappa", min_kappa);
   detail::check_positive_finite(fn, "temperature", temperature);
-  if (scoring != NivmfScoring::paper_rule && scoring != NivmfScoring::exact_density) {
-    detail::throw_cuda_argument(fn, "scoring", "is not a NivmfScoring value");
-  }
+  detail::check_scoring(fn, "scoring", scoring);
   if (context.cublas == nullptr) detail::throw_cuda_argument(fn, "context.cublas", "is null");
   detail::NivmfPointState<T> st;
   st.rows = embeddings.rows;

@@ -24,12 +24,6 @@ namespace pdml {
 namespace cuda {
 namespace detail {
 
-inline void check_scoring(const char* fn, NivmfScoring scoring) {
-  if (scoring != NivmfScoring::paper_rule && scoring != NivmfScoring::exact_density) {
-    throw_cuda_argument(fn, "scoring", "is not a NivmfScoring value");
-  }
-}
-
 // ------------------------------------------------------------ nivMF scores
 
 /// Validates the forward's arguments (as pdml::nivmf_scores_forward does for
@@ -42,11 +36,9 @@ bool nivmf_scores_setup(const char* fn, void* workspace, std::size_t& workspace_
                         MatrixView<T> scores, NivmfPointState<T>& st) {
   if (points.rows < 1 || points.cols < 1) throw_cuda_argument(fn, "points", "is empty");
   check_device_view(fn, "points", points, points.rows, points.cols);
-  if (proxies.rows < 1) throw_cuda_argument(fn, "proxies", "is empty");
-  check_device_view(fn, "proxies", proxies, proxies.rows, points.cols);
-  check_device_view(fn, "kappas", kappas, proxies.rows, points.cols);
+  check_proxies(fn, proxies, kappas, points.cols, points.cols);
   check_positive_finite(fn, "min_kappa", min_kappa);
-  check_scoring(fn, scoring);
+  check_scoring(fn, "scoring", scoring);
   check_device_view(fn, "scores", scores, points.rows, proxies.rows);
   NivmfPointState<T> plan;
   plan.rows = points.rows;
@@ -110,12 +102,10 @@ bool el_nivmf_similarity_setup(const char* fn, void* workspace, std::size_t& wor
     throw_cuda_argument(fn, "samples", "has a row count that is not a multiple of n_samples");
   }
   check_device_view(fn, "samples", samples, samples.rows, samples.cols);
-  if (proxies.rows < 1) throw_cuda_argument(fn, "proxies", "is empty");
-  check_device_view(fn, "proxies", proxies, proxies.rows, samples.cols);
-  check_device_view(fn, "kappas", kappas, proxies.rows, samples.cols);
+  check_proxies(fn, proxies, kappas, samples.cols, samples.cols);
   check_positive_finite(fn, "min_kappa", min_kappa);
   check_positive_finite(fn, "temperature", temperature);
-  check_scoring(fn, scoring);
+  check_scoring(fn, "scoring", scoring);
   check_device_view(fn, "similarities", similarities, samples.rows / n_samples, proxies.rows);
   ElNivmfState<T> plan;
   plan.samples = n_samples;

@@ -15,6 +15,7 @@
 
 #include <Eigen/Core>
 
+#include "pdml/core/detail/non_deduced.hpp"  // NonDeduced, for the optional grad_temperature
 #include "pdml/core/eigen_map.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/core/validate.hpp"
@@ -24,15 +25,6 @@ namespace detail {
 
 template <class T>
 using RowVector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
-
-/// Blocks template argument deduction, so that a literal nullptr can be passed for an
-/// optional T* output (e.g. grad_temperature) of a function template.
-template <class T>
-struct NonDeducedHelper {
-  using type = T;
-};
-template <class T>
-using NonDeduced = typename NonDeducedHelper<T>::type;
 
 /// Views of dense row-major Eigen matrices (pdml::view_of cannot deduce its scalar).
 template <class M>
