@@ -1,20 +1,22 @@
 #pragma once
 // Device-memory helpers shared by the CUDA tests (Catch2 assertions on every
-// CUDA call): buffers, strided matrices, a cuBLAS handle, comparisons.
+// CUDA call): buffers, strided matrices, a cuBLAS handle, a stream, test
+// inputs; the comparisons and random inputs they share with the Thrust-host
+// tests are in test_support_common.hpp.
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <random>
-#include <type_traits>
 #include <vector>
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <pdml/core/matrix_view.hpp>
+
+#include "test_support_common.hpp"
 
 namespace pdml_test {
 
@@ -46,70 +48,56 @@ class DeviceBuffer {
   std::size_t count_;
 };
 
-template <class T>
-double tolerance() {
-  return std::is_same<T, double>::value ? 1e-12 : 1e-5;
-}
-
-/// max |got - want| / max(1e-300, max |want|), over all elements.
-template <class T>
-double relative_difference(const std::vector<T>& got, const std::vector<T>& want) {
-  REQUIRE(got.size() == want.size());
-  double scale = 0, diff = 0;
-  for (std::size_t k = 0; k < want.size(); ++k) {
-    scale = std::max(scale, std::abs(static_cast<double>(want[k])));
-    diff = std::max(diff, std::abs(static_cast<double>(got[k]) - static_cast<double>(want[k])));
-  }
-  return diff / std::max(scale, 1e-300);
-}
-
-template <class T>
-std::size_t count_equal(const std::vector<T>& a, const std::vector<T>& b) {
-  std::size_t equal = 0;
-  for (std::size_t k = 0; k < a.size(); ++k) equal += a[k] == b[k] ? 1 : 0;
-  return equal;
-}
-
-template <class T>
-std::vector<T> random_vector(std::size_t n, unsigned seed, double scale = 1.0) {
-  std::mt19937_64 gen(seed);
-  std::normal_distribution<double> normal;
-  std::vector<T> v(n);
-  for (auto& x : v) x = static_cast<T>(scale * normal(gen));
-  return v;
-}
-
 struct CublasHandle {
   cublasHandle_t handle = nullptr;
   CublasHandle() { REQUIRE(cublasCreate(&handle) == CUBLAS_STATUS_SUCCESS); }
   ~CublasHandle() { cublasDestroy(handle); }
 };
 
-/// Copies a dense host matrix into a device matrix with row stride cols + pad.
+/// A non-default stream, destroyed with the object; converts to cudaStream_t.
+class CudaStream {
+ public:
+  CudaStream() { REQUIRE(cudaStreamCreate(&stream_) == cudaSuccess); }
+  ~CudaStream() { cudaStreamDestroy(stream_); }
+  CudaStream(const CudaStream&) = delete;
+  CudaStream& operator=(const CudaStream&) = delete;
+  operator cudaStream_t() const { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
+/// A device matrix with row stride cols + pad; the padding holds -1e30, which
+/// would show in any result that read it.
 template <class T>
 struct StridedMatrix {
   DeviceBuffer<T> buffer;
   long rows, cols, stride;
+  /// A copy of the dense host matrix (rows x cols, row-major).
   StridedMatrix(const std::vector<T>& dense, long rows_, long cols_, long pad)
       : buffer(static_cast<std::size_t>(rows_ * (cols_ + pad))),
         rows(rows_),
         cols(cols_),
         stride(cols_ + pad) {
-    std::vector<T> padded(static_cast<std::size_t>(rows * stride), T(-1e30));
-    for (long r = 0; r < rows; ++r) {
-      for (long c = 0; c < cols; ++c) padded[r * stride + c] = dense[r * cols + c];
-    }
-    buffer.upload(padded);
+    buffer.upload(pad_rows(dense, rows, cols, stride, T(-1e30)));
   }
+  /// Every element `fill` (an output that the call under test overwrites).
+  StridedMatrix(long rows_, long cols_, long pad, T fill = T(0))
+      : StridedMatrix(std::vector<T>(static_cast<std::size_t>(rows_ * cols_), fill), rows_, cols_,
+                      pad) {}
   pdml::MatrixView<T> view() const { return pdml::MatrixView<T>{buffer.get(), rows, cols, stride}; }
-  std::vector<T> dense() const {
-    const auto padded = buffer.download();
-    std::vector<T> out(static_cast<std::size_t>(rows * cols));
-    for (long r = 0; r < rows; ++r) {
-      for (long c = 0; c < cols; ++c) out[r * cols + c] = padded[r * stride + c];
-    }
-    return out;
-  }
+  std::vector<T> dense() const { return unpad_rows(buffer.download(), rows, cols, stride); }
 };
+
+/// count raw nivMF concentrations |N(0, 3^2)| (seeded), with element 0 below
+/// min_kappa = 0.1 and element 5 exactly at it: both clamped, zero gradient.
+template <class T>
+std::vector<T> clamped_concentrations(std::size_t count, unsigned seed) {
+  std::vector<T> k = random_vector<T>(count, seed);
+  for (auto& value : k) value = std::abs(value) * T(3);
+  k[0] = T(0.01);
+  k[5] = T(0.1);
+  return k;
+}
 
 }  // namespace pdml_test

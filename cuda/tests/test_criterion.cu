@@ -31,6 +31,7 @@ namespace {
 
 using pdml_test::count_equal;
 using pdml_test::CublasHandle;
+using pdml_test::CudaStream;
 using pdml_test::DeviceBuffer;
 using pdml_test::random_vector;
 using pdml_test::relative_difference;
@@ -196,13 +197,7 @@ pdml_test::CriterionCase<T> make_case(long b, long c, long d, long s, T guidance
   k.kappas.resize(static_cast<std::size_t>(c * d));
   for (auto& x : k.kappas) x = static_cast<T>(uniform(gen));
   k.sample_rows = random_vector<T>(static_cast<std::size_t>(s * b * d), 4u);
-  for (long r = 0; r < s * b; ++r) {
-    double nn = 0;
-    for (long j = 0; j < d; ++j) nn += double(k.sample_rows[r * d + j]) * k.sample_rows[r * d + j];
-    for (long j = 0; j < d; ++j) {
-      k.sample_rows[r * d + j] = static_cast<T>(k.sample_rows[r * d + j] / std::sqrt(nn));
-    }
-  }
+  pdml_test::normalize_rows(k.sample_rows, s * b, d);
   k.labels.resize(static_cast<std::size_t>(b));
   for (long i = 0; i < b; ++i) k.labels[static_cast<std::size_t>(i)] = (i * 5) % (c - 1);
   k.guidance_weight = guidance;
@@ -219,18 +214,15 @@ void check_criterion(T guidance, bool exact, bool sampled) {
   const auto k = make_case<T>(13, 9, 24, 4, guidance, exact);
   const auto want = pdml_test::cpu_criterion(k, sampled);
   CublasHandle cublas;
-  cudaStream_t stream;
-  REQUIRE(cudaStreamCreate(&stream) == cudaSuccess);
+  const CudaStream stream;
   const pdml::cuda::Context context{stream, cublas.handle};
 
   StridedMatrix<T> e(k.embeddings, k.batch, k.dims, 3), v(k.proxies, k.classes, k.dims, 0),
       kap(k.kappas, k.classes, k.dims, 5), x(k.sample_rows, k.samples * k.batch, k.dims, 1);
   DeviceBuffer<std::int64_t> labels(k.labels);
   DeviceBuffer<T> loss(1), grad_t(1);
-  const std::vector<T> zeros_e(k.embeddings.size(), T(0)), zeros_c(k.proxies.size(), T(0)),
-      zeros_x(k.sample_rows.size(), T(0));
-  StridedMatrix<T> ge(zeros_e, k.batch, k.dims, 2), gv(zeros_c, k.classes, k.dims, 1),
-      gk(zeros_c, k.classes, k.dims, 0), gx(zeros_x, k.samples * k.batch, k.dims, 3);
+  StridedMatrix<T> ge(k.batch, k.dims, 2), gv(k.classes, k.dims, 1), gk(k.classes, k.dims, 0),
+      gx(k.samples * k.batch, k.dims, 3);
 
   typename pdml::cuda::ElNivmfLoss<T>::Options options;
   options.n_samples = static_cast<int>(k.samples);
@@ -286,7 +278,6 @@ void check_criterion(T guidance, bool exact, bool sampled) {
   CHECK(ge.dense() == got_e);
   CHECK(gv.dense() == got_v);
   CHECK(gk.dense() == got_k);
-  cudaStreamDestroy(stream);
 }
 
 
@@ -351,25 +342,17 @@ void check_nivmf_point_similarity(bool exact) {
     for (long j = 0; j < d; ++j) e[static_cast<std::size_t>(3 * d + j)] = T(0);  // mu = 0
   }
   const auto v = random_vector<T>(static_cast<std::size_t>(c * d), 72u);
-  std::vector<T> k = random_vector<T>(static_cast<std::size_t>(c * d), 73u);
-  for (auto& x : k) x = std::abs(x) * T(3);
-  k[0] = T(0.01);  // clamped at min_kappa
-  k[5] = T(0.1);   // at min_kappa: clamped too
+  const auto k = pdml_test::clamped_concentrations<T>(static_cast<std::size_t>(c * d), 73u);
   const auto g = random_vector<T>(static_cast<std::size_t>(b * c), 74u);
   const T min_kappa = T(0.1), temperature = T(0.4);
   const auto want = pdml_test::cpu_nivmf_point_similarity<T>(exact, e, v, k, b, c, d, min_kappa,
                                                              temperature, g);
   CublasHandle cublas;
-  cudaStream_t stream = nullptr;
-  REQUIRE(cudaStreamCreate(&stream) == cudaSuccess);
+  const CudaStream stream;
   const pdml::cuda::Context context{stream, cublas.handle};
   // Inputs and outputs as strided views.
   StridedMatrix<T> ev(e, b, d, 2), vv(v, c, d, 3), kv(k, c, d, 1), gvw(g, b, c, 2);
-  const std::vector<T> zeros_b(static_cast<std::size_t>(b * c), T(0));
-  const std::vector<T> zeros_e(static_cast<std::size_t>(b * d), T(0));
-  const std::vector<T> zeros_c(static_cast<std::size_t>(c * d), T(0));
-  StridedMatrix<T> sim(zeros_b, b, c, 1), ge(zeros_e, b, d, 2), gv(zeros_c, c, d, 1),
-      gk(zeros_c, c, d, 4);
+  StridedMatrix<T> sim(b, c, 1), ge(b, d, 2), gv(c, d, 1), gk(c, d, 4);
   DeviceBuffer<T> gt(1);
   const auto scoring =
       exact ? pdml::cuda::NivmfScoring::exact_density : pdml::cuda::NivmfScoring::paper_rule;
@@ -398,7 +381,6 @@ void check_nivmf_point_similarity(bool exact) {
   CHECK(got_gk[5] == T(0));
   const double gt_diff = std::abs(double(gt.download()[0]) - double(want.grad_temperature));
   CHECK(gt_diff <= tolerance<T>() * std::max(1.0, std::abs(double(want.grad_temperature))));
-  cudaStreamDestroy(stream);
 }
 
 template <class T>

@@ -7,7 +7,6 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
-#include <random>
 #include <stdexcept>
 #include <vector>
 
@@ -18,57 +17,26 @@
 
 namespace {
 
+using pdml_test::CudaStream;
 using pdml_test::DeviceBuffer;
 using pdml_test::relative_difference;
 using pdml_test::StridedMatrix;
 using pdml_test::tolerance;
 
-template <class T>
-std::vector<T> unit_rows(long rows, long p, std::mt19937_64& gen) {
-  std::normal_distribution<double> normal;
-  std::vector<T> out;
-  for (long i = 0; i < rows; ++i) {
-    std::vector<double> x(static_cast<std::size_t>(p));
-    double nn = 0;
-    for (auto& v : x) {
-      v = normal(gen);
-      nn += v * v;
-    }
-    for (auto v : x) out.push_back(static_cast<T>(v / std::sqrt(nn)));
-  }
-  return out;
-}
-
 /// kind: 0 vMF, 1 nivMF, 2 Power Spherical.
 template <class T>
 void check_density(int kind, long p) {
   const long n = 7, s = 3, m = s * n, cols = kind == 1 ? p : 1;
-  std::mt19937_64 gen(900u + static_cast<unsigned>(kind * 10 + p));
-  std::uniform_real_distribution<double> log_uniform(std::log(0.05), std::log(500.0));
-  std::normal_distribution<double> normal;
-  std::vector<T> first = unit_rows<T>(n, p, gen), second;
-  if (kind == 0) {
-    for (long i = 0; i < n; ++i) {
-      const double kappa = std::exp(log_uniform(gen));
-      for (long j = 0; j < p; ++j) first[i * p + j] = static_cast<T>(kappa * first[i * p + j]);
-    }
-  } else {
-    for (long k = 0; k < n * cols; ++k) second.push_back(static_cast<T>(std::exp(log_uniform(gen))));
-  }
-  const std::vector<T> points = unit_rows<T>(m, p, gen);
-  std::vector<T> grad;
-  for (long i = 0; i < m; ++i) grad.push_back(static_cast<T>(normal(gen)));
-  const auto want = pdml_test::cpu_log_prob<T>(kind, first, second, points, n, p, m, grad);
+  const auto c = pdml_test::make_density_case<T>(kind, n, p, s,
+                                                 900u + static_cast<unsigned>(kind * 10 + p));
+  const auto want = pdml_test::cpu_log_prob<T>(kind, c.first, c.second, c.points, n, p, m, c.grad);
 
-  cudaStream_t stream = nullptr;
-  REQUIRE(cudaStreamCreate(&stream) == cudaSuccess);
-  StridedMatrix<T> fv(first, n, p, 2), xv(points, m, p, 1), gv(grad, m, 1, 2);
-  StridedMatrix<T> sv(kind == 0 ? std::vector<T>(1) : second, kind == 0 ? 0 : n,
-                      kind == 0 ? 0 : cols, 1);
-  StridedMatrix<T> lp(std::vector<T>(static_cast<std::size_t>(m)), m, 1, 1),
-      gf(std::vector<T>(first.size()), n, p, 3),
-      gs(std::vector<T>(kind == 0 ? 1 : second.size()), kind == 0 ? 0 : n, kind == 0 ? 0 : cols, 2),
-      gx(std::vector<T>(points.size()), m, p, 1);
+  const CudaStream stream;
+  StridedMatrix<T> fv(c.first, n, p, 2), xv(c.points, m, p, 1), gv(c.grad, m, 1, 2);
+  // vMF has no second parameter: 0 x 0 views.
+  const long second_rows = kind == 0 ? 0 : n, second_cols = kind == 0 ? 0 : cols;
+  StridedMatrix<T> sv(c.second, second_rows, second_cols, 1);
+  StridedMatrix<T> lp(m, 1, 1), gf(n, p, 3), gs(second_rows, second_cols, 2), gx(m, p, 1);
   std::size_t bytes = 0;
   const auto backward = [&](void* workspace, pdml::MatrixView<T> grad_points) {
     switch (kind) {
@@ -115,7 +83,6 @@ void check_density(int kind, long p) {
   CHECK(relative_difference(got_gf, want.grad_first) <= tolerance<T>());
   CHECK(relative_difference(got_gx, want.grad_points) <= tolerance<T>());
   if (kind != 0) CHECK(relative_difference(gs.dense(), want.grad_second) <= tolerance<T>());
-  cudaStreamDestroy(stream);
 }
 
 }  // namespace

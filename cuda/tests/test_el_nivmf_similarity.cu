@@ -22,6 +22,7 @@
 namespace {
 
 using pdml_test::CublasHandle;
+using pdml_test::CudaStream;
 using pdml_test::DeviceBuffer;
 using pdml_test::random_vector;
 using pdml_test::relative_difference;
@@ -35,31 +36,19 @@ void check_against_cpu(bool exact, int n_samples, bool recompute = false) {
   const long n = 12, c = 7, d = 9;
   const long out_rows = n_samples > 0 ? n / n_samples : n;
   auto x = random_vector<T>(static_cast<std::size_t>(n * d), 81u);
-  for (long i = 0; i < n; ++i) {  // points on the sphere
-    double nn = 0;
-    for (long j = 0; j < d; ++j) nn += double(x[i * d + j]) * x[i * d + j];
-    for (long j = 0; j < d; ++j) x[i * d + j] = static_cast<T>(x[i * d + j] / std::sqrt(nn));
-  }
+  pdml_test::normalize_rows(x, n, d);  // points on the sphere
   const auto v = random_vector<T>(static_cast<std::size_t>(c * d), 82u);
-  std::vector<T> k = random_vector<T>(static_cast<std::size_t>(c * d), 83u);
-  for (auto& value : k) value = std::abs(value) * T(3);
-  k[0] = T(0.01);  // clamped at min_kappa
-  k[5] = T(0.1);   // at min_kappa: clamped too
+  const auto k = pdml_test::clamped_concentrations<T>(static_cast<std::size_t>(c * d), 83u);
   const auto g = random_vector<T>(static_cast<std::size_t>(out_rows * c), 84u);
   const T min_kappa = T(0.1), temperature = T(0.3);
   const auto want = pdml_test::cpu_nivmf_scores_or_el_similarity<T>(
       exact, n_samples, x, v, k, n, c, d, min_kappa, temperature, g);
 
   CublasHandle cublas;
-  cudaStream_t stream = nullptr;
-  REQUIRE(cudaStreamCreate(&stream) == cudaSuccess);
+  const CudaStream stream;
   const pdml::cuda::Context context{stream, cublas.handle};
   StridedMatrix<T> xv(x, n, d, 2), vv(v, c, d, 3), kv(k, c, d, 1), gvw(g, out_rows, c, 2);
-  const std::vector<T> zeros_out(static_cast<std::size_t>(out_rows * c), T(0));
-  const std::vector<T> zeros_x(static_cast<std::size_t>(n * d), T(0));
-  const std::vector<T> zeros_c(static_cast<std::size_t>(c * d), T(0));
-  StridedMatrix<T> out(zeros_out, out_rows, c, 1), gx(zeros_x, n, d, 2), gv(zeros_c, c, d, 1),
-      gk(zeros_c, c, d, 4);
+  StridedMatrix<T> out(out_rows, c, 1), gx(n, d, 2), gv(c, d, 1), gk(c, d, 4);
   DeviceBuffer<T> gt(1);
   const auto scoring =
       exact ? pdml::cuda::NivmfScoring::exact_density : pdml::cuda::NivmfScoring::paper_rule;
@@ -126,7 +115,6 @@ void check_against_cpu(bool exact, int n_samples, bool recompute = false) {
     const double gt_diff = std::abs(double(gt.download()[0]) - double(want.grad_temperature));
     CHECK(gt_diff <= tolerance<T>() * std::max(1.0, std::abs(double(want.grad_temperature))));
   }
-  cudaStreamDestroy(stream);
 }
 
 }  // namespace

@@ -19,14 +19,13 @@
 #include <pdml/cuda/similarities.hpp>
 
 #include "device_test_support.hpp"
+#include "half_test_support.hpp"
 
 namespace {
 
 using pdml_test::CublasHandle;
 using pdml_test::DeviceBuffer;
-
-__half from_float(float x, __half) { return __float2half(x); }
-__nv_bfloat16 from_float(float x, __nv_bfloat16) { return __float2bfloat16(x); }
+using pdml_test::random_half_matrix;
 
 struct Outputs {
   std::vector<float> loss, ge, gv, gk, gt, gx;
@@ -39,37 +38,15 @@ void check_half_equals_float(bool sampled, bool exact) {
   std::normal_distribution<double> normal;
   std::uniform_real_distribution<double> uniform(0.05, 3.0);
   // Half inputs with row stride d + pad, and their float values (dense).
-  std::vector<In> eh(static_cast<std::size_t>(b * (d + pad)), from_float(0.0f, In())),
-      vh(static_cast<std::size_t>(c * (d + pad)), from_float(0.0f, In()));
-  std::vector<float> ef, vf, kf, xf;
-  for (long i = 0; i < b; ++i) {
-    for (long j = 0; j < d; ++j) {
-      const In value = from_float(static_cast<float>(2 * normal(gen)), In());
-      eh[static_cast<std::size_t>(i * (d + pad) + j)] = value;
-      ef.push_back(pdml::cuda::detail::to_float(value));
-    }
-  }
-  for (long i = 0; i < c; ++i) {
-    for (long j = 0; j < d; ++j) {
-      const In value = from_float(static_cast<float>(normal(gen)), In());
-      vh[static_cast<std::size_t>(i * (d + pad) + j)] = value;
-      vf.push_back(pdml::cuda::detail::to_float(value));
-    }
-  }
+  const auto eh = random_half_matrix<In>(b, d, pad, 2.0, gen, normal);
+  const auto vh = random_half_matrix<In>(c, d, pad, 1.0, gen, normal);
+  std::vector<float> kf, xf;
   for (long k = 0; k < c * d; ++k) kf.push_back(static_cast<float>(uniform(gen)));
-  for (long i = 0; i < rows; ++i) {
-    double nn = 0;
-    std::vector<double> x(static_cast<std::size_t>(d));
-    for (auto& v : x) {
-      v = normal(gen);
-      nn += v * v;
-    }
-    for (auto v : x) xf.push_back(static_cast<float>(v / std::sqrt(nn)));
-  }
+  pdml_test::append_unit_rows(xf, rows, d, gen, normal);
   std::vector<std::int64_t> labels;
   for (long i = 0; i < b; ++i) labels.push_back((i * 3) % (c - 1));
-  DeviceBuffer<In> d_eh(eh), d_vh(vh);
-  DeviceBuffer<float> d_ef(ef), d_vf(vf), d_kf(kf), d_xf(xf);
+  DeviceBuffer<In> d_eh(eh.data), d_vh(vh.data);
+  DeviceBuffer<float> d_ef(eh.as_float), d_vf(vh.as_float), d_kf(kf), d_xf(xf);
   DeviceBuffer<std::int64_t> d_labels(labels);
   CublasHandle cublas;
   const pdml::cuda::Context context{nullptr, cublas.handle};
@@ -138,26 +115,12 @@ void check_cosine_half_equals_float() {
   const long b = 9, c = 6, d = 10, pad = 2;
   std::mt19937_64 gen(11u);
   std::normal_distribution<double> normal;
-  std::vector<In> eh(static_cast<std::size_t>(b * (d + pad)), from_float(0.0f, In())),
-      vh(static_cast<std::size_t>(c * (d + pad)), from_float(0.0f, In()));
-  std::vector<float> ef, vf, g;
-  for (long i = 0; i < b; ++i) {
-    for (long j = 0; j < d; ++j) {
-      const In value = from_float(static_cast<float>(2 * normal(gen)), In());
-      eh[static_cast<std::size_t>(i * (d + pad) + j)] = value;
-      ef.push_back(pdml::cuda::detail::to_float(value));
-    }
-  }
-  for (long i = 0; i < c; ++i) {
-    for (long j = 0; j < d; ++j) {
-      const In value = from_float(static_cast<float>(normal(gen)), In());
-      vh[static_cast<std::size_t>(i * (d + pad) + j)] = value;
-      vf.push_back(pdml::cuda::detail::to_float(value));
-    }
-  }
+  const auto eh = random_half_matrix<In>(b, d, pad, 2.0, gen, normal);
+  const auto vh = random_half_matrix<In>(c, d, pad, 1.0, gen, normal);
+  std::vector<float> g;
   for (long k = 0; k < b * c; ++k) g.push_back(static_cast<float>(normal(gen)));
-  DeviceBuffer<In> d_eh(eh), d_vh(vh);
-  DeviceBuffer<float> d_ef(ef), d_vf(vf), d_g(g);
+  DeviceBuffer<In> d_eh(eh.data), d_vh(vh.data);
+  DeviceBuffer<float> d_ef(eh.as_float), d_vf(vh.as_float), d_g(g);
   CublasHandle cublas;
   const pdml::cuda::Context context{nullptr, cublas.handle};
   const auto run = [&](bool half) {

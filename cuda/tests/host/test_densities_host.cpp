@@ -9,9 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <stdexcept>
-#include <type_traits>
 #include <vector>
 
 #include <pdml/cuda/detail/backend_host.hpp>
@@ -20,107 +18,30 @@
 #include <pdml/distributions/power_spherical_batch.hpp>
 #include <pdml/distributions/vmf_batch.hpp>
 
+#include "host_test_support.hpp"
+
 namespace {
 
 using pdml::ConstMatrixView;
 using pdml::Index;
 using pdml::MatrixView;
+using pdml_test::HostWorkspace;
+using pdml_test::relative_difference;
+using pdml_test::Strided;
+using pdml_test::tolerance;
 namespace pc = pdml::cuda;
 using Kind = pc::detail::DensityKind;
+static_assert(static_cast<int>(Kind::vmf) == 0 && static_cast<int>(Kind::nivmf) == 1 &&
+                  static_cast<int>(Kind::power_spherical) == 2,
+              "pdml_test::make_density_case numbers the kinds in this order");
 
 template <class T>
-double tolerance() {
-  return std::is_same<T, double>::value ? 1e-12 : 1e-5;
-}
-
-template <class T>
-double relative_difference(const std::vector<T>& got, const std::vector<T>& want) {
-  REQUIRE(got.size() == want.size());
-  double scale = 0, diff = 0;
-  for (std::size_t k = 0; k < want.size(); ++k) {
-    scale = std::max(scale, std::abs(static_cast<double>(want[k])));
-    diff = std::max(diff, std::abs(static_cast<double>(got[k]) - static_cast<double>(want[k])));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
-/// rows x cols with row stride cols + pad (padding: a sentinel that must survive).
-template <class T>
-struct Strided {
-  Index rows, cols, stride;
-  std::vector<T> data;
-  Strided(const std::vector<T>& dense, Index r, Index c, Index pad)
-      : rows(r), cols(c), stride(c + pad), data(static_cast<std::size_t>(r * (c + pad)), T(-1e30)) {
-    for (Index i = 0; i < r; ++i) {
-      for (Index j = 0; j < c; ++j) {
-        data[static_cast<std::size_t>(i * stride + j)] = dense[static_cast<std::size_t>(i * c + j)];
-      }
-    }
-  }
-  MatrixView<T> view() { return MatrixView<T>{data.data(), rows, cols, stride}; }
-  ConstMatrixView<T> cview() const { return ConstMatrixView<T>{data.data(), rows, cols, stride}; }
-  std::vector<T> dense() const {
-    std::vector<T> out;
-    for (Index i = 0; i < rows; ++i) {
-      for (Index j = 0; j < cols; ++j) out.push_back(data[static_cast<std::size_t>(i * stride + j)]);
-    }
-    return out;
-  }
-  bool padding_intact() const {
-    for (Index i = 0; i < rows; ++i) {
-      for (Index j = cols; j < stride; ++j) {
-        if (data[static_cast<std::size_t>(i * stride + j)] != T(-1e30)) return false;
-      }
-    }
-    return true;
-  }
-};
-
-template <class T>
-std::vector<T> unit_rows(Index rows, Index p, std::mt19937_64& gen) {
-  std::normal_distribution<double> normal;
-  std::vector<T> out;
-  for (Index i = 0; i < rows; ++i) {
-    std::vector<double> x(static_cast<std::size_t>(p));
-    double nn = 0;
-    for (auto& v : x) {
-      v = normal(gen);
-      nn += v * v;
-    }
-    for (auto v : x) out.push_back(static_cast<T>(v / std::sqrt(nn)));
-  }
-  return out;
-}
-
-template <class T>
-struct Case {
-  Index n, p, s;
-  std::vector<T> first, second, points, grad;
-};
+using Case = pdml_test::DensityCase<T>;
 
 /// N distributions with a spread of concentrations, S points each.
 template <class T>
 Case<T> make_case(Kind kind, Index n, Index p, Index s, unsigned seed) {
-  std::mt19937_64 gen(seed);
-  std::uniform_real_distribution<double> log_uniform(std::log(0.05), std::log(500.0));
-  std::normal_distribution<double> normal;
-  Case<T> c{n, p, s, {}, {}, {}, {}};
-  c.first = unit_rows<T>(n, p, gen);
-  if (kind == Kind::vmf) {  // eta = kappa mu
-    for (Index i = 0; i < n; ++i) {
-      const double kappa = std::exp(log_uniform(gen));
-      for (Index j = 0; j < p; ++j) {
-        c.first[static_cast<std::size_t>(i * p + j)] =
-            static_cast<T>(kappa * c.first[static_cast<std::size_t>(i * p + j)]);
-      }
-    }
-  } else {
-    const Index cols = kind == Kind::nivmf ? p : 1;
-    for (Index k = 0; k < n * cols; ++k) c.second.push_back(static_cast<T>(std::exp(log_uniform(gen))));
-  }
-  c.points = unit_rows<T>(s * n, p, gen);
-  for (Index i = 0; i < s * n; ++i) c.grad.push_back(static_cast<T>(normal(gen)));
-  return c;
+  return pdml_test::make_density_case<T>(static_cast<int>(kind), n, p, s, seed);
 }
 
 template <class T>
@@ -164,11 +85,9 @@ Outputs<T> generic(Kind kind, const Case<T>& c, bool want_points, Index pad) {
   const Strided<T> first(c.first, c.n, p, pad), x(c.points, m, p, pad), g(c.grad, m, 1, pad);
   const Strided<T> second(kind == Kind::vmf ? std::vector<T>() : c.second,
                           kind == Kind::vmf ? 0 : c.n, kind == Kind::vmf ? 0 : cols, pad);
-  Strided<T> lp(std::vector<T>(static_cast<std::size_t>(m), T(5)), m, 1, pad),
-      gf(std::vector<T>(c.first.size(), T(5)), c.n, p, pad),
-      gs(std::vector<T>(c.second.size(), T(5)), kind == Kind::vmf ? 0 : c.n,
-         kind == Kind::vmf ? 0 : cols, pad),
-      gx(std::vector<T>(static_cast<std::size_t>(m * p), T(5)), m, p, pad);
+  Strided<T> lp(m, 1, pad, T(5)), gf(c.n, p, pad, T(5)),
+      gs(kind == Kind::vmf ? 0 : c.n, kind == Kind::vmf ? 0 : cols, pad, T(5)),
+      gx(m, p, pad, T(5));
   const pc::detail::DensityParameters<T> density{
       kind, first.cview(),
       kind == Kind::vmf ? ConstMatrixView<T>{nullptr, 0, 0, 0} : second.cview()};
@@ -183,7 +102,7 @@ Outputs<T> generic(Kind kind, const Case<T>& c, bool want_points, Index pad) {
                                              g.cview(), gf.view(), "grad_first", gs.view(),
                                              gx_view, &scratch));
   REQUIRE(bytes >= static_cast<std::size_t>(c.n * 2 * p) * sizeof(T));
-  std::vector<std::max_align_t> workspace(bytes / sizeof(std::max_align_t) + 1);
+  HostWorkspace workspace(bytes);
   std::size_t too_small = bytes - 1;
   CHECK_THROWS_AS(pc::detail::density_backward_setup(fn, workspace.data(), too_small, density,
                                                      "first", x.cview(), g.cview(), gf.view(),

@@ -17,7 +17,6 @@
 #include <random>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include <pdml/cuda/detail/backend_host.hpp>
@@ -25,76 +24,18 @@
 #include <pdml/similarities/el_nivmf.hpp>
 #include <pdml/similarities/nivmf_scoring.hpp>
 
+#include "host_test_support.hpp"
+
 namespace {
 
 using pdml::ConstMatrixView;
 using pdml::Index;
 using pdml::MatrixView;
+using pdml_test::HostWorkspace;
+using pdml_test::relative_difference;
+using pdml_test::Strided;
+using pdml_test::tolerance;
 namespace pc = pdml::cuda;
-
-template <class T>
-double tolerance() {
-  return std::is_same<T, double>::value ? 1e-12 : 1e-5;
-}
-
-/// max |got - want| / max |want| over all elements.
-template <class T>
-double relative_difference(const std::vector<T>& got, const std::vector<T>& want) {
-  REQUIRE(got.size() == want.size());
-  double scale = 0, diff = 0;
-  for (std::size_t k = 0; k < want.size(); ++k) {
-    scale = std::max(scale, std::abs(static_cast<double>(want[k])));
-    diff = std::max(diff, std::abs(static_cast<double>(got[k]) - static_cast<double>(want[k])));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
-/// Host memory for a carved workspace.
-struct HostWorkspace {
-  std::vector<std::max_align_t> storage;
-  explicit HostWorkspace(std::size_t bytes) : storage(bytes / sizeof(std::max_align_t) + 1) {}
-  void* data() { return storage.data(); }
-};
-
-/// A rows x cols matrix stored with a row stride (cols + pad); padding holds
-/// a sentinel that must survive every call.
-template <class T>
-struct Strided {
-  Index rows, cols, stride;
-  std::vector<T> data;
-  static constexpr double kSentinel = 1e30;
-  Strided(Index r, Index c, Index pad, T fill = T(0))
-      : rows(r), cols(c), stride(c + pad),
-        data(static_cast<std::size_t>(r * (c + pad)), static_cast<T>(kSentinel)) {
-    for (Index i = 0; i < r; ++i) {
-      for (Index j = 0; j < c; ++j) data[static_cast<std::size_t>(i * stride + j)] = fill;
-    }
-  }
-  Strided(const std::vector<T>& dense, Index r, Index c, Index pad) : Strided(r, c, pad) {
-    for (Index i = 0; i < r; ++i) {
-      for (Index j = 0; j < c; ++j) {
-        data[static_cast<std::size_t>(i * stride + j)] = dense[static_cast<std::size_t>(i * c + j)];
-      }
-    }
-  }
-  MatrixView<T> view() { return MatrixView<T>{data.data(), rows, cols, stride}; }
-  ConstMatrixView<T> cview() const { return ConstMatrixView<T>{data.data(), rows, cols, stride}; }
-  std::vector<T> dense() const {
-    std::vector<T> out;
-    for (Index i = 0; i < rows; ++i) {
-      for (Index j = 0; j < cols; ++j) out.push_back(data[static_cast<std::size_t>(i * stride + j)]);
-    }
-    return out;
-  }
-  bool padding_intact() const {
-    for (Index i = 0; i < rows; ++i) {
-      for (Index j = cols; j < stride; ++j) {
-        if (data[static_cast<std::size_t>(i * stride + j)] != static_cast<T>(kSentinel)) return false;
-      }
-    }
-    return true;
-  }
-};
 
 template <class T>
 struct Problem {
@@ -111,15 +52,7 @@ Problem<T> make_problem(Index n, Index c, Index d, Index grad_rows, unsigned see
   std::mt19937_64 gen(seed);
   std::normal_distribution<double> normal;
   std::uniform_real_distribution<double> uniform(0.02, 5.0);
-  for (Index i = 0; i < n; ++i) {
-    std::vector<double> x(static_cast<std::size_t>(d));
-    double nn = 0;
-    for (auto& v : x) {
-      v = normal(gen);
-      nn += v * v;
-    }
-    for (auto v : x) q.points.push_back(static_cast<T>(v / std::sqrt(nn)));
-  }
+  pdml_test::append_unit_rows(q.points, n, d, gen, normal);
   for (Index k = 0; k < c * d; ++k) q.proxies.push_back(static_cast<T>(normal(gen)));
   for (Index k = 0; k < c * d; ++k) q.kappas.push_back(static_cast<T>(uniform(gen)));
   q.kappas[1] = q.min_kappa;
@@ -132,6 +65,44 @@ struct Result {
   std::vector<T> out, g_points, g_proxies, g_kappas;
   T g_temperature = T(0);
 };
+
+/// The generic run's outputs (dense), after checking that no call wrote
+/// into the padding.
+template <class T>
+Result<T> generic_outputs(const Strided<T>& out, const Strided<T>& gx, const Strided<T>& gv,
+                          const Strided<T>& gk) {
+  CHECK(out.padding_intact());
+  CHECK(gx.padding_intact());
+  CHECK(gv.padding_intact());
+  CHECK(gk.padding_intact());
+  Result<T> r;
+  r.out = out.dense();
+  r.g_points = gx.dense();
+  r.g_proxies = gv.dense();
+  r.g_kappas = gk.dense();
+  return r;
+}
+
+/// got against want (the CPU's): outputs and every gradient within tol
+/// (relative); no concentration gradient where q's concentrations are
+/// clamped (k <= min_kappa).
+template <class T>
+void check_result(const Problem<T>& q, const Result<T>& got, const Result<T>& want, double tol) {
+  INFO("out " << relative_difference(got.out, want.out) << ", d/dx "
+              << relative_difference(got.g_points, want.g_points) << ", d/dv "
+              << relative_difference(got.g_proxies, want.g_proxies) << ", d/dk "
+              << relative_difference(got.g_kappas, want.g_kappas) << ", d/dT "
+              << got.g_temperature << " vs " << want.g_temperature);
+  CHECK(relative_difference(got.out, want.out) <= tol);
+  CHECK(relative_difference(got.g_points, want.g_points) <= tol);
+  CHECK(relative_difference(got.g_proxies, want.g_proxies) <= tol);
+  CHECK(relative_difference(got.g_kappas, want.g_kappas) <= tol);
+  CHECK(std::abs(double(got.g_temperature) - double(want.g_temperature)) <=
+        tol * std::max(1.0, std::abs(double(want.g_temperature))));
+  for (std::size_t k = 0; k < q.kappas.size(); ++k) {
+    if (!(q.kappas[k] > q.min_kappa)) CHECK(got.g_kappas[k] == T(0));
+  }
+}
 
 // ------------------------------------------------------------ nivMF scores
 
@@ -179,8 +150,6 @@ Result<T> generic_scores(const Problem<T>& q, bool exact, Index pad) {
   const pc::detail::HostBackend be;
   REQUIRE(pc::detail::nivmf_scores_run(be, st, v.cview(), out.view()) == cudaSuccess);
   REQUIRE(st.valid);
-  Result<T> r;
-  r.out = out.dense();
   std::vector<T> first_gx;
   for (int round = 0; round < 2; ++round) {  // repeatable, bit for bit
     pc::detail::nivmf_scores_check_backward(fn, st, g.cview(), gx.view(), gv.view(), gk.view());
@@ -189,14 +158,7 @@ Result<T> generic_scores(const Problem<T>& q, bool exact, Index pad) {
     if (round == 0) first_gx = gx.dense();
   }
   CHECK(first_gx == gx.dense());
-  CHECK(out.padding_intact());
-  CHECK(gx.padding_intact());
-  CHECK(gv.padding_intact());
-  CHECK(gk.padding_intact());
-  r.g_points = gx.dense();
-  r.g_proxies = gv.dense();
-  r.g_kappas = gk.dense();
-  return r;
+  return generic_outputs(out, gx, gv, gk);
 }
 
 template <class T>
@@ -205,19 +167,8 @@ void check_scores(Index n, Index c, Index d, bool exact, Index pad) {
   const auto want =
       cpu_scores(q, exact ? pdml::NivmfScoring::exact_density : pdml::NivmfScoring::paper_rule);
   const auto got = generic_scores(q, exact, pad);
-  const double tol = tolerance<T>();
-  INFO("scores n " << n << " c " << c << " d " << d << " exact " << exact << " pad " << pad
-                   << ": out " << relative_difference(got.out, want.out) << ", d/dx "
-                   << relative_difference(got.g_points, want.g_points) << ", d/dv "
-                   << relative_difference(got.g_proxies, want.g_proxies) << ", d/dk "
-                   << relative_difference(got.g_kappas, want.g_kappas));
-  CHECK(relative_difference(got.out, want.out) <= tol);
-  CHECK(relative_difference(got.g_points, want.g_points) <= tol);
-  CHECK(relative_difference(got.g_proxies, want.g_proxies) <= tol);
-  CHECK(relative_difference(got.g_kappas, want.g_kappas) <= tol);
-  for (std::size_t k = 0; k < q.kappas.size(); ++k) {
-    if (!(q.kappas[k] > q.min_kappa)) CHECK(got.g_kappas[k] == T(0));
-  }
+  INFO("scores n " << n << " c " << c << " d " << d << " exact " << exact << " pad " << pad);
+  check_result(q, got, want, tolerance<T>());
 }
 
 // --------------------------------------------------- EL-nivMF similarity
@@ -283,30 +234,22 @@ Result<T> generic_similarity(const Problem<T>& q, Index s, bool exact, Index pad
   const pc::detail::HostBackend be;
   REQUIRE(pc::detail::el_nivmf_similarity_run(be, st, out.view()) == cudaSuccess);
   REQUIRE(st.valid);
-  Result<T> r;
-  r.out = out.dense();
   std::vector<T> first_gv;
-  T first_gt = T(0);
+  T gt = T(0), first_gt = T(0);
   for (int round = 0; round < 2; ++round) {  // repeatable, bit for bit
     pc::detail::el_nivmf_similarity_check_backward(fn, st, g.cview(), gx.view(), gv.view(),
                                                    gk.view());
     REQUIRE(pc::detail::el_nivmf_similarity_backward_run(be, st, g.cview(), gx.view(), gv.view(),
-                                                         gk.view(), &r.g_temperature) ==
-            cudaSuccess);
+                                                         gk.view(), &gt) == cudaSuccess);
     if (round == 0) {
       first_gv = gv.dense();
-      first_gt = r.g_temperature;
+      first_gt = gt;
     }
   }
   CHECK(first_gv == gv.dense());
-  CHECK(first_gt == r.g_temperature);
-  CHECK(out.padding_intact());
-  CHECK(gx.padding_intact());
-  CHECK(gv.padding_intact());
-  CHECK(gk.padding_intact());
-  r.g_points = gx.dense();
-  r.g_proxies = gv.dense();
-  r.g_kappas = gk.dense();
+  CHECK(first_gt == gt);
+  Result<T> r = generic_outputs(out, gx, gv, gk);
+  r.g_temperature = gt;
   return r;
 }
 
@@ -323,25 +266,10 @@ void check_similarity(Index b, Index c, Index d, Index s, bool exact, Index pad)
   CHECK(recomputed.g_proxies == kept.g_proxies);
   CHECK(recomputed.g_kappas == kept.g_kappas);
   CHECK(recomputed.g_temperature == kept.g_temperature);
-  const auto& got = kept;
   for (bool recompute : {false, true}) {  // the CPU's two backward paths
-    const auto want = cpu_similarity(q, s, scoring, recompute);
     INFO("similarity b " << b << " c " << c << " d " << d << " s " << s << " exact " << exact
-                         << " pad " << pad << " (cpu recompute " << recompute << "): sim "
-                         << relative_difference(got.out, want.out) << ", d/dx "
-                         << relative_difference(got.g_points, want.g_points) << ", d/dv "
-                         << relative_difference(got.g_proxies, want.g_proxies) << ", d/dk "
-                         << relative_difference(got.g_kappas, want.g_kappas) << ", d/dT "
-                         << got.g_temperature << " vs " << want.g_temperature);
-    CHECK(relative_difference(got.out, want.out) <= tol);
-    CHECK(relative_difference(got.g_points, want.g_points) <= tol);
-    CHECK(relative_difference(got.g_proxies, want.g_proxies) <= tol);
-    CHECK(relative_difference(got.g_kappas, want.g_kappas) <= tol);
-    CHECK(std::abs(double(got.g_temperature) - double(want.g_temperature)) <=
-          tol * std::max(1.0, std::abs(double(want.g_temperature))));
-  }
-  for (std::size_t k = 0; k < q.kappas.size(); ++k) {
-    if (!(q.kappas[k] > q.min_kappa)) CHECK(got.g_kappas[k] == T(0));
+                         << " pad " << pad << " (cpu recompute " << recompute << ")");
+    check_result(q, kept, cpu_similarity(q, s, scoring, recompute), tol);
   }
 }
 

@@ -29,65 +29,29 @@
 #include <pdml/losses/el_nivmf_loss.hpp>
 #include <pdml/similarities/cosine.hpp>
 
+#include "half_test_support.hpp"
+#include "host_test_support.hpp"
+
 namespace {
 
 using pdml::ConstMatrixView;
 using pdml::Index;
 using pdml::MatrixView;
+using pdml_test::random_half_matrix;
+using pdml_test::relative_difference;
+using pdml_test::tolerance;
 namespace pc = pdml::cuda;
-
-double relative_difference(const std::vector<float>& got, const std::vector<float>& want) {
-  REQUIRE(got.size() == want.size());
-  double scale = 0, diff = 0;
-  for (std::size_t k = 0; k < want.size(); ++k) {
-    scale = std::max(scale, std::abs(static_cast<double>(want[k])));
-    diff = std::max(diff, std::abs(static_cast<double>(got[k]) - static_cast<double>(want[k])));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
-__half from_float(float x, __half) { return __float2half(x); }
-__nv_bfloat16 from_float(float x, __nv_bfloat16) { return __float2bfloat16(x); }
-
-/// A rows x cols matrix in In with row stride cols + pad, and its exact float value.
-template <class In>
-struct HalfMatrix {
-  Index rows, cols, stride;
-  std::vector<In> data;
-  std::vector<float> as_float;  // dense rows x cols
-  HalfMatrix(Index r, Index c, Index pad, std::mt19937_64& gen, double scale)
-      : rows(r), cols(c), stride(c + pad), data(static_cast<std::size_t>(r * (c + pad))) {
-    std::normal_distribution<double> normal;
-    for (auto& x : data) x = from_float(1e4f, In());  // padding
-    for (Index i = 0; i < r; ++i) {
-      for (Index j = 0; j < c; ++j) {
-        const In value = from_float(static_cast<float>(scale * normal(gen)), In());
-        data[static_cast<std::size_t>(i * stride + j)] = value;
-        as_float.push_back(pc::detail::to_float(value));
-      }
-    }
-  }
-  MatrixView<const In> view() const { return MatrixView<const In>{data.data(), rows, cols, stride}; }
-};
 
 template <class In>
 void compare_with_cpu(float guidance_weight, pdml::NivmfScoring scoring, bool sampled) {
   const Index b = 8, c = 6, d = 7, s = 3, rows = s * b;
   std::mt19937_64 gen(4242u);
-  const HalfMatrix<In> embeddings(b, d, 2, gen, 2.0), proxies(c, d, 3, gen, 1.0);
-  std::vector<float> kappas, samples;
+  const auto embeddings = random_half_matrix<In>(b, d, 2, 2.0, gen);
+  const auto proxies = random_half_matrix<In>(c, d, 3, 1.0, gen);
+  std::vector<float> kappas;
   std::uniform_real_distribution<double> uniform(0.05, 3.0);
-  std::normal_distribution<double> normal;
   for (Index k = 0; k < c * d; ++k) kappas.push_back(static_cast<float>(uniform(gen)));
-  for (Index i = 0; i < rows; ++i) {
-    std::vector<double> x(static_cast<std::size_t>(d));
-    double nn = 0;
-    for (auto& v : x) {
-      v = normal(gen);
-      nn += v * v;
-    }
-    for (auto v : x) samples.push_back(static_cast<float>(v / std::sqrt(nn)));
-  }
+  const std::vector<float> samples = pdml_test::unit_rows<float>(rows, d, gen);
   std::vector<std::int64_t> labels;
   for (Index i = 0; i < b; ++i) labels.push_back(static_cast<std::int64_t>(i % (c - 1)));
   const ConstMatrixView<float> kv{kappas.data(), c, d, d}, xv{samples.data(), rows, d, d};
@@ -123,16 +87,7 @@ void compare_with_cpu(float guidance_weight, pdml::NivmfScoring scoring, bool sa
   const auto carve = [&](pc::WorkspaceCarver& carver) {
     converted = pc::detail::carve_half_inputs(carver, b, c, d);
     st = pc::detail::ElNivmfState<float>{};
-    st.batch = b;
-    st.classes = c;
-    st.dims = d;
-    st.samples = s;
-    st.temperature = temperature;
-    st.min_kappa = cpu_options.min_kappa;
-    st.guidance_weight = guidance_weight;
-    st.alpha = cpu_options.proxy_anchor_alpha;
-    st.delta = cpu_options.proxy_anchor_delta;
-    st.exact = scoring == pdml::NivmfScoring::exact_density;
+    pdml_test::set_el_nivmf_sizes_and_options(st, cpu_options, b, c, d, temperature);
     st.embeddings = ConstMatrixView<float>{converted.embeddings, b, d, d};
     st.proxies = ConstMatrixView<float>{converted.proxies, c, d, d};
     st.kappas = kv;
@@ -144,12 +99,7 @@ void compare_with_cpu(float guidance_weight, pdml::NivmfScoring scoring, bool sa
       st.samples_view = xv;
     }
   };
-  pc::WorkspaceCarver planner(nullptr);
-  carve(planner);
-  std::vector<std::max_align_t> workspace(planner.bytes() / sizeof(std::max_align_t) + 1);
-  pc::WorkspaceCarver carver(workspace.data());
-  carve(carver);
-  REQUIRE(carver.bytes() == planner.bytes());
+  const auto workspace = pdml_test::carve_host_workspace(carve);
   const pc::detail::HostBackend be;
   float loss = 0;
   REQUIRE(pc::detail::el_nivmf_forward_from_half(be, st, converted, embeddings.view(),
@@ -167,7 +117,7 @@ void compare_with_cpu(float guidance_weight, pdml::NivmfScoring scoring, bool sa
                                              MatrixView<float>{hv.data(), c, d, d},
                                              MatrixView<float>{hk.data(), c, d, d}, &ht,
                                              &hx_view) == cudaSuccess);
-  const double tol = 1e-5;
+  const double tol = tolerance<float>();
   INFO("guidance " << guidance_weight << " exact "
                    << (scoring == pdml::NivmfScoring::exact_density) << " sampled " << sampled
                    << ": loss " << loss << " vs " << cpu_loss << ", d/de "
@@ -194,7 +144,8 @@ template <class In>
 void compare_cosine() {
   const Index b = 9, c = 5, d = 11;
   std::mt19937_64 gen(77u);
-  const HalfMatrix<In> embeddings(b, d, 1, gen, 3.0), proxies(c, d, 2, gen, 1.0);
+  const auto embeddings = random_half_matrix<In>(b, d, 1, 3.0, gen);
+  const auto proxies = random_half_matrix<In>(c, d, 2, 1.0, gen);
   std::vector<float> grad;
   std::normal_distribution<double> normal;
   for (Index k = 0; k < b * c; ++k) grad.push_back(static_cast<float>(normal(gen)));
@@ -221,11 +172,7 @@ void compare_cosine() {
     converted = pc::detail::carve_half_inputs(carver, b, c, d);
     pc::detail::carve_cosine(carver, st);
   };
-  pc::WorkspaceCarver planner(nullptr);
-  carve(planner);
-  std::vector<std::max_align_t> workspace(planner.bytes() / sizeof(std::max_align_t) + 1);
-  pc::WorkspaceCarver carver(workspace.data());
-  carve(carver);
+  const auto workspace = pdml_test::carve_host_workspace(carve);
   const pc::detail::HostBackend be;
   std::vector<float> hsim(sim.size()), hge(ge.size()), hgv(gv.size());
   float hgt = 0;
@@ -242,9 +189,10 @@ void compare_cosine() {
   INFO("cosine: sim " << relative_difference(hsim, sim) << ", d/de "
                       << relative_difference(hge, ge) << ", d/dv "
                       << relative_difference(hgv, gv) << ", d/dT " << hgt << " vs " << gt);
-  CHECK(relative_difference(hsim, sim) <= 1e-5);
-  CHECK(relative_difference(hge, ge) <= 1e-5);
-  CHECK(relative_difference(hgv, gv) <= 1e-5);
+  const double tol = tolerance<float>();
+  CHECK(relative_difference(hsim, sim) <= tol);
+  CHECK(relative_difference(hge, ge) <= tol);
+  CHECK(relative_difference(hgv, gv) <= tol);
   CHECK(std::abs(hgt - gt) <= 1e-5f * std::max(1.0f, std::abs(gt)));
 }
 

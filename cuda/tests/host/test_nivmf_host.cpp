@@ -17,7 +17,6 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
-#include <type_traits>
 #include <vector>
 
 #include <pdml/cuda/detail/backend_host.hpp>
@@ -26,43 +25,17 @@
 #include <pdml/distributions/nivmf_batch.hpp>
 #include <pdml/similarities/nivmf_point.hpp>
 
+#include "host_test_support.hpp"
+
 namespace {
 
 using pdml::ConstMatrixView;
 using pdml::Index;
 using pdml::MatrixView;
+using pdml_test::count_equal;
+using pdml_test::relative_difference;
+using pdml_test::tolerance;
 namespace pc = pdml::cuda;
-
-template <class T>
-double tolerance() {
-  return std::is_same<T, double>::value ? 1e-12 : 1e-5;
-}
-
-/// max |got - want| / max |want| over all elements.
-template <class T>
-double relative_difference(const std::vector<T>& got, const std::vector<T>& want) {
-  REQUIRE(got.size() == want.size());
-  double scale = 0, diff = 0;
-  for (std::size_t k = 0; k < want.size(); ++k) {
-    scale = std::max(scale, std::abs(static_cast<double>(want[k])));
-    diff = std::max(diff, std::abs(static_cast<double>(got[k]) - static_cast<double>(want[k])));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
-template <class T>
-std::size_t count_equal(const std::vector<T>& a, const std::vector<T>& b) {
-  std::size_t equal = 0;
-  for (std::size_t k = 0; k < a.size(); ++k) equal += a[k] == b[k] ? 1 : 0;
-  return equal;
-}
-
-/// Host memory for a carved workspace.
-struct HostWorkspace {
-  std::vector<std::max_align_t> storage;
-  explicit HostWorkspace(std::size_t bytes) : storage(bytes / sizeof(std::max_align_t) + 1) {}
-  void* data() { return storage.data(); }
-};
 
 /// N unit directions and N x p concentrations spanning four orders of
 /// magnitude of |K nu| and strongly anisotropic K.
@@ -120,12 +93,10 @@ void check_nivmf_sampler(Index p) {
   const Index stride = p + 3;
   std::vector<T> strided(static_cast<std::size_t>(rows * stride), T(-7));
   const MatrixView<T> sample_view{strided.data(), rows, p, stride};
-  pc::WorkspaceCarver planner(nullptr);
-  pc::detail::carve_nivmf_sample_buffers<T>(planner, s, n, p);
-  HostWorkspace workspace(planner.bytes());
-  pc::WorkspaceCarver carver(workspace.data());
-  auto buffers = pc::detail::carve_nivmf_sample_buffers<T>(carver, s, n, p);
-  REQUIRE(carver.bytes() == planner.bytes());
+  pc::detail::NivmfSampleBuffers<T> buffers;
+  const auto workspace = pdml_test::carve_host_workspace([&](pc::WorkspaceCarver& carver) {
+    buffers = pc::detail::carve_nivmf_sample_buffers<T>(carver, s, n, p);
+  });
   const pc::detail::HostBackend be;
   REQUIRE(pc::detail::nivmf_sample_run(be, dv, kv, s, rng, sample_view, buffers) == cudaSuccess);
   std::vector<T> samples(static_cast<std::size_t>(rows * p));
@@ -247,11 +218,8 @@ PointResult<T> generic_point(const PointProblem<T>& q, bool exact, bool strided,
   st.classes = c;
   st.dims = d;
   st.exact = exact;
-  pc::WorkspaceCarver planner(nullptr);
-  pc::detail::carve_nivmf_point(planner, st);
-  HostWorkspace workspace(planner.bytes());
-  pc::WorkspaceCarver carver(workspace.data());
-  pc::detail::carve_nivmf_point(carver, st);
+  const auto workspace = pdml_test::carve_host_workspace(
+      [&](pc::WorkspaceCarver& carver) { pc::detail::carve_nivmf_point(carver, st); });
   st.min_kappa = q.min_kappa;
   st.temperature = q.temperature;
   st.kappas = ConstMatrixView<T>{k.data(), c, d, sd};

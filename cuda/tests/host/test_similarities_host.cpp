@@ -20,43 +20,17 @@
 #include <pdml/similarities/kl_vmf.hpp>
 #include <pdml/similarities/l2.hpp>
 
+#include "host_test_support.hpp"
+
 namespace {
 
 using pdml::ConstMatrixView;
 using pdml::Index;
 using pdml::MatrixView;
+using pdml_test::random_vector;
+using pdml_test::relative_difference;
+using pdml_test::tolerance;
 namespace pc = pdml::cuda;
-
-template <class T>
-std::vector<T> random_vector(std::size_t n, unsigned seed, double scale, double shift = 0) {
-  std::mt19937_64 gen(seed);
-  std::normal_distribution<double> normal;
-  std::vector<T> v(n);
-  for (auto& x : v) x = static_cast<T>(shift + scale * normal(gen));
-  return v;
-}
-
-template <class T>
-double relative_difference(const std::vector<T>& got, const std::vector<T>& want) {
-  double scale = 0, diff = 0;
-  for (std::size_t k = 0; k < want.size(); ++k) {
-    scale = std::max(scale, std::abs(static_cast<double>(want[k])));
-    diff = std::max(diff, std::abs(static_cast<double>(got[k]) - static_cast<double>(want[k])));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
-template <class T>
-double tolerance() {
-  return std::is_same<T, double>::value ? 1e-12 : 1e-5;
-}
-
-/// Host memory for a carved workspace.
-struct HostWorkspace {
-  std::vector<std::max_align_t> storage;
-  explicit HostWorkspace(std::size_t bytes) : storage(bytes / sizeof(std::max_align_t) + 1) {}
-  void* data() { return storage.data(); }
-};
 
 template <class T>
 void cpu_isotropic(pc::IsotropicSimilarity kind, ConstMatrixView<T> e, ConstMatrixView<T> v,
@@ -105,11 +79,8 @@ void check_isotropic(pc::IsotropicSimilarity kind) {
                    MatrixView<T>{gk.data(), c, 1, 1}, &gt);
 
   pc::detail::IsotropicState<T> st;
-  pc::WorkspaceCarver planner(nullptr);
-  pc::detail::carve_isotropic(planner, st, b, c, d);
-  HostWorkspace workspace(planner.bytes());
-  pc::WorkspaceCarver carver(workspace.data());
-  pc::detail::carve_isotropic(carver, st, b, c, d);
+  const auto workspace = pdml_test::carve_host_workspace(
+      [&](pc::WorkspaceCarver& carver) { pc::detail::carve_isotropic(carver, st, b, c, d); });
   st.pair = pc::detail::IsotropicPair<T>{kind, static_cast<int>(d)};
   st.embeddings = ev;
   st.kappas = kv;
@@ -156,11 +127,8 @@ void check_cosine_and_losses() {
   st.classes = c;
   st.dims = d;
   st.temperature = temperature;
-  pc::WorkspaceCarver planner(nullptr);
-  pc::detail::carve_cosine(planner, st);
-  HostWorkspace workspace(planner.bytes());
-  pc::WorkspaceCarver carver(workspace.data());
-  pc::detail::carve_cosine(carver, st);
+  const auto workspace = pdml_test::carve_host_workspace(
+      [&](pc::WorkspaceCarver& carver) { pc::detail::carve_cosine(carver, st); });
   const pc::detail::HostBackend be;
   std::vector<T> hsim(b * c), hge(b * d), hgv(c * d);
   T hgt = 0;
@@ -183,11 +151,8 @@ void check_cosine_and_losses() {
   nst.rows = b;
   nst.classes = c;
   nst.labels = labels.data();
-  pc::WorkspaceCarver nplanner(nullptr);
-  pc::detail::carve_proxy_nca(nplanner, nst);
-  HostWorkspace nworkspace(nplanner.bytes());
-  pc::WorkspaceCarver ncarver(nworkspace.data());
-  pc::detail::carve_proxy_nca(ncarver, nst);
+  const auto nca_workspace = pdml_test::carve_host_workspace(
+      [&](pc::WorkspaceCarver& carver) { pc::detail::carve_proxy_nca(carver, nst); });
   T hnca = 0;
   REQUIRE(pc::detail::proxy_nca_forward(be, nst, simv, &hnca) == cudaSuccess);
   REQUIRE(pc::detail::proxy_nca_backward(be, nst, T(0.7), MatrixView<T>{hgnca.data(), b, c, c}) ==
@@ -207,11 +172,8 @@ void check_cosine_and_losses() {
   pst.rows = b;
   pst.classes = c;
   pst.labels = labels.data();
-  pc::WorkspaceCarver pplanner(nullptr);
-  pc::detail::carve_proxy_anchor(pplanner, pst);
-  HostWorkspace pworkspace(pplanner.bytes());
-  pc::WorkspaceCarver pcarver(pworkspace.data());
-  pc::detail::carve_proxy_anchor(pcarver, pst);
+  const auto anchor_workspace = pdml_test::carve_host_workspace(
+      [&](pc::WorkspaceCarver& carver) { pc::detail::carve_proxy_anchor(carver, pst); });
   T hpa = 0;
   REQUIRE(pc::detail::proxy_anchor_forward(be, pst, cv, &hpa) == cudaSuccess);
   REQUIRE(pc::detail::proxy_anchor_backward(be, pst, T(1.3), MatrixView<T>{hgpa.data(), b, c, c}) ==
