@@ -28,6 +28,7 @@
 
 #include "sampling_stats.hpp"
 #include "vmf_marginal_reference.hpp"
+#include "same_evaluation.hpp"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -470,7 +471,10 @@ TEST_CASE("vmf_sample stream layout, determinism and thread independence", "[vmf
       pdml::RandomStream stream(key, pdml::vmf_sample_stream_index(s, n, count));
       REQUIRE(pdml::vmf_sample_stream_index(s, n, count) == static_cast<std::uint64_t>(s * count + n));
       pdml::vmf_sample_one(stream, p, mu.data(), kappa, y.data(), static_cast<double*>(nullptr));
-      for (int j = 0; j < p; ++j) CHECK(x[static_cast<std::size_t>((s * count + n) * p + j)] == y[static_cast<std::size_t>(j)]);
+      for (int j = 0; j < p; ++j) {
+        CHECK(pdml_test::same_evaluation(x[static_cast<std::size_t>((s * count + n) * p + j)],
+                                         y[static_cast<std::size_t>(j)], 1.0));
+      }
     }
   }
 #if defined(_OPENMP)
