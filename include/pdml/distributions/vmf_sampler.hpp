@@ -179,24 +179,6 @@ PDML_HOST_DEVICE inline VmfMarginalDraw vmf_draw_marginal(RandomStream& stream, 
 
 namespace detail {
 
-// 16-point Gauss-Legendre rule on [-1, 1]: the positive nodes and weights.
-struct GaussLegendre16 {
-  static PDML_HOST_DEVICE PDML_FORCE_INLINE double node(int i) {
-    constexpr double nodes[8] = {0.98940093499164993260, 0.94457502307323257608,
-                                 0.86563120238783174388, 0.75540440835500303390,
-                                 0.61787624440264374845, 0.45801677765722738634,
-                                 0.28160355077925891323, 0.09501250983763744018};
-    return nodes[i];
-  }
-  static PDML_HOST_DEVICE PDML_FORCE_INLINE double weight(int i) {
-    constexpr double weights[8] = {0.02715245941175409485, 0.06225352393864789286,
-                                   0.09515851168249278481, 0.12462897125553387205,
-                                   0.14959598881657673208, 0.16915651939500253819,
-                                   0.18260341504492358887, 0.18945061045506849629};
-    return weights[i];
-  }
-};
-
 // The quadrature's node loop evaluates log, log1p and exp 128 times per
 // sample. On hosts with AVX-512 it uses the elementary functions below,
 // written (like the normals' in random_stream.hpp) with IEEE operations only
@@ -294,10 +276,6 @@ PDML_HOST_DEVICE inline double vmf_bisect_level(const VmfTailLogWeight& weight, 
   }
   return increasing ? lo : hi;
 }
-
-}  // namespace detail
-
-namespace detail {
 
 // One 16-node Gauss-Legendre panel of the dw/dkappa tail integral, given in
 // v = 1 - x in [v_lo, v_hi]: the half width times the sum of
