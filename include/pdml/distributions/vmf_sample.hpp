@@ -46,7 +46,8 @@ class VmfSampleCapReached : public std::runtime_error {
 };
 
 /// What vmf_sample_backward needs. Memory: (n_samples N + N) p + N values of
-/// T plus n_samples N VmfSampleDraw<T> records (40 bytes each), i.e. about
+/// T plus n_samples N VmfSampleDraw<T> records (40 bytes each) and N
+/// VmfMarginalParams (80 bytes each), i.e. about
 /// the size of the samples themselves plus 40 bytes per sample.
 template <class T>
 struct VmfSampleSaved {
@@ -57,6 +58,7 @@ struct VmfSampleSaved {
   Index failed_draws = 0;
   std::vector<T> directions;  // N x p: mu_n (e_1 when eta_n = 0)
   std::vector<T> kappas;      // N: kappa_n = |eta_n|
+  std::vector<VmfMarginalParams> marginal_params;  // N: Wood's envelope per distribution
   // (n_samples N) x p, row i: the unit tangent t of sample i (x = w mu +
   // sqrt(1 - w^2) t); for distributions with kappa = 0 the sample x itself,
   // which the uniform-case estimator needs instead.
@@ -67,6 +69,7 @@ struct VmfSampleSaved {
 
   std::size_t memory_bytes() const {
     return (directions.size() + kappas.size() + tangents.size()) * sizeof(T) +
+           marginal_params.size() * sizeof(VmfMarginalParams) +
            draws.size() * sizeof(VmfSampleDraw<T>) + backward_scratch.memory_bytes();
   }
 };
@@ -106,7 +109,10 @@ void vmf_sample(ConstMatrixView<T> eta, int n_samples, RngKey rng, MatrixView<T>
   std::vector<T>& kappas = saved != nullptr ? saved->kappas : local_kappas;
   directions.assign(static_cast<std::size_t>(count * p), T(0));
   kappas.assign(static_cast<std::size_t>(count), T(0));
-  std::vector<VmfMarginalParams> marginal_params(static_cast<std::size_t>(count));
+  std::vector<VmfMarginalParams> local_marginal_params;
+  std::vector<VmfMarginalParams>& marginal_params =
+      saved != nullptr ? saved->marginal_params : local_marginal_params;
+  marginal_params.resize(static_cast<std::size_t>(count));
   for (Index n = 0; n < count; ++n) {
     kappas[static_cast<std::size_t>(n)] =
         vmf_mean_direction(eta.row(n), p, directions.data() + n * p);

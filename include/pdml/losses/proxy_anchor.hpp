@@ -25,6 +25,7 @@ template <class T>
 struct ProxyAnchorSaved {
   RowMajorMatrix<T> grad_cosines;  ///< B x C, dL/ds for grad_loss = 1
   mutable detail::RowVector<T> class_terms;  ///< C (summed in order)
+  std::vector<char> class_present;           ///< C: 1 if the class has a positive in the batch
 };
 
 namespace detail {
@@ -35,7 +36,9 @@ T proxy_anchor_forward_unchecked(ConstMatrixView<T> cosines, const std::int64_t*
   const Index b = cosines.rows, c_count = cosines.cols;
   saved.grad_cosines.resize(b, c_count);
   saved.class_terms.resize(c_count);
-  std::vector<char> present(static_cast<std::size_t>(c_count), 0);
+  // Kept in saved so that a reused Saved allocates nothing after the first step.
+  std::vector<char>& present = saved.class_present;
+  present.assign(static_cast<std::size_t>(c_count), 0);
   for (Index i = 0; i < b; ++i) present[static_cast<std::size_t>(labels[i])] = 1;
   Index n_present = 0;
   for (char p : present) n_present += p;

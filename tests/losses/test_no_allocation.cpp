@@ -1,0 +1,91 @@
+// docs/api.md promises that reusing one Saved across steps of equal shapes
+// allocates nothing after the first step (apart from Eigen's GEMM packing
+// buffers, which stay on the stack for these sizes). This file replaces the
+// global operator new to count heap allocations made during a later step.
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <new>
+#include <vector>
+
+#include <pdml/distributions/vmf_sample.hpp>
+#include <pdml/losses/el_nivmf_loss.hpp>
+
+namespace {
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) { return operator new(size); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+using Matrix = pdml::RowMajorMatrix<float>;
+
+long allocations_during(const std::function<void()>& work) {
+  const long before = g_allocations.load();
+  work();
+  return g_allocations.load() - before;
+}
+
+}  // namespace
+
+TEST_CASE("A training step with a reused Saved allocates nothing after the first",
+          "[losses][allocation]") {
+  const int batch = 16, classes = 6, dim = 32;
+  Matrix embeddings = 8.0f * Matrix::Random(batch, dim);
+  std::vector<std::int64_t> labels(batch);
+  for (int i = 0; i < batch; ++i) labels[i] = i % classes;
+  const Matrix proxies = Matrix::Random(classes, dim);
+  const Matrix kappas = Matrix::Constant(classes, dim, 10.0f);
+  Matrix grad_embeddings(batch, dim), grad_proxies(classes, dim), grad_kappas(classes, dim);
+  float grad_temperature = 0;
+  for (const float guidance : {0.0f, 1.0f}) {
+    CAPTURE(guidance);
+    pdml::ElNivmfLoss<float>::Options options;
+    options.guidance_weight = guidance;
+    const pdml::ElNivmfLoss<float> loss(options);
+    pdml::ElNivmfLoss<float>::Saved saved;
+    auto step = [&](std::uint64_t offset) {
+      loss.forward(pdml::view_of<float>(embeddings), labels.data(),
+                   pdml::view_of<float>(proxies), pdml::view_of<float>(kappas), 0.1f,
+                   pdml::RngKey{7, offset}, saved);
+      loss.backward(saved, 1.0f, pdml::view_of<float>(grad_embeddings),
+                    pdml::view_of<float>(grad_proxies), pdml::view_of<float>(grad_kappas),
+                    &grad_temperature);
+    };
+    step(0);
+    step(1);  // thread pools, first-touch scratch: warm
+    CHECK(allocations_during([&] { step(2); }) == 0);
+  }
+}
+
+TEST_CASE("vmf_sample and its backward with a reused Saved allocate nothing after the first",
+          "[distributions][allocation]") {
+  const int count = 8, p = 24, n_samples = 3;
+  const Matrix eta = 5.0f * Matrix::Random(count, p);
+  Matrix samples(n_samples * count, p), grad(n_samples * count, p), grad_eta(count, p);
+  grad.setOnes();
+  pdml::VmfSampleSaved<float> saved;
+  auto step = [&](std::uint64_t offset) {
+    pdml::vmf_sample<float>(pdml::view_of<float>(eta), n_samples, pdml::RngKey{3, offset},
+                            pdml::view_of<float>(samples), &saved);
+    pdml::vmf_sample_backward<float>(saved, pdml::view_of<float>(grad),
+                                     pdml::view_of<float>(grad_eta));
+  };
+  step(0);
+  step(1);
+  CHECK(allocations_during([&] { step(2); }) == 0);
+}
