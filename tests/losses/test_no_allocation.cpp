@@ -1,6 +1,7 @@
 // docs/api.md promises that reusing one Saved across steps of equal shapes
 // allocates nothing after the first step (apart from Eigen's GEMM packing
-// buffers, which stay on the stack for these sizes). This file replaces the
+// buffers, which stay on the stack for these sizes): checked here for the
+// criterion, the samplers and the similarities. This file replaces the
 // global operator new to count heap allocations made during a later step.
 
 #include <catch2/catch.hpp>
@@ -12,8 +13,14 @@
 #include <new>
 #include <vector>
 
+#include <pdml/distributions/nivmf_batch.hpp>
+#include <pdml/distributions/power_spherical_batch.hpp>
 #include <pdml/distributions/vmf_sample.hpp>
 #include <pdml/losses/el_nivmf_loss.hpp>
+#include <pdml/similarities/cosine.hpp>
+#include <pdml/similarities/el_vmf.hpp>
+#include <pdml/similarities/kl_vmf.hpp>
+#include <pdml/similarities/nivmf_point.hpp>
 
 namespace {
 std::atomic<long> g_allocations{0};
@@ -88,4 +95,114 @@ TEST_CASE("vmf_sample and its backward with a reused Saved allocate nothing afte
   step(0);
   step(1);
   CHECK(allocations_during([&] { step(2); }) == 0);
+}
+
+TEST_CASE("nivMF and Power Spherical sampling with a reused Saved allocate nothing after the first",
+          "[distributions][allocation]") {
+  const int count = 5, p = 16, n_samples = 4;
+  Matrix directions = Matrix::Random(count, p);
+  directions.rowwise().normalize();
+  Matrix samples(n_samples * count, p), grad(n_samples * count, p), grad_directions(count, p);
+  grad.setOnes();
+  {
+    const Matrix concentrations = Matrix::Constant(count, p, 6.0f);
+    Matrix grad_concentrations(count, p);
+    pdml::NivmfSampleSaved<float> saved;
+    auto step = [&](std::uint64_t offset) {
+      pdml::nivmf_sample<float>(pdml::view_of<float>(directions),
+                                pdml::view_of<float>(concentrations), n_samples,
+                                pdml::RngKey{5, offset}, pdml::view_of<float>(samples), &saved);
+      pdml::nivmf_sample_backward<float>(saved, pdml::view_of<float>(grad),
+                                         pdml::view_of<float>(grad_directions),
+                                         pdml::view_of<float>(grad_concentrations));
+    };
+    step(0);
+    step(1);
+    CHECK(allocations_during([&] { step(2); }) == 0);
+  }
+  {
+    const Matrix concentrations = Matrix::Constant(count, 1, 20.0f);
+    Matrix grad_concentrations(count, 1);
+    pdml::PowerSphericalSampleSaved<float> saved;
+    auto step = [&](std::uint64_t offset) {
+      pdml::power_spherical_sample<float>(pdml::view_of<float>(directions),
+                                          pdml::view_of<float>(concentrations), n_samples,
+                                          pdml::RngKey{6, offset}, pdml::view_of<float>(samples),
+                                          &saved);
+      pdml::power_spherical_sample_backward<float>(saved, pdml::view_of<float>(grad),
+                                                   pdml::view_of<float>(grad_directions),
+                                                   pdml::view_of<float>(grad_concentrations));
+    };
+    step(0);
+    step(1);
+    CHECK(allocations_during([&] { step(2); }) == 0);
+  }
+}
+
+TEST_CASE("The similarities with a reused Saved allocate nothing after the first step",
+          "[similarities][allocation]") {
+  const int batch = 12, classes = 5, dim = 16;
+  const Matrix embeddings = 6.0f * Matrix::Random(batch, dim);
+  const Matrix proxies = Matrix::Random(classes, dim);
+  const Matrix scalar_kappas = Matrix::Constant(classes, 1, 8.0f);
+  const Matrix kappas = Matrix::Constant(classes, dim, 8.0f);
+  Matrix sim(batch, classes), grad_sim = Matrix::Ones(batch, classes);
+  Matrix grad_embeddings(batch, dim), grad_proxies(classes, dim), grad_scalar_kappas(classes, 1),
+      grad_kappas(classes, dim);
+  float grad_temperature = 0;
+  auto check = [&](const std::function<void()>& step) {
+    step();
+    step();
+    CHECK(allocations_during(step) == 0);
+  };
+  const auto e = pdml::view_of<float>(embeddings);
+  const auto v = pdml::view_of<float>(proxies);
+  {
+    pdml::PpkSimilaritySaved<float> saved;
+    check([&] {
+      pdml::ppk_similarity_forward<float>(e, v, pdml::view_of<float>(scalar_kappas), 1e-3f, 0.1f,
+                                          pdml::PpkOrder::expected_likelihood,
+                                          pdml::view_of<float>(sim), saved);
+      pdml::ppk_similarity_backward<float>(saved, pdml::view_of<float>(grad_sim),
+                                           pdml::view_of<float>(grad_embeddings),
+                                           pdml::view_of<float>(grad_proxies),
+                                           pdml::view_of<float>(grad_scalar_kappas),
+                                           &grad_temperature);
+    });
+  }
+  {
+    pdml::KlSimilaritySaved<float> saved;
+    check([&] {
+      pdml::kl_similarity_forward<float>(e, v, pdml::view_of<float>(scalar_kappas), 1e-3f, 0.1f,
+                                         pdml::view_of<float>(sim), saved);
+      pdml::kl_similarity_backward<float>(saved, pdml::view_of<float>(grad_sim),
+                                          pdml::view_of<float>(grad_embeddings),
+                                          pdml::view_of<float>(grad_proxies),
+                                          pdml::view_of<float>(grad_scalar_kappas),
+                                          &grad_temperature);
+    });
+  }
+  {
+    pdml::CosineSimilaritySaved<float> saved;
+    check([&] {
+      pdml::cosine_similarity_forward<float>(e, v, 0.1f, pdml::view_of<float>(sim), saved);
+      pdml::cosine_similarity_backward<float>(saved, pdml::view_of<float>(grad_sim),
+                                              pdml::view_of<float>(grad_embeddings),
+                                              pdml::view_of<float>(grad_proxies),
+                                              &grad_temperature);
+    });
+  }
+  {
+    pdml::NivmfPointSimilaritySaved<float> saved;
+    check([&] {
+      pdml::nivmf_point_similarity_forward<float>(e, v, pdml::view_of<float>(kappas), 1e-3f, 0.1f,
+                                                  pdml::NivmfScoring::paper_rule,
+                                                  pdml::view_of<float>(sim), saved);
+      pdml::nivmf_point_similarity_backward<float>(saved, pdml::view_of<float>(grad_sim),
+                                                   pdml::view_of<float>(grad_embeddings),
+                                                   pdml::view_of<float>(grad_proxies),
+                                                   pdml::view_of<float>(grad_kappas),
+                                                   &grad_temperature);
+    });
+  }
 }
