@@ -49,10 +49,10 @@ PDML_HOST_DEVICE PDML_CUDA_OUT_OF_LINE void nivmf_offset_backward(bool exact, in
 }
 
 template <class T>
-PDML_HOST_DEVICE PDML_CUDA_OUT_OF_LINE VmfSampleDraw<T> vmf_draw(RandomStream& stream, int p,
-                                                                 const T* mu, T kappa, T* x,
-                                                                 T* tangent) {
-  return pdml::vmf_sample_one(stream, p, mu, kappa, x, tangent);
+PDML_HOST_DEVICE PDML_CUDA_OUT_OF_LINE VmfSampleDraw<T> vmf_draw(
+    RandomStream& stream, int p, const T* mu, const VmfMarginalParams& marginal_params, T* x,
+    T* tangent) {
+  return pdml::vmf_sample_one(stream, p, mu, marginal_params, x, tangent);
 }
 
 PDML_HOST_DEVICE PDML_CUDA_OUT_OF_LINE inline double vmf_dw_dkappa(int p, double kappa,

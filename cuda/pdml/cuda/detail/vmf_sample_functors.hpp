@@ -35,6 +35,7 @@ struct VmfSampleBuffers {
   RngKey rng{0, 0};
   T* directions = nullptr;      // N x p: mu_n
   T* kappas = nullptr;          // N
+  VmfMarginalParams* marginal_params = nullptr;  // N: Wood's envelope, as on the host
   // (S N) x p, row i: the unit tangent of sample i, or for kappa = 0 the
   // sample itself (what the uniform-case estimator needs), as on the host.
   T* tangents = nullptr;
@@ -52,21 +53,25 @@ VmfSampleBuffers<T> carve_vmf_sample_buffers(WorkspaceCarver& carver, Index n_sa
   const auto n = [](Index v) { return static_cast<std::size_t>(v); };
   b.directions = carver.take<T>(n(n_distributions * dimension));
   b.kappas = carver.take<T>(n(n_distributions));
+  b.marginal_params = carver.take<VmfMarginalParams>(n(n_distributions));
   b.tangents = carver.take<T>(n(n_samples * n_distributions * dimension));
   b.draws = carver.take<VmfSampleDraw<T>>(n(n_samples * n_distributions));
   b.scratch = carver.take<T>(n(n_distributions * 2 * dimension));
   return b;
 }
 
-/// Per distribution n: mu_n and kappa_n from eta_n (the sampler's own split).
+/// Per distribution n: mu_n and kappa_n from eta_n (the sampler's own split)
+/// and the marginal's envelope, once per distribution as on the host.
 template <class T>
 struct VmfSplitEta {
   ConstMatrixView<T> eta;
   T* directions;
   T* kappas;
+  VmfMarginalParams* marginal_params;
   PDML_HOST_DEVICE void operator()(Index n) const {
     const int p = static_cast<int>(eta.cols);
     kappas[n] = vmf_mean_direction(eta.row(n), p, directions + n * p);
+    marginal_params[n] = vmf_marginal_params(p, static_cast<double>(kappas[n]));
   }
 };
 
@@ -78,6 +83,7 @@ struct VmfSampleRow {
   RngKey rng;
   const T* directions;
   const T* kappas;
+  const VmfMarginalParams* marginal_params;
   MatrixView<T> samples;
   T* tangents;
   VmfSampleDraw<T>* draws;
@@ -86,7 +92,7 @@ struct VmfSampleRow {
     RandomStream stream(rng, static_cast<std::uint64_t>(i));
     const T kappa = kappas[n];
     T* tangent = tangents + i * p;
-    draws[i] = vmf_draw(stream, p, directions + n * p, kappa, samples.row(i),
+    draws[i] = vmf_draw(stream, p, directions + n * p, marginal_params[n], samples.row(i),
                         kappa > T(0) ? tangent : static_cast<T*>(nullptr));
     if (!(kappa > T(0))) {
       const T* x = samples.row(i);
@@ -146,11 +152,13 @@ cudaError_t vmf_sample_run(const Backend& be, ConstMatrixView<T> eta, int n_samp
   const int p = static_cast<int>(eta.cols);
   buffers.rng = rng;
   cudaError_t status =
-      for_each_index(be, count, VmfSplitEta<T>{eta, buffers.directions, buffers.kappas});
+      for_each_index(be, count, VmfSplitEta<T>{eta, buffers.directions, buffers.kappas,
+                                               buffers.marginal_params});
   if (status != cudaSuccess) return status;
   return for_each_index(be, count * n_samples,
                         VmfSampleRow<T>{count, p, rng, buffers.directions, buffers.kappas,
-                                        samples, buffers.tangents, buffers.draws});
+                                        buffers.marginal_params, samples, buffers.tangents,
+                                        buffers.draws});
 }
 
 template <class T, class Backend>
