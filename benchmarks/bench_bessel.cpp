@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // pdml's log-space Bessel functions and vMF log-normalizer against Boost.Math
 // cyl_bessel_i (double, one thread), measured in the same run on the same
 // points: random (p, kappa) with p uniform in [2, 8192] (order v = p/2 - 1 in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Throughput of the Power Spherical and nivMF samplers (samples per second,
 // one thread), each next to the exact vMF sampler at the same p and
 // concentration as the in-run peer, plus the backward passes.

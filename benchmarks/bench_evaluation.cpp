@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Retrieval evaluation: the blocked exact search (bounded memory) against the
 // naive full-matrix peer (one N x N product, then a partial sort per row), in
 // the same run, float, one thread under scripts/bench. (Results leave the loop

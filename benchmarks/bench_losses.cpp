@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One training step of the paper's criterion (EL-nivMF + Proxy-NCA), float, one thread:
 // forward with sampling + backward, against a same-run naive element-by-element
 // implementation of the same step (same samples, same formulas, per-pair loops).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Throughput of the exact vMF sampler (samples/s, one thread) for
 // p in {3, 16, 128, 512, 1024, 4096}, float and double, kappa in
 // {1, 12, 100, 1e4}; the peer in the same run is the cost of drawing the p

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Installs pdml into a scratch prefix, then builds and runs a separate project
 # that uses find_package(pdml CONFIG REQUIRED) and links pdml::pdml.
 file(REMOVE_RECURSE ${WORK})

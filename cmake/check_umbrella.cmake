@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fails when a public CPU header under include/pdml is missing from pdml/pdml.hpp.
 file(READ ${ROOT}/include/pdml/pdml.hpp umbrella)
 file(GLOB_RECURSE headers RELATIVE ${ROOT}/include ${ROOT}/include/pdml/*.hpp)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Measures the accuracy of pdml's Bessel and vMF functions against
 // Boost.Math in boost::multiprecision::cpp_bin_float_50 and writes
 // docs/accuracy.md. It also writes the reference tables that the math tests

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // GPU benchmarks of pdml::cuda (Google Benchmark, manual time from CUDA
 // events): log-normalizer evaluations/s (float, double), vMF samples/s, nivMF
 // samples/s (forward + backward, proxy shapes) and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The CPU side of the CUDA agreement tests, behind an Eigen-free interface:
 // implemented in test_criterion_reference.cpp (compiled by the host compiler

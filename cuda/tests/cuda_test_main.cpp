@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // main() for the CUDA tests: runs Catch2 when a CUDA device is present, and
 // otherwise reports a skip with exit code 77 (ctest SKIP_RETURN_CODE).
 #define CATCH_CONFIG_RUNNER

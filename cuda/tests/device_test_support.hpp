@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Device-memory helpers shared by the CUDA tests (Catch2 assertions on every
 // CUDA call): buffers, strided matrices, a cuBLAS handle, a stream, test

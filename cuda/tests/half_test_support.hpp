@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // fp16 / bf16 test inputs shared by the device test test_half_inputs.cu and
 // the Thrust-host test host/test_half_inputs_host.cpp: a strided half matrix

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Device sanity: the host/device macro and views work inside a kernel.
 #include <catch2/catch.hpp>
 

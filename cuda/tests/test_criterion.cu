@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The CUDA samplers and criterion against the CPU API on identical inputs
 // (the CPU side is in test_criterion_reference.cpp):
 //  * vMF, nivMF and Power Spherical samples for the same key: equal up to the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CPU side of test_criterion.cu: the CPU API on the same inputs.
 #include "cpu_reference.hpp"
 

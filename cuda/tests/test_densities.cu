@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The batched CUDA log-densities (pdml/cuda/densities.hpp) against the CPU
 // batched APIs on identical inputs (CPU side in test_densities_reference.cpp):
 // log_prob and every gradient within 1e-12 relative (double) / 1e-5 (float)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CPU side of test_densities.cu: the CPU batched log-densities.
 #include "cpu_reference.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The standalone CUDA nivMF scores and EL-nivMF similarity
 // (pdml/cuda/nivmf_scores.hpp, pdml/cuda/el_nivmf_similarity.hpp) against the
 // CPU API on identical inputs (CPU side in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CPU side of test_el_nivmf_similarity.cu: the CPU nivMF scores and EL-nivMF
 // similarity on the same inputs.
 #include "cpu_reference.hpp"

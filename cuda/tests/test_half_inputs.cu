@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Half-precision inputs of pdml::cuda::ElNivmfLoss<float> on the device: the
 // fp16 / bf16 overloads of forward and forward_with_samples give bitwise the
 // same loss and gradients as the fp32 criterion on the float-converted inputs

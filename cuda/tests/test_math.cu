@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The math layer evaluated in kernels (through pdml::cuda::vmf_function and
 // bessel_function) against the same functions evaluated on the host:
 // <= 2 ulp in double; in float |device - host| <= 4 eps_f max(1, |host|)

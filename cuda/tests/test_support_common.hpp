@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Helpers shared by every CUDA agreement test, whichever backend runs the
 // code under test: the device tests (*.cu, through device_test_support.hpp)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A user's own CUDA kernel built from pdml's device functions: for every
 // image (a vMF with natural parameter e_i) it draws samples with the per-sample
 // vMF sampler, scores them under a nivMF class proxy with the paper's scoring

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Adam (Kingma and Ba, 2015) over parameter groups, each with its own
 // learning-rate multiplier, as the paper trains proxies, concentrations and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Class-balanced batches: every batch holds `per_class` images of each of
 // `classes_per_batch` classes, drawn without replacement from per-class

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Runs COMMAND (a ;-list) and checks its exit status (EXPECT_RC) and that its
 # standard error contains EXPECT_TEXT.
 execute_process(COMMAND ${COMMAND} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The selectable training criteria, each composed from pdml's forward/backward
 // pairs (nothing of a loss is re-implemented here), together with the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Reading IDX files (the MNIST container format), gzipped or plain, and the
 // Fashion-MNIST splits built from them.

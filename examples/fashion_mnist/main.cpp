@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fashion-MNIST trainer: an MLP embedding network trained with a pdml criterion
 // on classes 0-4, evaluated by retrieval on the held-out classes 5-9
 // (zero-shot) and on the test images of the seen classes. See --help.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // A small multilayer perceptron embedding network, forward and backward
 // written out with Eigen: x -> [Linear -> ReLU] x (L - 1) -> Linear -> e.

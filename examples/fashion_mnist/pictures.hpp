@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The trainer's pictures: a grayscale PNG grid of images (libpng) and an SVG
 // line plot of training curves.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // A one-line progress bar on stderr with the running loss and the estimated
 // time remaining; silent when stderr is not a terminal or when disabled.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The comparison of docs/results.md: trains the four criteria one after the
 # other with the same seed and settings (and evaluates the untrained network),
 # then prints a Markdown table of the held-out and seen-class figures.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests of the Fashion-MNIST trainer's pieces: IDX parsing, the MLP backward
 // against finite differences, Adam, class-balanced batches, the command line
 // and the pictures.

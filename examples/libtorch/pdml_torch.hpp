@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // LibTorch adapter: pdml's EL-nivMF criterion as a torch::autograd::Function, so a
 // LibTorch model trains with it like with any built-in loss.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The LibTorch adapter: autograd gradients equal pdml's backward, agree with finite
 // differences, and optimizer steps on a LibTorch model reduce the loss.
 // LibTorch first: its glog defines a CHECK macro that must not shadow Catch2's.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A LibTorch model trained with pdml's EL-nivMF criterion through the autograd adapter.
 //
 // Data: C well-separated Gaussian classes in R^20 (generated, seeded). Model: a two-layer

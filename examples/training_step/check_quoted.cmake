@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fails unless the text of SOURCE appears verbatim in DOC.
 file(READ ${SOURCE} source)
 file(READ ${DOC} doc)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One training loop with pdml::ElNivmfLoss (docs/api.md quotes this file verbatim).
 #include <cstdint>
 #include <cstdio>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Umbrella header: every public CPU API of pdml, layer by layer.
 // (CUDA specializations live under cuda/pdml/cuda and are included separately.)

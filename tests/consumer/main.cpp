@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Uses the installed umbrella header; exits non-zero if a value is off.
 #include <cmath>
 #include <cstdio>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // nivMF(nu, k): the density integrates to one (quadrature on S^1 and S^2,
 // importance sampling on S^5 and S^15), the exact sampler matches it
 // (chi-square on S^1 and S^2, moments on S^15), every backward matches finite

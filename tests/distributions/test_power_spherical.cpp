@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Power Spherical distribution: normalizer, entropy and KL against quadrature,
 // gradients against finite differences, the implicit Beta reparameterization
 // against finite differences of Boost's inverse incomplete beta function, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // vMF closed forms: values against independent references (Bessel ratios in
 // 50-digit arithmetic, quadrature on S^1 and S^2), every backward against
 // central finite differences, and the uniform case kappa = 0.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The exact vMF sampler and its gradients (issue 3, section 8, vMF part).
 //
 // References are independent of pdml: the marginal CDF, mean and variance of

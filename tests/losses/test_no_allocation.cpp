@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // docs/api.md promises that reusing one Saved across steps of equal shapes
 // allocates nothing after the first step (apart from Eigen's GEMM packing
 // buffers, which stay on the stack for these sizes): checked here for the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The Debye coefficient tables of include/pdml/math/detail/debye_coefficients.hpp
 // re-derived here, independently of how they were generated, in 50-digit
 // arithmetic straight from DLMF 10.41.10-12:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Accuracy of log I_v(x), I_{v+1}/I_v, its complement and its derivative
 // (pdml/math/log_bessel.hpp) against Boost.Math cyl_bessel_i evaluated in
 // boost::multiprecision::cpp_bin_float_50 from the exact inputs.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Accuracy of the vMF log-normalizer log C_p, the mean resultant A_p, its
 // complement and derivative (pdml/math/vmf_normalizer.hpp) and of the
 // batched form (pdml/math/vmf_normalizer_batch.hpp), against Boost.Math

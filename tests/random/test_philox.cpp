@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Philox4x32-10 known answers, the stream layout, and the distributions of the
 // uniform, normal, exponential, gamma and beta draws (KS tests against Boost
 // CDFs; Bonferroni-corrected thresholds stated per test case).

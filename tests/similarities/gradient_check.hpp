@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Shared helpers of the similarity and loss tests: random inputs, views, and a
 // fourth-order central finite-difference gradient (error O(h^4) + O(eps / h)).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Independent element-by-element evaluations of the similarity formulas (docs/math.md,
 // section similarities-losses), in long double with Boost.Math Bessel functions. They

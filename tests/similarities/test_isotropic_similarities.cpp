@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // EL-vMF / B-vMF (probability product kernel), KL-vMF and L2 similarities to isotropic
 // proxies.
 #include <catch2/catch.hpp>

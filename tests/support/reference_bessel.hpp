@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // High-precision references for Bessel functions and vMF normalizers, shared
 // by tests and tools. They are computed by Boost.Math's cyl_bessel_i in

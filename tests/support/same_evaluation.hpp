@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Equality of two evaluations of the same pdml routine in different calling
 // contexts (a batched API against its per-item routine). Without FMA

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Statistics helpers for the sampler tests: the Kolmogorov-Smirnov statistic
 // and its p-value, and a z-score for a sample mean. Independent of pdml.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Independent references for the vMF marginal w = mu^T x on S^{p-1}, whose
 // density is f(w) ~ (1 - w^2)^((p-3)/2) exp(kappa w). Everything is computed

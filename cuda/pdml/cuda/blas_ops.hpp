@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Transpose flags of row-major GEMM operands (shared by the cuBLAS path and
 // the host backend, so it does not include cuBLAS).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Conventions shared by every pdml::cuda entry point.
 //

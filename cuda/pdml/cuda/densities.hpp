@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Batched log-densities on the GPU, with the layout and semantics of the CPU
 // batched APIs (include/pdml/distributions/vmf_batch.hpp, nivmf_batch.hpp,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // pdml::cuda::ElNivmfLoss<T>: the paper's criterion (Proxy-NCA over EL-nivMF
 // similarities plus w * ProxyAnchor) on the GPU, with the semantics of the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The EL-nivMF similarity on the GPU, with the semantics of the CPU
 // pdml::el_nivmf_similarity_forward / _backward

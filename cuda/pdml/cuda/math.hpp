@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Batched log-normalizers, mean resultants and Bessel functions on the GPU:
 // the device-callable routines of include/pdml/math, one thread per element.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Batched nivMF scores on the GPU: the N x C matrix l_c(x_n) of N points
 // under C nivMF proxies, with its backward, with the semantics of the CPU

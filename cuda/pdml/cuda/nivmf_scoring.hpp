@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Which nivMF score a proxy assigns to a point, on CUDA. Mirrors
 // pdml::NivmfScoring (include/pdml/similarities/nivmf_scoring.hpp, which

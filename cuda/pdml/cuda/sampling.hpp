@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Batched samplers on the GPU, with their backward: the vMF sampler
 // (pdml::vmf_sample's layout and random streams, so the same key gives the

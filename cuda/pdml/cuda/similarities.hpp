@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Similarities and proxy losses on the GPU, with the semantics of the CPU
 // ones (include/pdml/similarities, include/pdml/losses):

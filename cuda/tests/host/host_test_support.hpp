@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Helpers of the Thrust-host tests (host/test_*_host.cpp), which run the
 // generic pdml::cuda code on Thrust's CPP system with host memory: a carved

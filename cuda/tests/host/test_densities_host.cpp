@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The batched CUDA log-densities (pdml/cuda/densities.hpp: vMF, exact nivMF,
 // Power Spherical, with backward) on Thrust's CPP system, through the same
 // checks and runs as the public wrappers, against the CPU batched APIs

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The generic (Thrust) EL-nivMF algorithm of pdml::cuda, run on Thrust's CPP
 // system with the host GEMM, against the CPU criterion pdml::ElNivmfLoss on
 // identical inputs: the code path of the CUDA criterion, executed without a GPU.

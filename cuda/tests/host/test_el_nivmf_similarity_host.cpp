@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The standalone CUDA nivMF scores and EL-nivMF similarity
 // (pdml/cuda/nivmf_scores.hpp, pdml/cuda/el_nivmf_similarity.hpp) on Thrust's
 // CPP system with the host GEMM, through the same setup / run / backward

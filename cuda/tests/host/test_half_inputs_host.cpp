@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Half-precision inputs of pdml::cuda::ElNivmfLoss<float> (fp16 / bf16
 // embeddings and proxy vectors, fp32 accumulation) on Thrust's CPP system
 // with the host GEMM, through the same carving and forward

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The generic (Thrust) nivMF code of pdml::cuda -- the batched exact sampler
 // with its backward, and the nivMF-to-point similarity with its backward --
 // run on Thrust's CPP system with the host GEMM, against the CPU API on

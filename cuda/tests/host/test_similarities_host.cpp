@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The generic (Thrust) similarities, Proxy-NCA and ProxyAnchor of pdml::cuda,
 // run on Thrust's CPP system with the host GEMM, against the CPU API on
 // identical inputs (relative 1e-12 in double, 1e-5 in float); and the batched

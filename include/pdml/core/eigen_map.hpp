@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Eigen maps over pdml views, for the CPU batched paths.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Non-owning row-major matrix views: the currency of every batched pdml API.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Per-thread scratch space owned by a Saved struct, so that a backward pass
 // allocates nothing beyond what Saved holds: the buffer grows on the first

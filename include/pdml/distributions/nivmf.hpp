@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The non-isotropic von Mises-Fisher distribution nivMF(nu, k) on S^{p-1}
 // (class proxies of the paper): per-distribution, device-callable functions.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Batched, validated host APIs of nivMF(nu, k) (nivmf.hpp, nivmf_sampler.hpp):
 // exact sampling with its backward, and log-densities with theirs.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Exact sampler of nivMF(nu, k) and its backward, per sample, device-callable.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The Power Spherical distribution PS(mu, kappa) on S^{p-1} (De Cao & Aziz,
 // 2020): density C(kappa) (1 + mu^T x)^kappa, a rejection-free alternative to

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Batched, validated host APIs of the Power Spherical distribution
 // (power_spherical.hpp): sampling with its backward, and log-densities.

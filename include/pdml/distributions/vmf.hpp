@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Closed forms of the von Mises-Fisher distribution vMF(mu, kappa) on S^{p-1}:
 // log-density, entropy, mean, mode, KL divergence and the log probability

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Batched, validated host versions of the vMF closed forms (vmf.hpp), in
 // natural parameters. Distribution n is row n of an N x p matrix eta.

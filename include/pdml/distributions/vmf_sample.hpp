@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Batched CPU API of the exact vMF sampler and of its exact backward
 // (docs/math.md, section "vmf-sampler").

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Per-sample, device-callable building blocks of the exact von Mises-Fisher
 // sampler and of its gradients (docs/math.md, section "vmf-sampler").

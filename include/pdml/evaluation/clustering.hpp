@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Clustering quality of embeddings: k-means (k-means++ seeding with a fixed
 // seed, Lloyd iterations, best of a few restarts) and the normalized mutual

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Exact k-nearest-neighbour search within one set of embeddings (each row is a
 // query against all other rows; a row is never its own neighbour), by brute

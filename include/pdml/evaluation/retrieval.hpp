@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Retrieval metrics of deep metric learning, computed in one blocked pass of
 // the exact nearest-neighbour search (pdml/evaluation/neighbors.hpp): every

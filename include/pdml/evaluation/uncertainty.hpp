@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The uncertainty score of the paper: how well the embedding norm (the vMF
 // concentration kappa = |e|) predicts that a query's nearest neighbour has

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The paper's criterion: Proxy-NCA over EL-nivMF similarities plus a ProxyAnchor
 // guidance term on the mean directions,

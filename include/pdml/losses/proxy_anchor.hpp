@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // ProxyAnchor loss (Kim et al., 2020) on a B x C matrix of cosines s_ic = mu_i^T nu_c:
 //   L = (1/|P+|) sum_{c in P+} log(1 + sum_{i: y_i = c}  exp(-alpha (s_ic - delta)))

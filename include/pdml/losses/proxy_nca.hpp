@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Proxy-NCA over all classes (the PNCA++ form) on a B x C similarity matrix:
 //   L = (1/B) sum_i [ -sim(i, y_i) + logsumexp_c sim(i, c) ].

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Modified Bessel functions of the first kind in log space, and the ratio
 // I_{v+1}(x) / I_v(x) with its complement, for v in [0, 4095], x in [0, 1e7]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The von Mises-Fisher log-normalizer on the sphere S^{p-1} and its
 // derivatives, callable on host and device:

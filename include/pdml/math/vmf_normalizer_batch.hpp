@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Batched vMF log-normalizer and mean resultant for one dimension p over an
 // array of concentrations (host only):

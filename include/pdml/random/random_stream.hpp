@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // A device-callable stream of random numbers addressed by (RngKey, stream
 // index), with uniform, normal, exponential, gamma and beta draws.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Cosine similarity between image mean directions and proxy directions:
 //   sim(i, c) = mu_i^T nu_c / T,  mu_i = e_i / |e_i|,  nu_c = v_c / |v_c|.

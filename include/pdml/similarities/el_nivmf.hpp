@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // EL-nivMF similarity (the paper's): the expected likelihood of a proxy under an image
 // vMF, estimated with S samples x_is ~ vMF(mu_i, kappa_i) shared across classes,

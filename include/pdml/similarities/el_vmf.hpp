@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // EL-vMF and B-vMF similarities (closed form, isotropic proxies): the log probability
 // product kernel of order rho between the image vMF (natural parameter e_i) and the proxy

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // KL-vMF similarity (isotropic proxies): the negative exact KL divergence from the image
 // vMF (natural parameter e_i) to the proxy vMF (natural parameter kappa_c nu_c),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // L2 similarity to isotropic proxies: the negative squared distance between the
 // embedding and the proxy location m_c = kappa_c nu_c,

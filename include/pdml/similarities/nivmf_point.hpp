@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // nivMF-to-point similarity: the nivMF proxy's score of the image's mean direction,
 //   sim(i, c) = l_c(mu_i) / T,  mu_i = e_i / |e_i|,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Batched scores of points under non-isotropic vMF (nivMF) class proxies:
 // the N x C matrix l_c(x_n), with its backward. This is the shared kernel of the

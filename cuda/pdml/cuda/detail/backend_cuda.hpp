@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // CudaBackend: Thrust's CUDA system on the caller's stream and cuBLAS.
 

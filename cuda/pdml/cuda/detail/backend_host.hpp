@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // HostBackend: the generic pdml::cuda algorithms on Thrust's CPP system and
 // a loop GEMM, so the code path of the CUDA criterion executes (and is tested)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Batched log-densities of the distributions layer (vMF in natural
 // parameters, exact nivMF, Power Spherical) and their backward, written once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Out-of-line entry points to the heavy per-item routines of the library
 // (log-normalizers, the sampler, the dw/dkappa quadrature, KL and PPK).

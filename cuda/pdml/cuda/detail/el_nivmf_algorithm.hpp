@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The EL-nivMF criterion written once against a Backend (detail/parallel.hpp):
 // pdml::cuda::ElNivmfLoss runs it on CudaBackend, the thrust-host tests on

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The whole EL-nivMF criterion step as pdml::cuda::ElNivmfLoss runs it --
 // sampling, forward, backward and the sampler's backward -- written against a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The fused steps of the EL-nivMF criterion (see docs/math.md and
 // include/pdml/losses for the formulas). Each functor is applied over an

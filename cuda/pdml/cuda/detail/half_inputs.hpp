@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // fp16 / bf16 inputs of the fp32 criterion: one fused pass converts the
 // embeddings (B x D) and proxy vectors (C x D) from __half or __nv_bfloat16

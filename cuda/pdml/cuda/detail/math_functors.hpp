@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Element-wise functors over the device-callable math layer
 // (include/pdml/math): one evaluation per index, no state.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The backend-independent halves of the standalone nivMF scores and EL-nivMF
 // similarity entry points (pdml/cuda/nivmf_scores.hpp,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The nivMF-to-point similarity written once against a Backend
 // (detail/parallel.hpp), with the semantics of the CPU

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The batched nivMF sampler and its backward over the per-sample routines of
 // include/pdml/distributions/nivmf_sampler.hpp, step for step as the host's

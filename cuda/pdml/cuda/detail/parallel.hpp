@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The generic parallel layer of pdml::cuda, written once against Thrust.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Power Spherical sampling over a batch: one thread per sample row, the
 // stream layout of pdml::power_spherical_sample (sample s of distribution n

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Scalar helpers of the CUDA layer; the elementary functions themselves come
 // from pdml/math/detail/scalar.hpp, shared with the CPU layers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The isotropic-proxy similarities, Proxy-NCA and ProxyAnchor written once
 // against a Backend (detail/parallel.hpp); the public CUDA wrappers are in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Similarities of image vMFs to isotropic proxies and the two proxy losses,
 // as functors over index ranges (see detail/parallel.hpp). The per-pair

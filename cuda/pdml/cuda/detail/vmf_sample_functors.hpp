@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The batched vMF sampler and its backward over the per-sample routines of
 // include/pdml/distributions/vmf_sampler.hpp, step for step as the host's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // NonDeduced<T>: T, but kept out of template argument deduction, so that a
 // literal nullptr can be passed for an optional T* output (e.g.

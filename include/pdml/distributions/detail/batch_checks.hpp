@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Argument checks and helpers shared by the distributions layer's batched host APIs.
 

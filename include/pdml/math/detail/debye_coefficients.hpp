@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Coefficients of the Debye (uniform large-order) expansion of I_v, used by
 // pdml/math/log_bessel.hpp. Generated exactly (rational arithmetic) from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Elementary functions overloaded for float and double that resolve to the same
 // C library call on the host (glibc) and on the device (CUDA's libdevice): the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Shared host-side building blocks of the batched similarities and losses:
 // argument checks, row normalization with its backward, concentration

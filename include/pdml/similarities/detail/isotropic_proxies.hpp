@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The shared kernel of the similarities between image vMFs (natural parameters e_i)
 // and isotropic proxies (direction nu_c = v_c / |v_c|, one concentration kappa_c,
