@@ -35,6 +35,13 @@ if grep -En "CUDAToolkit|OpenMP::|-fopenmp([^-]|$)" "$prefix/share/cmake/pdml/pd
   echo "pdmlTargets.cmake mentions CUDA or the OpenMP runtime" >&2
   exit 1
 fi
+# The installed files do not depend on what the installing machine had: an
+# install from a configure without CUDA and without OpenMP is identical.
+cmake -S . -B "$work/pdml-bare" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$root/$work/prefix-bare" \
+  -DPDML_BUILD_TESTS=OFF -DPDML_BUILD_BENCHMARKS=OFF -DPDML_BUILD_EXAMPLES=OFF -DPDML_BUILD_TOOLS=OFF \
+  -DPDML_BUILD_CUDA=OFF -DCMAKE_DISABLE_FIND_PACKAGE_OpenMP=ON >"$work/pdml-bare-configure.log"
+cmake --install "$work/pdml-bare" >"$work/install-bare.log"
+diff -r "$prefix" "$work/prefix-bare"
 
 # (a) CPU only: no nvcc on PATH, CUDAToolkit and OpenMP unfindable.
 echo "-- (a) CMake consumer, CPU only"
