@@ -5,6 +5,7 @@
 
 // core: configuration, views, validation
 #include <pdml/config.hpp>
+#include <pdml/version.hpp>
 #include <pdml/core/eigen_map.hpp>
 #include <pdml/core/matrix_view.hpp>
 #include <pdml/core/thread_scratch.hpp>

@@ -25,8 +25,11 @@
 #include "pdml/math/detail/scalar.hpp"
 #include "pdml/random/philox.hpp"
 
-// Asks the host compiler to vectorise a lane loop (OpenMP SIMD when enabled).
-#if !PDML_DEVICE_COMPILATION && defined(_OPENMP)
+// Asks the host compiler to vectorise a lane loop with `#pragma omp simd`, when
+// the pragma is understood: -fopenmp, or -fopenmp-simd (which defines no macro of
+// its own, so pdml::pdml and pdml.pc add PDML_OPENMP_SIMD with it). Elsewhere the
+// pragma is left out rather than risk an unknown-pragma warning.
+#if !PDML_DEVICE_COMPILATION && (defined(_OPENMP) || defined(PDML_OPENMP_SIMD))
 #define PDML_SIMD_LOOP _Pragma("omp simd")
 #else
 #define PDML_SIMD_LOOP
