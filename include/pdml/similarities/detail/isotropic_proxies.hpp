@@ -63,6 +63,9 @@ void check_isotropic_backward(const char* fn, const IsotropicProxySaved<T>& save
   check_output(fn, "grad_embeddings", grad_embeddings, b, d);
   check_output(fn, "grad_proxies", grad_proxies, c_count, d);
   check_output(fn, "grad_kappas", grad_kappas, c_count, Index(1));
+  check_no_overlap<T>(fn, {{"grad_embeddings", grad_embeddings},
+                          {"grad_proxies", grad_proxies},
+                          {"grad_kappas", grad_kappas}});
 }
 
 template <class T, class Pair>
