@@ -123,7 +123,7 @@ TEST_CASE("Reduction::none: per-sample losses and a per-sample upstream gradient
   const Mat ones = Mat::Ones(5, 1);
   Grads g1(c, 3), gsum(c, 3);
   auto x1 = mview(g1.x);
-  none.backward(sn, cview(ones), mview(g1.e), mview(g1.v), mview(g1.k), &g1.t, &x1);
+  none.backward_per_sample(sn, cview(ones), mview(g1.e), mview(g1.v), mview(g1.k), &g1.t, &x1);
   backward(sum, ss, 1.0, gsum);
   CHECK(max_abs_diff(g1.x, gsum.x) <= 1e-14 * gsum.x.cwiseAbs().maxCoeff());
   CHECK(max_abs_diff(g1.v, gsum.v) <= 1e-14 * gsum.v.cwiseAbs().maxCoeff());
@@ -134,7 +134,7 @@ TEST_CASE("Reduction::none: per-sample losses and a per-sample upstream gradient
   const Mat w = random_matrix(rng, 5, 1);
   Grads gw(c, 3);
   auto xw = mview(gw.x);
-  none.backward(sn, cview(w), mview(gw.e), mview(gw.v), mview(gw.k), &gw.t, &xw);
+  none.backward_per_sample(sn, cview(w), mview(gw.e), mview(gw.v), mview(gw.k), &gw.t, &xw);
   auto weighted = [&] {
     Loss::Saved s;
     forward(none, c, s);
@@ -442,7 +442,7 @@ TEST_CASE("loss options and outputs are validated", "[losses][options]") {
                     Catch::Contains("'options.reduction'"));
   // The per-sample backward needs Reduction::none.
   const Mat ones = Mat::Ones(5, 1);
-  CHECK_THROWS_WITH(half.backward(saved, cview(ones), mview(g.e), mview(g.v), mview(g.k), &gt),
+  CHECK_THROWS_WITH(half.backward_per_sample(saved, cview(ones), mview(g.e), mview(g.v), mview(g.k), &gt),
                     Catch::Contains("'grad_sample_losses'"));
 
   // Shape errors name both arguments and both shapes.
@@ -489,7 +489,7 @@ TEST_CASE("ProxyNca options: reduction, ignore label, per-sample backward", "[lo
   CHECK(vn == vs);
   const Mat w = random_matrix(rng, 6, 1);
   Mat g(6, 4);
-  pdml::proxy_nca_backward(none, cview(w), mview(g));
+  pdml::proxy_nca_backward_per_sample(none, cview(w), mview(g));
   auto weighted = [&] {
     pdml::ProxyNcaSaved<double> s;
     pdml::proxy_nca_forward(cview(sim), y.data(), pdml::ProxyNcaOptions{pdml::Reduction::none, {}},
@@ -507,6 +507,6 @@ TEST_CASE("ProxyNca options: reduction, ignore label, per-sample backward", "[lo
   double kept_sum = 0;
   for (int i : {0, 1, 3, 4}) kept_sum += mean.sample_losses()(i, 0);
   CHECK(vi == Approx(kept_sum / 4).epsilon(1e-14));
-  CHECK_THROWS_WITH(pdml::proxy_nca_backward(mean, cview(w), mview(g)),
+  CHECK_THROWS_WITH(pdml::proxy_nca_backward_per_sample(mean, cview(w), mview(g)),
                     Catch::Contains("'grad_sample_losses'"));
 }

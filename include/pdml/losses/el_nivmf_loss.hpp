@@ -48,7 +48,7 @@ class ElNivmfLoss {
     bool recompute_in_backward = false;
     /// mean: L = (1/B') sum_i loss_i + w L_pa over the B' kept rows (the paper's);
     /// sum: B' times the mean; none: forward returns sum_i loss_i, the per-sample losses
-    /// are Saved::sample_losses() and the backward takes one upstream gradient per sample
+    /// are Saved::sample_losses() and backward_per_sample takes one upstream gradient each
     /// (needs guidance_weight 0: the ProxyAnchor term has no per-sample form).
     Reduction reduction = Reduction::mean;
     /// Rows with this label contribute nothing (loss 0, every gradient 0); the mean then
@@ -186,11 +186,12 @@ class ElNivmfLoss {
   /// Backward of a Reduction::none forward: grad_sample_losses (B x 1) holds the upstream
   /// gradient of each per-sample loss (rows with the ignore label get none). Outputs as
   /// in the scalar backward.
-  void backward(const Saved& saved, ConstMatrixView<T> grad_sample_losses,
-                MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
-                MatrixView<T> grad_kappas, T* grad_temperature,
-                MatrixView<T>* grad_samples = nullptr) const {
-    const char* fn = "pdml::ElNivmfLoss::backward";
+  /// (A separate name, so that &ElNivmfLoss::backward stays unambiguous.)
+  void backward_per_sample(const Saved& saved, ConstMatrixView<T> grad_sample_losses,
+                           MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
+                           MatrixView<T> grad_kappas, T* grad_temperature,
+                           MatrixView<T>* grad_samples = nullptr) const {
+    const char* fn = "pdml::ElNivmfLoss::backward_per_sample";
     check_backward(fn, saved, grad_embeddings, grad_proxies, grad_kappas, grad_samples);
     if (options_.reduction != Reduction::none) {
       detail::throw_invalid(fn, "grad_sample_losses",

@@ -171,11 +171,11 @@ void proxy_nca_backward(const ProxyNcaSaved<T>& saved, detail::NonDeduced<T> gra
 /// (grad_sample_losses, B x 1): row i of grad_similarities is
 /// grad_sample_losses(i) * d loss_i / d sim(i, .).
 template <class T>
-void proxy_nca_backward(const ProxyNcaSaved<T>& saved,
-                        ConstMatrixView<detail::NonDeduced<T>> grad_sample_losses,
-                        MatrixView<T> grad_similarities,
-                        GradientMode mode = GradientMode::overwrite) {
-  const char* fn = "pdml::proxy_nca_backward";
+void proxy_nca_backward_per_sample(const ProxyNcaSaved<T>& saved,
+                                   ConstMatrixView<detail::NonDeduced<T>> grad_sample_losses,
+                                   MatrixView<T> grad_similarities,
+                                   GradientMode mode = GradientMode::overwrite) {
+  const char* fn = "pdml::proxy_nca_backward_per_sample";
   if (saved.probabilities.size() == 0) detail::throw_invalid(fn, "saved", "holds no forward pass");
   if (saved.options.reduction != Reduction::none) {
     detail::throw_invalid(fn, "grad_sample_losses",
