@@ -78,6 +78,7 @@ void cosine_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> embeddings
   detail::check_nonempty(fn, "embeddings", embeddings);
   detail::check_input(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
   detail::check_nonempty(fn, "proxies", proxies);
+  detail::check_same_cols(fn, "proxies", proxies, "embeddings", embeddings);
   detail::check_proxy_vectors(fn, "proxies", proxies, proxies.rows, embeddings.cols);
   detail::check_scalar(fn, "temperature", temperature, true);
   detail::check_output(fn, "similarities", similarities, embeddings.rows, proxies.rows);

@@ -144,8 +144,10 @@ void el_nivmf_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> samples,
   if (samples.rows % n_samples != 0) {
     detail::throw_invalid(fn, "samples", "has a row count that is not a multiple of n_samples");
   }
+  detail::check_same_cols(fn, "proxies", proxies, "samples", samples);
   detail::check_input(fn, "samples", samples, samples.rows, proxies.cols);
   detail::check_proxy_vectors(fn, "proxies", proxies, proxies.rows, proxies.cols);
+  detail::check_shape_of(fn, "kappas", kappas, "proxies", proxies.rows, proxies.cols);
   detail::check_input(fn, "kappas", kappas, proxies.rows, proxies.cols);
   detail::check_min_kappa(fn, min_kappa);
   detail::check_scalar(fn, "temperature", temperature, true);

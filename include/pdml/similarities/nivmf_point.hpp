@@ -39,7 +39,9 @@ void nivmf_point_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> embed
   detail::check_nonempty(fn, "embeddings", embeddings);
   detail::check_input(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
   detail::check_nonempty(fn, "proxies", proxies);
+  detail::check_same_cols(fn, "proxies", proxies, "embeddings", embeddings);
   detail::check_proxy_vectors(fn, "proxies", proxies, proxies.rows, embeddings.cols);
+  detail::check_shape_of(fn, "kappas", kappas, "proxies", proxies.rows, proxies.cols);
   detail::check_input(fn, "kappas", kappas, proxies.rows, embeddings.cols);
   detail::check_min_kappa(fn, min_kappa);
   detail::check_scalar(fn, "temperature", temperature, true);

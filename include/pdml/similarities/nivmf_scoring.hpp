@@ -231,8 +231,10 @@ void nivmf_scores_forward(ConstMatrixView<detail::NonDeduced<T>> points,
   const char* fn = "pdml::nivmf_scores_forward";
   detail::check_nonempty(fn, "points", points);
   detail::check_nonempty(fn, "proxies", proxies);
+  detail::check_same_cols(fn, "proxies", proxies, "points", points);
   detail::check_input(fn, "points", points, points.rows, proxies.cols);
   detail::check_proxy_vectors(fn, "proxies", proxies, proxies.rows, proxies.cols);
+  detail::check_shape_of(fn, "kappas", kappas, "proxies", proxies.rows, proxies.cols);
   detail::check_input(fn, "kappas", kappas, proxies.rows, proxies.cols);
   detail::check_min_kappa(fn, min_kappa);
   if (scoring == NivmfScoring::exact_density) {

@@ -44,6 +44,7 @@ void check_isotropic_inputs(const char* fn, ConstMatrixView<T> embeddings,
   check_nonempty(fn, "embeddings", embeddings);
   check_input(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
   check_nonempty(fn, "proxies", proxies);
+  check_same_cols(fn, "proxies", proxies, "embeddings", embeddings);
   check_proxy_vectors(fn, "proxies", proxies, proxies.rows, embeddings.cols);
   check_input(fn, "kappas", kappas, proxies.rows, Index(1));
   check_min_kappa(fn, min_kappa);
