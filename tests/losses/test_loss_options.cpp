@@ -468,6 +468,14 @@ TEST_CASE("loss options and outputs are validated", "[losses][options]") {
   INFO(gshape);
   CHECK(gshape.find("'grad_proxies' has shape 4 x 5 but 'proxies' has shape 4 x 6") !=
         std::string::npos);
+  const Mat few_samples = c.samples.topRows(7);
+  const std::string sshape = message_of([&] {
+    half.forward_with_samples(cview(few_samples), cview(c.e), c.y.data(), cview(c.v),
+                              cview(c.k), c.t, s2);
+  });
+  INFO(sshape);
+  CHECK(sshape.find("'samples' has shape 7 x 6 but 15 x 6 is required") != std::string::npos);
+  CHECK(sshape.find("5 x 6 of 'embeddings'") != std::string::npos);
   // An ignore label outside [0, C) is accepted only as the ignore label.
   std::vector<std::int64_t> y = c.y;
   y[0] = -1;

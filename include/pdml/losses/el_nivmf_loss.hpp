@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -147,8 +148,16 @@ class ElNivmfLoss {
                          ConstMatrixView<T> kappas, T temperature, Saved& saved) const {
     const char* fn = "pdml::ElNivmfLoss::forward_with_samples";
     validate_inputs(fn, embeddings, labels, proxies, kappas, temperature);
-    detail::check_shape_of(fn, "samples", samples, "n_samples x embeddings",
-                           options_.n_samples * embeddings.rows, embeddings.cols);
+    if (samples.rows != options_.n_samples * embeddings.rows ||
+        samples.cols != embeddings.cols) {
+      detail::check_view(fn, "samples", samples);
+      std::ostringstream os;
+      os << "has shape " << samples.rows << " x " << samples.cols << " but "
+         << options_.n_samples * embeddings.rows << " x " << embeddings.cols
+         << " is required (options.n_samples = " << options_.n_samples << " times the "
+         << embeddings.rows << " x " << embeddings.cols << " of 'embeddings')";
+      detail::throw_invalid(fn, "samples", os.str());
+    }
     detail::check_input(fn, "samples", samples, options_.n_samples * embeddings.rows,
                         embeddings.cols);
     if (options_.scoring == NivmfScoring::exact_density) {
@@ -197,8 +206,6 @@ class ElNivmfLoss {
       detail::throw_invalid(fn, "grad_sample_losses",
                             "needs options.reduction = none (pass a scalar grad_loss)");
     }
-    detail::check_shape_of(fn, "grad_sample_losses", grad_sample_losses, "B x 1 (embeddings)",
-                           saved.batch, 1);
     detail::check_input(fn, "grad_sample_losses", grad_sample_losses, saved.batch, 1);
     run_backward(saved, grad_embeddings, grad_proxies, grad_kappas, grad_temperature,
                  grad_samples, T(0), [&](MatrixView<T> grad_pairs) {
