@@ -7,6 +7,8 @@
 #include <pdml/config.hpp>
 #include <pdml/version.hpp>
 #include <pdml/core/eigen_map.hpp>
+#include <pdml/core/gradient_mode.hpp>
+#include <pdml/core/labels.hpp>
 #include <pdml/core/matrix_view.hpp>
 #include <pdml/core/thread_scratch.hpp>
 #include <pdml/core/validate.hpp>
@@ -44,6 +46,7 @@
 #include <pdml/losses/el_nivmf_loss.hpp>
 #include <pdml/losses/proxy_anchor.hpp>
 #include <pdml/losses/proxy_nca.hpp>
+#include <pdml/losses/reduction.hpp>
 
 // evaluation: retrieval metrics
 #include <pdml/evaluation/clustering.hpp>

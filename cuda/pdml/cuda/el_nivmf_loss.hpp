@@ -77,6 +77,9 @@ class ElNivmfLoss {
     const char* fn = "pdml::cuda::ElNivmfLoss::ElNivmfLoss";
     if (options.n_samples < 1) detail::throw_cuda_argument(fn, "options.n_samples", "must be >= 1");
     check_finite_scalar(fn, "options.guidance_weight", options.guidance_weight, false);
+    if (options.guidance_weight < T(0)) {
+      detail::throw_cuda_argument(fn, "options.guidance_weight", "must be >= 0");
+    }
     check_finite_scalar(fn, "options.proxy_anchor_alpha", options.proxy_anchor_alpha, true);
     check_finite_scalar(fn, "options.proxy_anchor_delta", options.proxy_anchor_delta, false);
     check_finite_scalar(fn, "options.min_kappa", options.min_kappa, true);

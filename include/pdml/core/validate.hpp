@@ -12,7 +12,10 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <initializer_list>
+#include <utility>
 
+#include "pdml/core/labels.hpp"
 #include "pdml/core/matrix_view.hpp"
 
 namespace pdml {
@@ -80,16 +83,73 @@ void check_scalar(const char* function, const char* argument, T value, bool posi
   if (positive && !(value > T(0))) throw_invalid(function, argument, "must be positive");
 }
 
-/// Labels in [0, n_classes).
-inline void check_labels(const char* function, const char* argument, const std::int64_t* labels,
-                         Index count, Index n_classes) {
-  if (labels == nullptr && count > 0) throw_invalid(function, argument, "is a null pointer");
+/// Labels in [0, n_classes) (int32 or int64 storage). With `ignore` non-null, rows whose
+/// label equals *ignore are allowed whatever its value (they are skipped by the caller).
+inline void check_labels(const char* function, const char* argument, Labels labels,
+                         Index count, Index n_classes, const std::int64_t* ignore = nullptr) {
+  if (labels.is_null() && count > 0) throw_invalid(function, argument, "is a null pointer");
   for (Index i = 0; i < count; ++i) {
-    if (labels[i] < 0 || labels[i] >= n_classes) {
+    const std::int64_t label = labels[i];
+    if (ignore != nullptr && label == *ignore) continue;
+    if (label < 0 || label >= n_classes) {
       std::ostringstream os;
-      os << "has label " << labels[i] << " at position " << i << ", outside [0, " << n_classes
+      os << "has label " << label << " at position " << i << ", outside [0, " << n_classes
          << ")";
       throw_invalid(function, argument, os.str());
+    }
+  }
+}
+
+/// `argument` must have as many columns as `other` (both named in the message).
+template <class T, class U>
+void check_same_cols(const char* function, const char* argument, MatrixView<T> view,
+                     const char* other, MatrixView<U> other_view) {
+  if (view.cols != other_view.cols) {
+    std::ostringstream os;
+    os << "has " << view.cols << " columns but '" << other << "' has " << other_view.cols;
+    throw_invalid(function, argument, os.str());
+  }
+}
+
+/// `argument` must have the shape rows x cols of `other` (both shapes in the message).
+template <class T>
+void check_shape_of(const char* function, const char* argument, MatrixView<T> view,
+                    const char* other, Index rows, Index cols) {
+  check_view(function, argument, view);
+  if (view.rows != rows || view.cols != cols) {
+    std::ostringstream os;
+    os << "has shape " << view.rows << " x " << view.cols << " but '" << other
+       << "' has shape " << rows << " x " << cols;
+    throw_invalid(function, argument, os.str());
+  }
+}
+
+/// A named output view, for check_no_overlap.
+template <class T>
+struct NamedView {
+  const char* name;
+  MatrixView<T> view;
+};
+
+/// Output views must not share memory: two outputs overlap when the address ranges
+/// they span intersect (a conservative test for strided views). Empty views never
+/// overlap.
+template <class T>
+void check_no_overlap(const char* function, std::initializer_list<NamedView<T>> outputs) {
+  auto span = [](const MatrixView<T>& v) {
+    const auto begin = reinterpret_cast<std::uintptr_t>(v.data);
+    const auto count = static_cast<std::uintptr_t>((v.rows - 1) * v.stride + v.cols);
+    return std::make_pair(begin, begin + count * sizeof(T));
+  };
+  for (auto a = outputs.begin(); a != outputs.end(); ++a) {
+    if (a->view.data == nullptr || a->view.rows < 1 || a->view.cols < 1) continue;
+    for (auto b = a + 1; b != outputs.end(); ++b) {
+      if (b->view.data == nullptr || b->view.rows < 1 || b->view.cols < 1) continue;
+      const auto sa = span(a->view), sb = span(b->view);
+      if (sa.first < sb.second && sb.first < sa.second) {
+        throw_invalid(function, b->name,
+                      std::string("overlaps the memory of output '") + a->name + "'");
+      }
     }
   }
 }

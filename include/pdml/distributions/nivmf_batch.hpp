@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "pdml/core/gradient_mode.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/core/thread_scratch.hpp"
 #include "pdml/core/validate.hpp"
@@ -267,6 +268,37 @@ void nivmf_log_prob_backward(detail::InputView<T> directions, detail::InputView<
       }
     }
   }
+}
+
+/// nivmf_sample_backward with a GradientMode: GradientMode::accumulate adds the gradients into the
+/// outputs (which must not overlap) instead of overwriting them.
+template <class T>
+void nivmf_sample_backward(const NivmfSampleSaved<T>& saved, detail::InputView<T> grad_samples,
+                           MatrixView<T> grad_directions, MatrixView<T> grad_concentrations,
+                           GradientMode mode) {
+  detail::backward_with_mode<T>(
+      "pdml::nivmf_sample_backward", mode,
+      {{"grad_directions", grad_directions}, {"grad_concentrations", grad_concentrations}},
+      static_cast<T*>(nullptr),
+      [&] { nivmf_sample_backward(saved, grad_samples, grad_directions, grad_concentrations); });
+}
+
+/// nivmf_log_prob_backward with a GradientMode: GradientMode::accumulate adds the gradients into
+/// the outputs (which must not overlap) instead of overwriting them.
+template <class T>
+void nivmf_log_prob_backward(detail::InputView<T> directions, detail::InputView<T> concentrations,
+                             detail::InputView<T> points, detail::InputView<T> grad_log_prob,
+                             MatrixView<T> grad_directions, MatrixView<T> grad_concentrations,
+                             MatrixView<T> grad_points, GradientMode mode) {
+  detail::backward_with_mode<T>("pdml::nivmf_log_prob_backward", mode,
+                                {{"grad_directions", grad_directions},
+                                 {"grad_concentrations", grad_concentrations},
+                                 {"grad_points", grad_points}},
+                                static_cast<T*>(nullptr), [&] {
+                                  nivmf_log_prob_backward(directions, concentrations, points,
+                                                          grad_log_prob, grad_directions,
+                                                          grad_concentrations, grad_points);
+                                });
 }
 
 }  // namespace pdml

@@ -19,10 +19,11 @@
 #include <stdexcept>
 #include <vector>
 
+#include "pdml/core/gradient_mode.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/core/validate.hpp"
-#include "pdml/distributions/power_spherical.hpp"
 #include "pdml/distributions/detail/batch_checks.hpp"
+#include "pdml/distributions/power_spherical.hpp"
 #include "pdml/random/random_stream.hpp"
 
 namespace pdml {
@@ -213,6 +214,39 @@ void power_spherical_log_prob_backward(detail::InputView<T> directions,
     }
     grad_concentrations(n, 0) = gk_total;
   }
+}
+
+/// power_spherical_sample_backward with a GradientMode: GradientMode::accumulate adds the gradients
+/// into the outputs (which must not overlap) instead of overwriting them.
+template <class T>
+void power_spherical_sample_backward(const PowerSphericalSampleSaved<T>& saved,
+                                     detail::InputView<T> grad_samples,
+                                     MatrixView<T> grad_directions,
+                                     MatrixView<T> grad_concentrations, GradientMode mode) {
+  detail::backward_with_mode<T>(
+      "pdml::power_spherical_sample_backward", mode,
+      {{"grad_directions", grad_directions}, {"grad_concentrations", grad_concentrations}},
+      static_cast<T*>(nullptr), [&] {
+        power_spherical_sample_backward(saved, grad_samples, grad_directions, grad_concentrations);
+      });
+}
+
+/// power_spherical_log_prob_backward with a GradientMode: GradientMode::accumulate adds the
+/// gradients into the outputs (which must not overlap) instead of overwriting them.
+template <class T>
+void power_spherical_log_prob_backward(
+    detail::InputView<T> directions, detail::InputView<T> concentrations,
+    detail::InputView<T> points, detail::InputView<T> grad_log_prob, MatrixView<T> grad_directions,
+    MatrixView<T> grad_concentrations, MatrixView<T> grad_points, GradientMode mode) {
+  detail::backward_with_mode<T>("pdml::power_spherical_log_prob_backward", mode,
+                                {{"grad_directions", grad_directions},
+                                 {"grad_concentrations", grad_concentrations},
+                                 {"grad_points", grad_points}},
+                                static_cast<T*>(nullptr), [&] {
+                                  power_spherical_log_prob_backward(
+                                      directions, concentrations, points, grad_log_prob,
+                                      grad_directions, grad_concentrations, grad_points);
+                                });
 }
 
 }  // namespace pdml

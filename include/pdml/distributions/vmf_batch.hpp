@@ -12,6 +12,7 @@
 
 #include <cmath>
 
+#include "pdml/core/gradient_mode.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/core/validate.hpp"
 #include "pdml/distributions/detail/batch_checks.hpp"
@@ -180,6 +181,53 @@ void vmf_log_ppk_backward(detail::InputView<T> eta1, detail::InputView<T> eta2,
     vmf_log_ppk_backward(p, eta1.row(n), eta2.row(n), rho, grad_log_ppk(n, 0), grad_eta1.row(n),
                          grad_eta2.row(n));
   }
+}
+
+/// vmf_log_prob_backward with a GradientMode: GradientMode::accumulate adds the gradients into the
+/// outputs (which must not overlap) instead of overwriting them.
+template <class T>
+void vmf_log_prob_backward(detail::InputView<T> eta, detail::InputView<T> points,
+                           detail::InputView<T> grad_log_prob, MatrixView<T> grad_eta,
+                           MatrixView<T> grad_points, GradientMode mode) {
+  detail::backward_with_mode<T>(
+      "pdml::vmf_log_prob_backward", mode, {{"grad_eta", grad_eta}, {"grad_points", grad_points}},
+      static_cast<T*>(nullptr),
+      [&] { vmf_log_prob_backward(eta, points, grad_log_prob, grad_eta, grad_points); });
+}
+
+/// vmf_entropy_backward with a GradientMode: GradientMode::accumulate adds the gradients into the
+/// outputs (which must not overlap) instead of overwriting them.
+template <class T>
+void vmf_entropy_backward(detail::InputView<T> eta, detail::InputView<T> grad_entropy,
+                          MatrixView<T> grad_eta, GradientMode mode) {
+  detail::backward_with_mode<T>("pdml::vmf_entropy_backward", mode, {{"grad_eta", grad_eta}},
+                                static_cast<T*>(nullptr),
+                                [&] { vmf_entropy_backward(eta, grad_entropy, grad_eta); });
+}
+
+/// vmf_kl_backward with a GradientMode: GradientMode::accumulate adds the gradients into the
+/// outputs (which must not overlap) instead of overwriting them.
+template <class T>
+void vmf_kl_backward(detail::InputView<T> eta1, detail::InputView<T> eta2,
+                     detail::InputView<T> grad_kl, MatrixView<T> grad_eta1, MatrixView<T> grad_eta2,
+                     GradientMode mode) {
+  detail::backward_with_mode<T>(
+      "pdml::vmf_kl_backward", mode, {{"grad_eta1", grad_eta1}, {"grad_eta2", grad_eta2}},
+      static_cast<T*>(nullptr),
+      [&] { vmf_kl_backward(eta1, eta2, grad_kl, grad_eta1, grad_eta2); });
+}
+
+/// vmf_log_ppk_backward with a GradientMode: GradientMode::accumulate adds the gradients into the
+/// outputs (which must not overlap) instead of overwriting them.
+template <class T>
+void vmf_log_ppk_backward(detail::InputView<T> eta1, detail::InputView<T> eta2,
+                          typename detail::no_deduce<T>::type rho,
+                          detail::InputView<T> grad_log_ppk, MatrixView<T> grad_eta1,
+                          MatrixView<T> grad_eta2, GradientMode mode) {
+  detail::backward_with_mode<T>(
+      "pdml::vmf_log_ppk_backward", mode, {{"grad_eta1", grad_eta1}, {"grad_eta2", grad_eta2}},
+      static_cast<T*>(nullptr),
+      [&] { vmf_log_ppk_backward(eta1, eta2, rho, grad_log_ppk, grad_eta1, grad_eta2); });
 }
 
 }  // namespace pdml

@@ -27,6 +27,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "pdml/core/detail/non_deduced.hpp"
+#include "pdml/core/gradient_mode.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/core/thread_scratch.hpp"
 #include "pdml/core/validate.hpp"
@@ -87,8 +89,8 @@ constexpr std::uint32_t kVmfBackwardBlock = std::uint32_t(1) << 31;
 
 /// Draws n_samples samples from each vMF(eta_n) (see the header comment).
 template <class T>
-void vmf_sample(ConstMatrixView<T> eta, int n_samples, RngKey rng, MatrixView<T> samples,
-                VmfSampleSaved<T>* saved = nullptr) {
+void vmf_sample(ConstMatrixView<detail::NonDeduced<T>> eta, int n_samples, RngKey rng,
+                MatrixView<T> samples, VmfSampleSaved<T>* saved = nullptr) {
   static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
                 "pdml::vmf_sample: T must be float or double");
   const char* fn = "pdml::vmf_sample";
@@ -163,7 +165,8 @@ void vmf_sample(ConstMatrixView<T> eta, int n_samples, RngKey rng, MatrixView<T>
 /// grad_eta (N x p, overwritten) = d L / d eta from grad_samples = d L / d
 /// samples ((n_samples N) x p) for the call that filled `saved`.
 template <class T>
-void vmf_sample_backward(const VmfSampleSaved<T>& saved, ConstMatrixView<T> grad_samples,
+void vmf_sample_backward(const VmfSampleSaved<T>& saved,
+                         ConstMatrixView<detail::NonDeduced<T>> grad_samples,
                          MatrixView<T> grad_eta) {
   const char* fn = "pdml::vmf_sample_backward";
   const Index count = saved.n_distributions;
@@ -218,6 +221,17 @@ void vmf_sample_backward(const VmfSampleSaved<T>& saved, ConstMatrixView<T> grad
       }
     }
   }
+}
+
+/// vmf_sample_backward with a GradientMode: GradientMode::accumulate adds the gradients into the
+/// outputs (which must not overlap) instead of overwriting them.
+template <class T>
+void vmf_sample_backward(const VmfSampleSaved<T>& saved,
+                         ConstMatrixView<detail::NonDeduced<T>> grad_samples,
+                         MatrixView<T> grad_eta, GradientMode mode) {
+  detail::backward_with_mode<T>("pdml::vmf_sample_backward", mode, {{"grad_eta", grad_eta}},
+                                static_cast<T*>(nullptr),
+                                [&] { vmf_sample_backward(saved, grad_samples, grad_eta); });
 }
 
 }  // namespace pdml

@@ -21,11 +21,13 @@
 #include <random>
 #include <unordered_map>
 #include <utility>
+#include <type_traits>
 #include <vector>
 
 #include <Eigen/Core>
 
 #include "pdml/core/eigen_map.hpp"
+#include "pdml/core/labels.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/core/validate.hpp"
 #include "pdml/evaluation/neighbors.hpp"
@@ -227,12 +229,12 @@ KMeansResult kmeans(ConstMatrixView<T> points, Index n_clusters,
 }
 
 /// NMI between two labelings of the same n items (arbitrary integer values).
-inline double normalized_mutual_information(const std::int64_t* labels_a,
-                                            const std::int64_t* labels_b, Index n) {
+/// Labels are std::int32_t or std::int64_t (each argument either).
+inline double normalized_mutual_information(Labels labels_a, Labels labels_b, Index n) {
   constexpr const char* fn = "pdml::normalized_mutual_information";
   if (n < 1) detail::throw_invalid(fn, "n", "must be at least 1");
-  if (labels_a == nullptr) detail::throw_invalid(fn, "labels_a", "is a null pointer");
-  if (labels_b == nullptr) detail::throw_invalid(fn, "labels_b", "is a null pointer");
+  if (labels_a.is_null()) detail::throw_invalid(fn, "labels_a", "is a null pointer");
+  if (labels_b.is_null()) detail::throw_invalid(fn, "labels_b", "is a null pointer");
   std::map<std::int64_t, Index> count_a;
   std::map<std::int64_t, Index> count_b;
   std::map<std::pair<std::int64_t, std::int64_t>, Index> joint;
@@ -268,14 +270,14 @@ inline double normalized_mutual_information(const std::int64_t* labels_a,
 /// `labels`. With Distance::cosine the rows are normalized first (a zero row
 /// stays zero), as retrieval with cosine distance sees them.
 template <class T>
-double clustering_nmi(ConstMatrixView<T> embeddings, const std::int64_t* labels,
+double clustering_nmi(ConstMatrixView<T> embeddings, Labels labels,
                       Distance distance = Distance::cosine,
                       const KMeansOptions& options = KMeansOptions{}) {
   constexpr const char* fn = "pdml::clustering_nmi";
   detail::check_view(fn, "embeddings", embeddings);
   if (embeddings.rows < 1) detail::throw_invalid(fn, "embeddings", "needs at least 1 row");
   detail::check_finite(fn, "embeddings", embeddings);
-  if (labels == nullptr) detail::throw_invalid(fn, "labels", "is a null pointer");
+  if (labels.is_null()) detail::throw_invalid(fn, "labels", "is a null pointer");
   if (distance != Distance::cosine && distance != Distance::euclidean) {
     detail::throw_invalid(fn, "distance", "is not a known Distance");
   }
@@ -287,6 +289,19 @@ double clustering_nmi(ConstMatrixView<T> embeddings, const std::int64_t* labels,
                                  prepared.points.cols(), prepared.points.cols()},
              static_cast<Index>(distinct.size()), options);
   return normalized_mutual_information(clusters.assignments.data(), labels, embeddings.rows);
+}
+
+/// kmeans and clustering_nmi for a mutable view.
+template <class T, std::enable_if_t<!std::is_const<T>::value, int> = 0>
+KMeansResult kmeans(MatrixView<T> points, Index n_clusters,
+                    const KMeansOptions& options = KMeansOptions{}) {
+  return kmeans(ConstMatrixView<T>(points), n_clusters, options);
+}
+template <class T, std::enable_if_t<!std::is_const<T>::value, int> = 0>
+double clustering_nmi(MatrixView<T> embeddings, Labels labels,
+                      Distance distance = Distance::cosine,
+                      const KMeansOptions& options = KMeansOptions{}) {
+  return clustering_nmi(ConstMatrixView<T>(embeddings), labels, distance, options);
 }
 
 }  // namespace pdml

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -92,14 +93,19 @@ SearchPoints<T> prepare_points(ConstMatrixView<T> embeddings, Distance distance)
 /// neighbours (rank order) and their scores, to `visit(first_query, count,
 /// indices, scores)`; indices and scores are count x k, row-major. `visit`
 /// is called concurrently for disjoint query ranges when OpenMP is on.
+/// The same for separate query and database sets: every query row against every
+/// database row (with exclude_self, query row i never meets database row i: the
+/// leave-one-out search within one set).
 template <class T, class Visit>
-void search_blocks(const SearchPoints<T>& prepared, Distance distance, Index k,
-                   const SearchBlocks& blocks, Visit&& visit) {
+void search_blocks_between(const SearchPoints<T>& queries, const SearchPoints<T>& prepared,
+                           bool exclude_self, Distance distance, Index k,
+                           const SearchBlocks& blocks, Visit&& visit) {
   const Index n = prepared.points.rows();
-  if (n == 0 || k == 0) return;
-  const Index query_block = std::min(blocks.query_block, n);
+  const Index n_queries = queries.points.rows();
+  if (n == 0 || n_queries == 0 || k == 0) return;
+  const Index query_block = std::min(blocks.query_block, n_queries);
   const Index database_block = std::min(blocks.database_block, n);
-  const Index n_query_blocks = (n + query_block - 1) / query_block;
+  const Index n_query_blocks = (n_queries + query_block - 1) / query_block;
 
 #ifdef _OPENMP
 #pragma omp parallel
@@ -118,18 +124,18 @@ void search_blocks(const SearchPoints<T>& prepared, Distance distance, Index k,
 #endif
     for (Index qb = 0; qb < n_query_blocks; ++qb) {
       const Index q0 = qb * query_block;
-      const Index nq = std::min(query_block, n - q0);
+      const Index nq = std::min(query_block, n_queries - q0);
       std::fill(kept.begin(), kept.begin() + nq, Index(0));
       for (Index d0 = 0; d0 < n; d0 += database_block) {
         const Index nd = std::min(database_block, n - d0);
         auto block = scores.topLeftCorner(nq, nd);
-        block.noalias() = prepared.points.middleRows(q0, nq) *
+        block.noalias() = queries.points.middleRows(q0, nq) *
                           prepared.points.middleRows(d0, nd).transpose();
         if (distance == Distance::euclidean) {
           // -(|q|^2 + |x|^2 - 2 q.x), written so each entry is computed the same
           // way whatever the block it falls in.
           for (Index a = 0; a < nq; ++a) {
-            const T qn = prepared.squared_norms(q0 + a);
+            const T qn = queries.squared_norms(q0 + a);
             for (Index b = 0; b < nd; ++b) {
               block(a, b) = T(2) * block(a, b) - qn - prepared.squared_norms(d0 + b);
             }
@@ -140,7 +146,7 @@ void search_blocks(const SearchPoints<T>& prepared, Distance distance, Index k,
           Index count = kept[a];
           const bool full = count == k;
           const ScoredIndex<T> worst = full ? list[k - 1] : ScoredIndex<T>{T(0), 0};
-          const Index self = q0 + a;
+          const Index self = exclude_self ? q0 + a : Index(-1);
           for (Index b = 0; b < nd; ++b) {
             const Index j = d0 + b;
             if (j == self) continue;
@@ -167,6 +173,13 @@ void search_blocks(const SearchPoints<T>& prepared, Distance distance, Index k,
       visit(q0, nq, out_indices.data(), out_scores.data());
     }
   }
+}
+
+template <class T, class Visit>
+void search_blocks(const SearchPoints<T>& prepared, Distance distance, Index k,
+                   const SearchBlocks& blocks, Visit&& visit) {
+  search_blocks_between(prepared, prepared, true, distance, k, blocks,
+                        std::forward<Visit>(visit));
 }
 
 }  // namespace detail
@@ -210,6 +223,14 @@ void nearest_neighbors(ConstMatrixView<T> embeddings, Index k, Distance distance
                             }
                           }
                         });
+}
+
+/// nearest_neighbors for a mutable embeddings view.
+template <class T, std::enable_if_t<!std::is_const<T>::value, int> = 0>
+void nearest_neighbors(MatrixView<T> embeddings, Index k, Distance distance,
+                       MatrixView<Index> neighbors, MatrixView<T> distances,
+                       const SearchBlocks& blocks = SearchBlocks{}) {
+  nearest_neighbors(ConstMatrixView<T>(embeddings), k, distance, neighbors, distances, blocks);
 }
 
 }  // namespace pdml

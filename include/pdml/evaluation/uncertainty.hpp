@@ -15,8 +15,10 @@
 #include <cstdint>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
+#include "pdml/core/labels.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/core/validate.hpp"
 #include "pdml/evaluation/retrieval.hpp"
@@ -86,7 +88,7 @@ double norm_uncertainty_auroc(ConstMatrixView<T> embeddings,
 
 /// The same, running the nearest-neighbour search itself (self excluded).
 template <class T>
-double norm_uncertainty_auroc(ConstMatrixView<T> embeddings, const std::int64_t* labels,
+double norm_uncertainty_auroc(ConstMatrixView<T> embeddings, Labels labels,
                               Distance distance = Distance::cosine,
                               const SearchBlocks& blocks = SearchBlocks{}) {
   RetrievalOptions options;
@@ -96,6 +98,19 @@ double norm_uncertainty_auroc(ConstMatrixView<T> embeddings, const std::int64_t*
   options.blocks = blocks;
   const RetrievalMetrics metrics = evaluate_retrieval(embeddings, labels, options);
   return norm_uncertainty_auroc(embeddings, metrics.nearest_is_correct);
+}
+
+/// The same two functions for a mutable view.
+template <class T, std::enable_if_t<!std::is_const<T>::value, int> = 0>
+double norm_uncertainty_auroc(MatrixView<T> embeddings,
+                              const std::vector<std::uint8_t>& nearest_is_correct) {
+  return norm_uncertainty_auroc(ConstMatrixView<T>(embeddings), nearest_is_correct);
+}
+template <class T, std::enable_if_t<!std::is_const<T>::value, int> = 0>
+double norm_uncertainty_auroc(MatrixView<T> embeddings, Labels labels,
+                              Distance distance = Distance::cosine,
+                              const SearchBlocks& blocks = SearchBlocks{}) {
+  return norm_uncertainty_auroc(ConstMatrixView<T>(embeddings), labels, distance, blocks);
 }
 
 }  // namespace pdml

@@ -6,16 +6,23 @@
 // as one forward/backward pair over views. Math: docs/math.md, section
 // similarities-losses; contract and a training step: docs/api.md.
 
+#include <cmath>
 #include <cstdint>
+#include <optional>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include <Eigen/Core>
 
 #include "pdml/core/eigen_map.hpp"
+#include "pdml/core/gradient_mode.hpp"
+#include "pdml/core/labels.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/distributions/vmf_sample.hpp"
 #include "pdml/losses/proxy_anchor.hpp"
 #include "pdml/losses/proxy_nca.hpp"
+#include "pdml/losses/reduction.hpp"
 #include "pdml/random/philox.hpp"
 #include "pdml/similarities/cosine.hpp"
 #include "pdml/similarities/detail/batched.hpp"
@@ -40,11 +47,25 @@ class ElNivmfLoss {
     /// Recompute the (S B) x C sample weights in the backward (one more matrix product)
     /// instead of keeping them in Saved between forward and backward.
     bool recompute_in_backward = false;
+    /// mean: L = (1/B') sum_i loss_i + w L_pa over the B' kept rows (the paper's);
+    /// sum: B' times the mean; none: forward returns sum_i loss_i, the per-sample losses
+    /// are Saved::sample_losses() and backward_per_sample takes one upstream gradient each
+    /// (needs guidance_weight 0: the ProxyAnchor term has no per-sample form).
+    Reduction reduction = Reduction::mean;
+    /// Rows with this label contribute nothing (loss 0, every gradient 0); the mean then
+    /// divides by the number of kept rows. Unset: every row counts.
+    std::optional<std::int64_t> ignore_label;
+    /// true: the `temperature` argument of forward is log T (any finite value) and
+    /// *grad_temperature receives dL/d(log T) = T dL/dT (see docs/api.md for why).
+    bool log_temperature = false;
+    /// overwrite (default) or accumulate: backward adds into its gradient outputs.
+    GradientMode gradients = GradientMode::overwrite;
   };
 
   /// Everything the backward needs; owns its buffers, so reusing one Saved across
   /// steps of equal shapes allocates nothing after the first step.
   struct Saved {
+    Options options;          ///< the forward's options (backward checks they match its own)
     bool sampled = false;     ///< forward (true) or forward_with_samples (false)
     Index batch = 0;
     Index classes = 0;
@@ -65,12 +86,23 @@ class ElNivmfLoss {
     mutable RowMajorMatrix<T> grad_samples;     ///< (S B) x D
     mutable RowMajorMatrix<T> grad_directions;  ///< B x D (guided only)
     mutable RowMajorMatrix<T> grad_proxy_terms; ///< C x D (guided only)
+    mutable std::vector<T> previous_gradients;  ///< GradientMode::accumulate scratch
+
+    /// The B per-sample Proxy-NCA losses loss_i = -sim(i, y_i) + logsumexp_c sim(i, c)
+    /// of the last forward as a B x 1 view (0 for ignored rows); valid until the next
+    /// forward. Their reduction plus the ProxyAnchor term is what forward returns.
+    ConstMatrixView<T> sample_losses() const { return nca.sample_losses(); }
+    /// Rows that counted (all of them unless options.ignore_label is set).
+    Index kept_rows() const { return nca.kept_rows; }
   };
 
   explicit ElNivmfLoss(Options options) : options_(options) {
     const char* fn = "pdml::ElNivmfLoss::ElNivmfLoss";
     if (options.n_samples < 1) detail::throw_invalid(fn, "options.n_samples", "must be >= 1");
     detail::check_scalar(fn, "options.guidance_weight", options.guidance_weight, false);
+    if (options.guidance_weight < T(0)) {
+      detail::throw_invalid(fn, "options.guidance_weight", "must be >= 0");
+    }
     detail::check_scalar(fn, "options.proxy_anchor_alpha", options.proxy_anchor_alpha, true);
     detail::check_scalar(fn, "options.proxy_anchor_delta", options.proxy_anchor_delta, false);
     detail::check_scalar(fn, "options.min_kappa", options.min_kappa, true);
@@ -78,12 +110,27 @@ class ElNivmfLoss {
         options.scoring != NivmfScoring::exact_density) {
       detail::throw_invalid(fn, "options.scoring", "is not a NivmfScoring value");
     }
+    if (options.reduction != Reduction::mean && options.reduction != Reduction::sum &&
+        options.reduction != Reduction::none) {
+      detail::throw_invalid(fn, "options.reduction", "is not a Reduction value");
+    }
+    if (options.reduction == Reduction::none && options.guidance_weight != T(0)) {
+      detail::throw_invalid(fn, "options.reduction",
+                            "is none, which needs guidance_weight 0 (the ProxyAnchor term is "
+                            "a per-class term with no per-sample form)");
+    }
+    if (options.gradients != GradientMode::overwrite &&
+        options.gradients != GradientMode::accumulate) {
+      detail::throw_invalid(fn, "options.gradients", "is not a GradientMode value");
+    }
   }
 
   const Options& options() const { return options_; }
 
   /// Draws S samples per image from vMF(e_i) with the counter-based key rng and returns L.
-  T forward(ConstMatrixView<T> embeddings, const std::int64_t* labels,
+  /// Labels are std::int32_t or std::int64_t, in [0, C) (or the ignore label). With
+  /// options.log_temperature, `temperature` is log T.
+  T forward(ConstMatrixView<T> embeddings, Labels labels,
             ConstMatrixView<T> proxies, ConstMatrixView<T> kappas, T temperature, RngKey rng,
             Saved& saved) const {
     const char* fn = "pdml::ElNivmfLoss::forward";
@@ -97,10 +144,20 @@ class ElNivmfLoss {
 
   /// Like forward, with caller-drawn samples ((S B) x D, sample s of image i at row s B + i).
   T forward_with_samples(ConstMatrixView<T> samples, ConstMatrixView<T> embeddings,
-                         const std::int64_t* labels, ConstMatrixView<T> proxies,
+                         Labels labels, ConstMatrixView<T> proxies,
                          ConstMatrixView<T> kappas, T temperature, Saved& saved) const {
     const char* fn = "pdml::ElNivmfLoss::forward_with_samples";
     validate_inputs(fn, embeddings, labels, proxies, kappas, temperature);
+    if (samples.rows != options_.n_samples * embeddings.rows ||
+        samples.cols != embeddings.cols) {
+      detail::check_view(fn, "samples", samples);
+      std::ostringstream os;
+      os << "has shape " << samples.rows << " x " << samples.cols << " but "
+         << options_.n_samples * embeddings.rows << " x " << embeddings.cols
+         << " is required (options.n_samples = " << options_.n_samples << " times the "
+         << embeddings.rows << " x " << embeddings.cols << " of 'embeddings')";
+      detail::throw_invalid(fn, "samples", os.str());
+    }
     detail::check_input(fn, "samples", samples, options_.n_samples * embeddings.rows,
                         embeddings.cols);
     if (options_.scoring == NivmfScoring::exact_density) {
@@ -114,71 +171,170 @@ class ElNivmfLoss {
                              saved);
   }
 
-  /// Gradients of grad_loss * L. Overwrites grad_embeddings (B x D), grad_proxies (C x D),
-  /// grad_kappas (C x D, zero where clamped) and *grad_temperature (unless null). After
-  /// forward, grad_embeddings includes the path through the sampler. After
-  /// forward_with_samples it holds only the direct ProxyAnchor term, and the sample
-  /// gradients ((S B) x D) go to *grad_samples (dropped when it is null). After forward,
-  /// a non-null grad_samples also receives the sample gradients.
+  /// Gradients of grad_loss * L. Overwrites (or, with options.gradients = accumulate,
+  /// adds into) grad_embeddings (B x D), grad_proxies (C x D), grad_kappas (C x D, zero
+  /// where clamped) and *grad_temperature (unless null; d/d(log T) with
+  /// options.log_temperature). After forward, grad_embeddings includes the path through
+  /// the sampler. After forward_with_samples it holds only the direct ProxyAnchor term,
+  /// and the sample gradients ((S B) x D) go to *grad_samples (dropped when it is null).
+  /// After forward, a non-null grad_samples also receives the sample gradients. With
+  /// Reduction::none, grad_loss is the upstream gradient of every per-sample loss.
+  /// Rejects a Saved whose forward ran with other options, and outputs that overlap.
   void backward(const Saved& saved, T grad_loss, MatrixView<T> grad_embeddings,
                 MatrixView<T> grad_proxies, MatrixView<T> grad_kappas, T* grad_temperature,
                 MatrixView<T>* grad_samples = nullptr) const {
     const char* fn = "pdml::ElNivmfLoss::backward";
-    if (saved.batch == 0) detail::throw_invalid(fn, "saved", "holds no forward pass");
-    const Index b = saved.batch, c_count = saved.classes, d = saved.dim;
-    const Index rows = Index(options_.n_samples) * b;
-    if (saved.similarity.n_samples != options_.n_samples) {
-      detail::throw_invalid(fn, "saved", "comes from a loss with another n_samples");
-    }
+    check_backward(fn, saved, grad_embeddings, grad_proxies, grad_kappas, grad_samples);
     detail::check_scalar(fn, "grad_loss", grad_loss, false);
-    detail::check_output(fn, "grad_embeddings", grad_embeddings, b, d);
-    detail::check_output(fn, "grad_proxies", grad_proxies, c_count, d);
-    detail::check_output(fn, "grad_kappas", grad_kappas, c_count, d);
-    if (grad_samples != nullptr) detail::check_output(fn, "grad_samples", *grad_samples, rows, d);
+    run_backward(saved, grad_embeddings, grad_proxies, grad_kappas, grad_temperature,
+                 grad_samples, grad_loss, [&](MatrixView<T> grad_pairs) {
+                   detail::proxy_nca_backward_unchecked(saved.nca, grad_loss, grad_pairs);
+                 });
+  }
 
-    detail::proxy_nca_backward_unchecked(saved.nca, grad_loss, detail::dense(saved.grad_pairs));
-    MatrixView<T> sample_grads =
-        grad_samples != nullptr ? *grad_samples : detail::dense(saved.grad_samples);
-    detail::el_nivmf_similarity_backward_unchecked(
-        saved.similarity, detail::dense_const(saved.grad_pairs), sample_grads,
-        grad_proxies, grad_kappas, grad_temperature);
-    auto g_e = as_eigen(grad_embeddings);
-    if (saved.sampled) {
-      vmf_sample_backward(saved.sampler, ConstMatrixView<T>(sample_grads), grad_embeddings);
-    } else {
-      g_e.setZero();
+  /// Backward of a Reduction::none forward: grad_sample_losses (B x 1) holds the upstream
+  /// gradient of each per-sample loss (rows with the ignore label get none). Outputs as
+  /// in the scalar backward.
+  /// (A separate name, so that &ElNivmfLoss::backward stays unambiguous.)
+  void backward_per_sample(const Saved& saved, ConstMatrixView<T> grad_sample_losses,
+                           MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
+                           MatrixView<T> grad_kappas, T* grad_temperature,
+                           MatrixView<T>* grad_samples = nullptr) const {
+    const char* fn = "pdml::ElNivmfLoss::backward_per_sample";
+    check_backward(fn, saved, grad_embeddings, grad_proxies, grad_kappas, grad_samples);
+    if (options_.reduction != Reduction::none) {
+      detail::throw_invalid(fn, "grad_sample_losses",
+                            "needs options.reduction = none (pass a scalar grad_loss)");
     }
-    if (saved.guided) {
-      detail::proxy_anchor_backward_unchecked(saved.anchor, grad_loss * options_.guidance_weight,
-                                              detail::dense(saved.grad_pairs));
-      detail::cosine_similarity_backward_unchecked(
-          saved.cosine, detail::dense_const(saved.grad_pairs),
-          detail::dense(saved.grad_directions), detail::dense(saved.grad_proxy_terms),
-          static_cast<T*>(nullptr));
-      g_e += saved.grad_directions;
-      as_eigen(grad_proxies) += saved.grad_proxy_terms;
-    }
+    detail::check_input(fn, "grad_sample_losses", grad_sample_losses, saved.batch, 1);
+    run_backward(saved, grad_embeddings, grad_proxies, grad_kappas, grad_temperature,
+                 grad_samples, T(0), [&](MatrixView<T> grad_pairs) {
+                   detail::proxy_nca_backward_rows(
+                       saved.nca, [&](Index i) { return grad_sample_losses(i, 0); },
+                       grad_pairs);
+                 });
   }
 
  private:
-  void validate_inputs(const char* fn, ConstMatrixView<T> embeddings, const std::int64_t* labels,
+  /// Every option the backward depends on (all but `gradients`) equal, else the name of
+  /// the first that differs.
+  static const char* differing_option(const Options& a, const Options& b) {
+    if (a.n_samples != b.n_samples) return "n_samples";
+    if (a.guidance_weight != b.guidance_weight) return "guidance_weight";
+    if (a.proxy_anchor_alpha != b.proxy_anchor_alpha) return "proxy_anchor_alpha";
+    if (a.proxy_anchor_delta != b.proxy_anchor_delta) return "proxy_anchor_delta";
+    if (a.min_kappa != b.min_kappa) return "min_kappa";
+    if (a.scoring != b.scoring) return "scoring";
+    if (a.recompute_in_backward != b.recompute_in_backward) return "recompute_in_backward";
+    if (a.reduction != b.reduction) return "reduction";
+    if (a.ignore_label != b.ignore_label) return "ignore_label";
+    if (a.log_temperature != b.log_temperature) return "log_temperature";
+    return nullptr;
+  }
+
+  void check_backward(const char* fn, const Saved& saved, MatrixView<T> grad_embeddings,
+                      MatrixView<T> grad_proxies, MatrixView<T> grad_kappas,
+                      MatrixView<T>* grad_samples) const {
+    if (saved.batch == 0) detail::throw_invalid(fn, "saved", "holds no forward pass");
+    if (const char* field = differing_option(saved.options, options_)) {
+      detail::throw_invalid(fn, "saved",
+                            std::string("comes from a loss with other options (options.") +
+                                field + " differs)");
+    }
+    const Index b = saved.batch, c_count = saved.classes, d = saved.dim;
+    const Index rows = Index(options_.n_samples) * b;
+    detail::check_shape_of(fn, "grad_embeddings", grad_embeddings, "embeddings", b, d);
+    detail::check_shape_of(fn, "grad_proxies", grad_proxies, "proxies", c_count, d);
+    detail::check_shape_of(fn, "grad_kappas", grad_kappas, "kappas", c_count, d);
+    if (grad_samples != nullptr) {
+      detail::check_shape_of(fn, "grad_samples", *grad_samples, "samples", rows, d);
+    }
+    const MatrixView<T> no_view{nullptr, 0, 0, 0};
+    detail::check_no_overlap<T>(fn, {{"grad_embeddings", grad_embeddings},
+                                     {"grad_proxies", grad_proxies},
+                                     {"grad_kappas", grad_kappas},
+                                     {"grad_samples", grad_samples ? *grad_samples : no_view}});
+  }
+
+  /// The shared backward: nca_backward fills the B x C gradient of the Proxy-NCA term;
+  /// the ProxyAnchor term is scaled by grad_loss (0 for the per-sample form, whose
+  /// options exclude guidance).
+  template <class NcaBackward>
+  void run_backward(const Saved& saved, MatrixView<T> grad_embeddings,
+                    MatrixView<T> grad_proxies, MatrixView<T> grad_kappas, T* grad_temperature,
+                    MatrixView<T>* grad_samples, T grad_loss,
+                    NcaBackward&& nca_backward) const {
+    const MatrixView<T> no_view{nullptr, 0, 0, 0};
+    detail::with_gradient_mode(
+        options_.gradients,
+        {grad_embeddings, grad_proxies, grad_kappas, grad_samples ? *grad_samples : no_view},
+        grad_temperature, saved.previous_gradients, [&] {
+          nca_backward(detail::dense(saved.grad_pairs));
+          MatrixView<T> sample_grads =
+              grad_samples != nullptr ? *grad_samples : detail::dense(saved.grad_samples);
+          detail::el_nivmf_similarity_backward_unchecked(
+              saved.similarity, detail::dense_const(saved.grad_pairs), sample_grads,
+              grad_proxies, grad_kappas, grad_temperature);
+          if (grad_temperature != nullptr && options_.log_temperature) {
+            *grad_temperature *= saved.similarity.temperature;  // dL/dlogT = T dL/dT
+          }
+          auto g_e = as_eigen(grad_embeddings);
+          if (saved.sampled) {
+            vmf_sample_backward(saved.sampler, ConstMatrixView<T>(sample_grads),
+                                grad_embeddings);
+          } else {
+            g_e.setZero();
+          }
+          if (saved.guided) {
+            // sum reduction is B' times the mean, the ProxyAnchor term included.
+            const T anchor_scale = options_.reduction == Reduction::mean
+                                       ? T(1)
+                                       : static_cast<T>(saved.nca.kept_rows);
+            detail::proxy_anchor_backward_unchecked(
+                saved.anchor, grad_loss * options_.guidance_weight * anchor_scale,
+                detail::dense(saved.grad_pairs));
+            detail::cosine_similarity_backward_unchecked(
+                saved.cosine, detail::dense_const(saved.grad_pairs),
+                detail::dense(saved.grad_directions), detail::dense(saved.grad_proxy_terms),
+                static_cast<T*>(nullptr));
+            g_e += saved.grad_directions;
+            as_eigen(grad_proxies) += saved.grad_proxy_terms;
+          }
+        });
+  }
+
+  void validate_inputs(const char* fn, ConstMatrixView<T> embeddings, Labels labels,
                        ConstMatrixView<T> proxies, ConstMatrixView<T> kappas,
                        T temperature) const {
     detail::check_nonempty(fn, "embeddings", embeddings);
     if (embeddings.cols < 2) detail::throw_invalid(fn, "embeddings", "needs at least 2 columns");
     detail::check_input(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
     detail::check_nonempty(fn, "proxies", proxies);
+    detail::check_same_cols(fn, "proxies", proxies, "embeddings", embeddings);
     detail::check_proxy_vectors(fn, "proxies", proxies, proxies.rows, embeddings.cols);
+    detail::check_shape_of(fn, "kappas", kappas, "proxies", proxies.rows, proxies.cols);
     detail::check_input(fn, "kappas", kappas, proxies.rows, embeddings.cols);
-    detail::check_labels(fn, "labels", labels, embeddings.rows, proxies.rows);
-    detail::check_scalar(fn, "temperature", temperature, true);
+    detail::check_labels(fn, "labels", labels, embeddings.rows, proxies.rows,
+                         options_.ignore_label ? &*options_.ignore_label : nullptr);
+    if (options_.log_temperature) {
+      detail::check_scalar(fn, "temperature", temperature, false);
+      if (!std::isfinite(std::exp(temperature)) || !(std::exp(temperature) > T(0))) {
+        detail::throw_invalid(fn, "temperature",
+                              "is log T, and exp of it is not a positive finite number");
+      }
+    } else {
+      detail::check_scalar(fn, "temperature", temperature, true);
+    }
   }
 
   T forward_unchecked(ConstMatrixView<T> samples, ConstMatrixView<T> embeddings,
-                      const std::int64_t* labels, ConstMatrixView<T> proxies,
-                      ConstMatrixView<T> kappas, T temperature, bool sampled,
+                      Labels labels, ConstMatrixView<T> proxies,
+                      ConstMatrixView<T> kappas, T temperature_argument, bool sampled,
                       Saved& saved) const {
     const Index b = embeddings.rows, c_count = proxies.rows, d = embeddings.cols;
+    const T temperature =
+        options_.log_temperature ? std::exp(temperature_argument) : temperature_argument;
+    saved.options = options_;
     saved.sampled = sampled;
     saved.batch = b;
     saved.classes = c_count;
@@ -189,7 +345,8 @@ class ElNivmfLoss {
         options_.scoring, detail::dense(saved.similarities), saved.similarity,
         options_.recompute_in_backward);
     saved.nca_loss = detail::proxy_nca_forward_unchecked(
-        detail::dense_const(saved.similarities), labels, saved.nca);
+        detail::dense_const(saved.similarities), labels, saved.nca,
+        ProxyNcaOptions{options_.reduction, options_.ignore_label});
     saved.guided = options_.guidance_weight != T(0);
     saved.anchor_loss = 0;
     if (saved.guided) {
@@ -198,13 +355,15 @@ class ElNivmfLoss {
                                                   detail::dense(saved.cosines), saved.cosine);
       saved.anchor_loss = detail::proxy_anchor_forward_unchecked(
           detail::dense_const(saved.cosines), labels, options_.proxy_anchor_alpha,
-          options_.proxy_anchor_delta, saved.anchor);
+          options_.proxy_anchor_delta, saved.anchor, options_.ignore_label);
       saved.grad_directions.resize(b, d);
       saved.grad_proxy_terms.resize(c_count, d);
     }
     saved.grad_pairs.resize(b, c_count);
     saved.grad_samples.resize(Index(options_.n_samples) * b, d);
-    return saved.nca_loss + options_.guidance_weight * saved.anchor_loss;
+    const T anchor_scale =
+        options_.reduction == Reduction::mean ? T(1) : static_cast<T>(saved.nca.kept_rows);
+    return saved.nca_loss + options_.guidance_weight * anchor_scale * saved.anchor_loss;
   }
 
   Options options_;
@@ -213,21 +372,29 @@ class ElNivmfLoss {
 /// The paper's warm start: for every class present in labels, proxies row c = the
 /// normalized mean of the embeddings of class c and kappas row c = initial_kappa in every
 /// dimension. Rows of absent classes (and of classes whose mean is 0) are left untouched.
-/// Returns the number of classes initialized.
+/// Returns the number of classes initialized. Labels are std::int32_t or std::int64_t;
+/// rows whose label equals ignore_label (when set) are skipped.
 template <class T>
-Index warm_start_proxies(ConstMatrixView<T> embeddings, const std::int64_t* labels,
-                         T initial_kappa, MatrixView<T> proxies, MatrixView<T> kappas) {
+Index warm_start_proxies(ConstMatrixView<detail::NonDeduced<T>> embeddings, Labels labels,
+                         detail::NonDeduced<T> initial_kappa, MatrixView<T> proxies,
+                         MatrixView<T> kappas,
+                         std::optional<std::int64_t> ignore_label = std::nullopt) {
   const char* fn = "pdml::warm_start_proxies";
   detail::check_nonempty(fn, "embeddings", embeddings);
   detail::check_input(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
   detail::check_nonempty(fn, "proxies", proxies);
-  detail::check_shape(fn, "proxies", proxies, proxies.rows, embeddings.cols);
-  detail::check_shape(fn, "kappas", kappas, proxies.rows, embeddings.cols);
-  detail::check_labels(fn, "labels", labels, embeddings.rows, proxies.rows);
+  detail::check_same_cols(fn, "proxies", proxies, "embeddings", embeddings);
+  detail::check_shape_of(fn, "kappas", kappas, "proxies", proxies.rows, proxies.cols);
+  detail::check_labels(fn, "labels", labels, embeddings.rows, proxies.rows,
+                       ignore_label ? &*ignore_label : nullptr);
+  detail::check_no_overlap<T>(fn, {{"proxies", proxies}, {"kappas", kappas}});
   detail::check_scalar(fn, "initial_kappa", initial_kappa, true);
   const auto e = as_eigen(embeddings);
   RowMajorMatrix<T> sums = RowMajorMatrix<T>::Zero(proxies.rows, embeddings.cols);
-  for (Index i = 0; i < embeddings.rows; ++i) sums.row(labels[i]) += e.row(i);
+  for (Index i = 0; i < embeddings.rows; ++i) {
+    if (ignore_label && labels[i] == *ignore_label) continue;
+    sums.row(labels[i]) += e.row(i);
+  }
   auto v = as_eigen(proxies);
   auto k = as_eigen(kappas);
   Index initialized = 0;

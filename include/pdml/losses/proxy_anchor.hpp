@@ -3,7 +3,8 @@
 // ProxyAnchor loss (Kim et al., 2020) on a B x C matrix of cosines s_ic = mu_i^T nu_c:
 //   L = (1/|P+|) sum_{c in P+} log(1 + sum_{i: y_i = c}  exp(-alpha (s_ic - delta)))
 //     + (1/C)    sum_c        log(1 + sum_{i: y_i != c} exp( alpha (s_ic + delta)))
-// with P+ the classes present in the batch. Compose with cosine_similarity_forward
+// with P+ the classes present in the batch. Rows carrying the optional ignore label
+// take part in neither sum. Compose with cosine_similarity_forward
 // (temperature 1) to get it as a function of embeddings and proxies.
 // Math: docs/math.md, section similarities-losses.
 
@@ -11,11 +12,14 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include <Eigen/Core>
 
 #include "pdml/core/eigen_map.hpp"
+#include "pdml/core/gradient_mode.hpp"
+#include "pdml/core/labels.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/similarities/detail/batched.hpp"
 
@@ -27,29 +31,38 @@ struct ProxyAnchorSaved {
   RowMajorMatrix<T> grad_cosines;  ///< B x C, dL/ds for grad_loss = 1
   mutable detail::RowVector<T> class_terms;  ///< C (summed in order)
   std::vector<char> class_present;           ///< C: 1 if the class has a positive in the batch
+  std::optional<std::int64_t> ignore_label;  ///< the forward's ignore label
+  mutable std::vector<T> previous_gradients;  ///< GradientMode::accumulate scratch
 };
 
 namespace detail {
 
 template <class T>
-T proxy_anchor_forward_unchecked(ConstMatrixView<T> cosines, const std::int64_t* labels,
-                                 T alpha, T delta, ProxyAnchorSaved<T>& saved) {
+T proxy_anchor_forward_unchecked(ConstMatrixView<T> cosines, Labels labels,
+                                 T alpha, T delta, ProxyAnchorSaved<T>& saved,
+                                 std::optional<std::int64_t> ignore_label = std::nullopt) {
   const Index b = cosines.rows, c_count = cosines.cols;
+  saved.ignore_label = ignore_label;
+  // An ignored row is no class's positive and no class's negative.
+  auto kept = [&](Index i) { return !ignore_label || labels[i] != *ignore_label; };
   saved.grad_cosines.resize(b, c_count);
   saved.class_terms.resize(c_count);
   // Kept in saved so that a reused Saved allocates nothing after the first step.
   std::vector<char>& present = saved.class_present;
   present.assign(static_cast<std::size_t>(c_count), 0);
-  for (Index i = 0; i < b; ++i) present[static_cast<std::size_t>(labels[i])] = 1;
+  for (Index i = 0; i < b; ++i) {
+    if (kept(i)) present[static_cast<std::size_t>(labels[i])] = 1;
+  }
   Index n_present = 0;
   for (char p : present) n_present += p;
-  const T pos_weight = T(1) / static_cast<T>(n_present);
+  const T pos_weight = n_present > 0 ? T(1) / static_cast<T>(n_present) : T(0);
   const T neg_weight = T(1) / static_cast<T>(c_count);
   auto& grad = saved.grad_cosines;
   parallel_rows(c_count, 2 * b, [&](Index c) {
     // log(1 + sum exp z) = logsumexp({0} u {z}); the exponents are stored in grad first.
     T pos_top = 0, neg_top = 0;
     for (Index i = 0; i < b; ++i) {
+      if (!kept(i)) continue;
       const T s = cosines(i, c);
       const T z = labels[i] == c ? -alpha * (s - delta) : alpha * (s + delta);
       grad(i, c) = z;
@@ -61,6 +74,7 @@ T proxy_anchor_forward_unchecked(ConstMatrixView<T> cosines, const std::int64_t*
     }
     T pos_sum = std::exp(-pos_top), neg_sum = std::exp(-neg_top);
     for (Index i = 0; i < b; ++i) {
+      if (!kept(i)) continue;
       if (labels[i] == c) {
         pos_sum += std::exp(grad(i, c) - pos_top);
       } else {
@@ -70,7 +84,9 @@ T proxy_anchor_forward_unchecked(ConstMatrixView<T> cosines, const std::int64_t*
     const T pos_lse = pos_top + std::log(pos_sum), neg_lse = neg_top + std::log(neg_sum);
     const bool is_present = present[static_cast<std::size_t>(c)] != 0;
     for (Index i = 0; i < b; ++i) {
-      if (labels[i] == c) {
+      if (!kept(i)) {
+        grad(i, c) = 0;
+      } else if (labels[i] == c) {
         grad(i, c) = -alpha * pos_weight * std::exp(grad(i, c) - pos_lse);
       } else {
         grad(i, c) = alpha * neg_weight * std::exp(grad(i, c) - neg_lse);
@@ -91,30 +107,42 @@ void proxy_anchor_backward_unchecked(const ProxyAnchorSaved<T>& saved, T grad_lo
 
 }  // namespace detail
 
-/// ProxyAnchor loss of a B x C cosine matrix with labels in [0, C); alpha > 0 (paper: 32),
-/// delta finite (paper: 0.1). Throws std::invalid_argument before writing anything.
+/// ProxyAnchor loss of a B x C cosine matrix with labels in [0, C) (std::int32_t or
+/// std::int64_t); alpha > 0 (paper: 32), delta finite (paper: 0.1). Rows whose label equals
+/// ignore_label (when set) take no part. Throws std::invalid_argument before writing
+/// anything.
 template <class T>
-T proxy_anchor_forward(ConstMatrixView<T> cosines, const std::int64_t* labels, T alpha,
-                       T delta, ProxyAnchorSaved<T>& saved) {
+T proxy_anchor_forward(ConstMatrixView<detail::NonDeduced<T>> cosines, Labels labels,
+                       detail::NonDeduced<T> alpha, detail::NonDeduced<T> delta,
+                       ProxyAnchorSaved<T>& saved,
+                       std::optional<std::int64_t> ignore_label = std::nullopt) {
   const char* fn = "pdml::proxy_anchor_forward";
   detail::check_nonempty(fn, "cosines", cosines);
   detail::check_input(fn, "cosines", cosines, cosines.rows, cosines.cols);
-  detail::check_labels(fn, "labels", labels, cosines.rows, cosines.cols);
+  detail::check_labels(fn, "labels", labels, cosines.rows, cosines.cols,
+                       ignore_label ? &*ignore_label : nullptr);
   detail::check_scalar(fn, "alpha", alpha, true);
   detail::check_scalar(fn, "delta", delta, false);
-  return detail::proxy_anchor_forward_unchecked(cosines, labels, alpha, delta, saved);
+  return detail::proxy_anchor_forward_unchecked(cosines, labels, alpha, delta, saved,
+                                                ignore_label);
 }
 
-/// Overwrites grad_cosines (B x C) with grad_loss * dL/ds.
+/// Writes grad_loss * dL/ds into grad_cosines (B x C): overwritten, or added to with
+/// GradientMode::accumulate.
 template <class T>
-void proxy_anchor_backward(const ProxyAnchorSaved<T>& saved, T grad_loss,
-                           MatrixView<T> grad_cosines) {
+void proxy_anchor_backward(const ProxyAnchorSaved<T>& saved, detail::NonDeduced<T> grad_loss,
+                           MatrixView<T> grad_cosines,
+                           GradientMode mode = GradientMode::overwrite) {
   const char* fn = "pdml::proxy_anchor_backward";
   if (saved.grad_cosines.size() == 0) detail::throw_invalid(fn, "saved", "holds no forward pass");
   detail::check_scalar(fn, "grad_loss", grad_loss, false);
   detail::check_output(fn, "grad_cosines", grad_cosines, saved.grad_cosines.rows(),
                        saved.grad_cosines.cols());
-  detail::proxy_anchor_backward_unchecked(saved, grad_loss, grad_cosines);
+  detail::with_gradient_mode(mode, {grad_cosines}, static_cast<T*>(nullptr),
+                             saved.previous_gradients, [&] {
+                               detail::proxy_anchor_backward_unchecked(saved, grad_loss,
+                                                                       grad_cosines);
+                             });
 }
 
 }  // namespace pdml

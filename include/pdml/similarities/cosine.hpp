@@ -8,6 +8,7 @@
 #include <Eigen/Core>
 
 #include "pdml/core/eigen_map.hpp"
+#include "pdml/core/gradient_mode.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/similarities/detail/batched.hpp"
 
@@ -70,13 +71,14 @@ void cosine_similarity_backward_unchecked(const CosineSimilaritySaved<T>& saved,
 /// sim (B x C) = cosines of embeddings (B x D) and proxy vectors (C x D, no zero row) over
 /// temperature > 0. Throws std::invalid_argument before writing anything.
 template <class T>
-void cosine_similarity_forward(ConstMatrixView<T> embeddings, ConstMatrixView<T> proxies,
-                               T temperature, MatrixView<T> similarities,
-                               CosineSimilaritySaved<T>& saved) {
+void cosine_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> embeddings,
+                               ConstMatrixView<detail::NonDeduced<T>> proxies, T temperature,
+                               MatrixView<T> similarities, CosineSimilaritySaved<T>& saved) {
   const char* fn = "pdml::cosine_similarity_forward";
   detail::check_nonempty(fn, "embeddings", embeddings);
   detail::check_input(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
   detail::check_nonempty(fn, "proxies", proxies);
+  detail::check_same_cols(fn, "proxies", proxies, "embeddings", embeddings);
   detail::check_proxy_vectors(fn, "proxies", proxies, proxies.rows, embeddings.cols);
   detail::check_scalar(fn, "temperature", temperature, true);
   detail::check_output(fn, "similarities", similarities, embeddings.rows, proxies.rows);
@@ -88,7 +90,7 @@ void cosine_similarity_forward(ConstMatrixView<T> embeddings, ConstMatrixView<T>
 /// unless it is null.
 template <class T>
 void cosine_similarity_backward(const CosineSimilaritySaved<T>& saved,
-                                ConstMatrixView<T> grad_similarities,
+                                ConstMatrixView<detail::NonDeduced<T>> grad_similarities,
                                 MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
                                 detail::NonDeduced<T>* grad_temperature) {
   const char* fn = "pdml::cosine_similarity_backward";
@@ -98,8 +100,26 @@ void cosine_similarity_backward(const CosineSimilaritySaved<T>& saved,
   detail::check_input(fn, "grad_similarities", grad_similarities, b, c_count);
   detail::check_output(fn, "grad_embeddings", grad_embeddings, b, d);
   detail::check_output(fn, "grad_proxies", grad_proxies, c_count, d);
+  detail::check_no_overlap<T>(
+      fn, {{"grad_embeddings", grad_embeddings}, {"grad_proxies", grad_proxies}});
   detail::cosine_similarity_backward_unchecked(saved, grad_similarities, grad_embeddings,
                                                grad_proxies, grad_temperature);
+}
+
+/// cosine_similarity_backward with a GradientMode: GradientMode::accumulate adds the gradients into
+/// the outputs (which must not overlap) instead of overwriting them.
+template <class T>
+void cosine_similarity_backward(const CosineSimilaritySaved<T>& saved,
+                                ConstMatrixView<detail::NonDeduced<T>> grad_similarities,
+                                MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
+                                detail::NonDeduced<T>* grad_temperature, GradientMode mode) {
+  detail::backward_with_mode<T>(
+      "pdml::cosine_similarity_backward", mode,
+      {{"grad_embeddings", grad_embeddings}, {"grad_proxies", grad_proxies}}, grad_temperature,
+      [&] {
+        cosine_similarity_backward(saved, grad_similarities, grad_embeddings, grad_proxies,
+                                   grad_temperature);
+      });
 }
 
 }  // namespace pdml

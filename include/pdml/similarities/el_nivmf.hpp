@@ -8,13 +8,13 @@
 // image i at row s B + i); ElNivmfLoss (losses/el_nivmf_loss.hpp) draws them itself.
 // Math: docs/math.md, section similarities-losses.
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include <Eigen/Core>
-
 #include "pdml/core/eigen_map.hpp"
+#include "pdml/core/gradient_mode.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/similarities/detail/batched.hpp"
 #include "pdml/similarities/nivmf_scoring.hpp"
@@ -131,10 +131,11 @@ void el_nivmf_similarity_backward_unchecked(const ElNivmfSimilaritySaved<T>& sav
 /// weights and recomputes the scores in the backward (one more matrix product).
 /// Throws std::invalid_argument (naming the argument) before writing anything.
 template <class T>
-void el_nivmf_similarity_forward(ConstMatrixView<T> samples, int n_samples,
-                                 ConstMatrixView<T> proxies, ConstMatrixView<T> kappas,
-                                 T min_kappa, T temperature, NivmfScoring scoring,
-                                 MatrixView<T> similarities, ElNivmfSimilaritySaved<T>& saved,
+void el_nivmf_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> samples, int n_samples,
+                                 ConstMatrixView<detail::NonDeduced<T>> proxies,
+                                 ConstMatrixView<detail::NonDeduced<T>> kappas, T min_kappa,
+                                 T temperature, NivmfScoring scoring, MatrixView<T> similarities,
+                                 ElNivmfSimilaritySaved<T>& saved,
                                  bool recompute_in_backward = false) {
   const char* fn = "pdml::el_nivmf_similarity_forward";
   if (n_samples < 1) detail::throw_invalid(fn, "n_samples", "must be at least 1");
@@ -143,8 +144,10 @@ void el_nivmf_similarity_forward(ConstMatrixView<T> samples, int n_samples,
   if (samples.rows % n_samples != 0) {
     detail::throw_invalid(fn, "samples", "has a row count that is not a multiple of n_samples");
   }
+  detail::check_same_cols(fn, "proxies", proxies, "samples", samples);
   detail::check_input(fn, "samples", samples, samples.rows, proxies.cols);
   detail::check_proxy_vectors(fn, "proxies", proxies, proxies.rows, proxies.cols);
+  detail::check_shape_of(fn, "kappas", kappas, "proxies", proxies.rows, proxies.cols);
   detail::check_input(fn, "kappas", kappas, proxies.rows, proxies.cols);
   detail::check_min_kappa(fn, min_kappa);
   detail::check_scalar(fn, "temperature", temperature, true);
@@ -166,9 +169,10 @@ void el_nivmf_similarity_forward(ConstMatrixView<T> samples, int n_samples,
 /// *grad_temperature unless it is null.
 template <class T>
 void el_nivmf_similarity_backward(const ElNivmfSimilaritySaved<T>& saved,
-                                  ConstMatrixView<T> grad_similarities,
+                                  ConstMatrixView<detail::NonDeduced<T>> grad_similarities,
                                   MatrixView<T> grad_samples, MatrixView<T> grad_proxies,
-                                  MatrixView<T> grad_kappas, detail::NonDeduced<T>* grad_temperature) {
+                                  MatrixView<T> grad_kappas,
+                                  detail::NonDeduced<T>* grad_temperature) {
   const char* fn = "pdml::el_nivmf_similarity_backward";
   if (saved.n_samples == 0) detail::throw_invalid(fn, "saved", "holds no forward pass");
   const Index rows = saved.scratch_pairs.rows(), c_count = saved.scratch_pairs.cols();
@@ -178,8 +182,30 @@ void el_nivmf_similarity_backward(const ElNivmfSimilaritySaved<T>& saved,
   detail::check_output(fn, "grad_samples", grad_samples, rows, d);
   detail::check_output(fn, "grad_proxies", grad_proxies, c_count, d);
   detail::check_output(fn, "grad_kappas", grad_kappas, c_count, d);
+  detail::check_no_overlap<T>(fn, {{"grad_samples", grad_samples},
+                                  {"grad_proxies", grad_proxies},
+                                  {"grad_kappas", grad_kappas}});
   detail::el_nivmf_similarity_backward_unchecked(saved, grad_similarities, grad_samples,
                                                  grad_proxies, grad_kappas, grad_temperature);
+}
+
+/// el_nivmf_similarity_backward with a GradientMode: GradientMode::accumulate adds the gradients
+/// into the outputs (which must not overlap) instead of overwriting them.
+template <class T>
+void el_nivmf_similarity_backward(const ElNivmfSimilaritySaved<T>& saved,
+                                  ConstMatrixView<detail::NonDeduced<T>> grad_similarities,
+                                  MatrixView<T> grad_samples, MatrixView<T> grad_proxies,
+                                  MatrixView<T> grad_kappas,
+                                  detail::NonDeduced<T>* grad_temperature, GradientMode mode) {
+  detail::backward_with_mode<T>("pdml::el_nivmf_similarity_backward", mode,
+                                {{"grad_samples", grad_samples},
+                                 {"grad_proxies", grad_proxies},
+                                 {"grad_kappas", grad_kappas}},
+                                grad_temperature, [&] {
+                                  el_nivmf_similarity_backward(saved, grad_similarities,
+                                                               grad_samples, grad_proxies,
+                                                               grad_kappas, grad_temperature);
+                                });
 }
 
 }  // namespace pdml

@@ -7,6 +7,7 @@
 // rho = 1: expected likelihood (EL-vMF); rho = 1/2: Bhattacharyya (B-vMF).
 // The per-pair formula and its gradient: distributions/vmf.hpp (vmf_log_ppk).
 
+#include "pdml/core/gradient_mode.hpp"
 #include "pdml/distributions/vmf.hpp"
 #include "pdml/similarities/detail/isotropic_proxies.hpp"
 
@@ -44,9 +45,10 @@ T ppk_rho(PpkOrder order) {
 /// proxies (proxies C x D, kappas C x 1 clamped at min_kappa). Throws
 /// std::invalid_argument (naming the argument) before writing anything.
 template <class T>
-void ppk_similarity_forward(ConstMatrixView<T> embeddings, ConstMatrixView<T> proxies,
-                            ConstMatrixView<T> kappas, T min_kappa, T temperature,
-                            PpkOrder order, MatrixView<T> similarities,
+void ppk_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> embeddings,
+                            ConstMatrixView<detail::NonDeduced<T>> proxies,
+                            ConstMatrixView<detail::NonDeduced<T>> kappas, T min_kappa,
+                            T temperature, PpkOrder order, MatrixView<T> similarities,
                             PpkSimilaritySaved<T>& saved) {
   detail::check_isotropic_inputs("pdml::ppk_similarity_forward", embeddings, proxies, kappas,
                                  min_kappa, temperature, similarities);
@@ -63,7 +65,7 @@ void ppk_similarity_forward(ConstMatrixView<T> embeddings, ConstMatrixView<T> pr
 /// clamped) and *grad_temperature (unless null).
 template <class T>
 void ppk_similarity_backward(const PpkSimilaritySaved<T>& saved,
-                             ConstMatrixView<T> grad_similarities,
+                             ConstMatrixView<detail::NonDeduced<T>> grad_similarities,
                              MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
                              MatrixView<T> grad_kappas, detail::NonDeduced<T>* grad_temperature) {
   detail::check_isotropic_backward("pdml::ppk_similarity_backward", saved, grad_similarities,
@@ -71,6 +73,25 @@ void ppk_similarity_backward(const PpkSimilaritySaved<T>& saved,
   const detail::PpkPair<T> pair{static_cast<int>(saved.embeddings.cols()), saved.order};
   detail::isotropic_backward(pair, saved, grad_similarities, grad_embeddings, grad_proxies,
                              grad_kappas, grad_temperature);
+}
+
+/// ppk_similarity_backward with a GradientMode: GradientMode::accumulate adds the gradients into
+/// the outputs (which must not overlap) instead of overwriting them.
+template <class T>
+void ppk_similarity_backward(const PpkSimilaritySaved<T>& saved,
+                             ConstMatrixView<detail::NonDeduced<T>> grad_similarities,
+                             MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
+                             MatrixView<T> grad_kappas, detail::NonDeduced<T>* grad_temperature,
+                             GradientMode mode) {
+  detail::backward_with_mode<T>("pdml::ppk_similarity_backward", mode,
+                                {{"grad_embeddings", grad_embeddings},
+                                 {"grad_proxies", grad_proxies},
+                                 {"grad_kappas", grad_kappas}},
+                                grad_temperature, [&] {
+                                  ppk_similarity_backward(saved, grad_similarities, grad_embeddings,
+                                                          grad_proxies, grad_kappas,
+                                                          grad_temperature);
+                                });
 }
 
 }  // namespace pdml

@@ -7,6 +7,7 @@
 // (The reference implementation uses +KL without A(kappa_i): a bug.)
 // The per-pair formula and its gradient: distributions/vmf.hpp (vmf_kl).
 
+#include "pdml/core/gradient_mode.hpp"
 #include "pdml/distributions/vmf.hpp"
 #include "pdml/similarities/detail/isotropic_proxies.hpp"
 
@@ -32,9 +33,10 @@ struct KlPair {
 /// proxies (proxies C x D, kappas C x 1 clamped at min_kappa). Throws
 /// std::invalid_argument (naming the argument) before writing anything.
 template <class T>
-void kl_similarity_forward(ConstMatrixView<T> embeddings, ConstMatrixView<T> proxies,
-                           ConstMatrixView<T> kappas, T min_kappa, T temperature,
-                           MatrixView<T> similarities, KlSimilaritySaved<T>& saved) {
+void kl_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> embeddings,
+                           ConstMatrixView<detail::NonDeduced<T>> proxies,
+                           ConstMatrixView<detail::NonDeduced<T>> kappas, T min_kappa,
+                           T temperature, MatrixView<T> similarities, KlSimilaritySaved<T>& saved) {
   detail::check_isotropic_inputs("pdml::kl_similarity_forward", embeddings, proxies, kappas,
                                  min_kappa, temperature, similarities);
   const detail::KlPair<T> pair{static_cast<int>(embeddings.cols)};
@@ -46,14 +48,33 @@ void kl_similarity_forward(ConstMatrixView<T> embeddings, ConstMatrixView<T> pro
 /// clamped) and *grad_temperature (unless null).
 template <class T>
 void kl_similarity_backward(const KlSimilaritySaved<T>& saved,
-                            ConstMatrixView<T> grad_similarities, MatrixView<T> grad_embeddings,
-                            MatrixView<T> grad_proxies, MatrixView<T> grad_kappas,
-                            detail::NonDeduced<T>* grad_temperature) {
+                            ConstMatrixView<detail::NonDeduced<T>> grad_similarities,
+                            MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
+                            MatrixView<T> grad_kappas, detail::NonDeduced<T>* grad_temperature) {
   detail::check_isotropic_backward("pdml::kl_similarity_backward", saved, grad_similarities,
                                    grad_embeddings, grad_proxies, grad_kappas);
   const detail::KlPair<T> pair{static_cast<int>(saved.embeddings.cols())};
   detail::isotropic_backward(pair, saved, grad_similarities, grad_embeddings, grad_proxies,
                              grad_kappas, grad_temperature);
+}
+
+/// kl_similarity_backward with a GradientMode: GradientMode::accumulate adds the gradients into the
+/// outputs (which must not overlap) instead of overwriting them.
+template <class T>
+void kl_similarity_backward(const KlSimilaritySaved<T>& saved,
+                            ConstMatrixView<detail::NonDeduced<T>> grad_similarities,
+                            MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
+                            MatrixView<T> grad_kappas, detail::NonDeduced<T>* grad_temperature,
+                            GradientMode mode) {
+  detail::backward_with_mode<T>("pdml::kl_similarity_backward", mode,
+                                {{"grad_embeddings", grad_embeddings},
+                                 {"grad_proxies", grad_proxies},
+                                 {"grad_kappas", grad_kappas}},
+                                grad_temperature, [&] {
+                                  kl_similarity_backward(saved, grad_similarities, grad_embeddings,
+                                                         grad_proxies, grad_kappas,
+                                                         grad_temperature);
+                                });
 }
 
 }  // namespace pdml

@@ -9,6 +9,7 @@
 #include <Eigen/Core>
 
 #include "pdml/core/eigen_map.hpp"
+#include "pdml/core/gradient_mode.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/similarities/detail/batched.hpp"
 #include "pdml/similarities/nivmf_scoring.hpp"
@@ -29,15 +30,18 @@ struct NivmfPointSimilaritySaved {
 /// concentrations, C x D; concentrations clamped at min_kappa). Throws
 /// std::invalid_argument (naming the argument) before writing anything.
 template <class T>
-void nivmf_point_similarity_forward(ConstMatrixView<T> embeddings, ConstMatrixView<T> proxies,
-                                    ConstMatrixView<T> kappas, T min_kappa, T temperature,
-                                    NivmfScoring scoring, MatrixView<T> similarities,
+void nivmf_point_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> embeddings,
+                                    ConstMatrixView<detail::NonDeduced<T>> proxies,
+                                    ConstMatrixView<detail::NonDeduced<T>> kappas, T min_kappa,
+                                    T temperature, NivmfScoring scoring, MatrixView<T> similarities,
                                     NivmfPointSimilaritySaved<T>& saved) {
   const char* fn = "pdml::nivmf_point_similarity_forward";
   detail::check_nonempty(fn, "embeddings", embeddings);
   detail::check_input(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
   detail::check_nonempty(fn, "proxies", proxies);
+  detail::check_same_cols(fn, "proxies", proxies, "embeddings", embeddings);
   detail::check_proxy_vectors(fn, "proxies", proxies, proxies.rows, embeddings.cols);
+  detail::check_shape_of(fn, "kappas", kappas, "proxies", proxies.rows, proxies.cols);
   detail::check_input(fn, "kappas", kappas, proxies.rows, embeddings.cols);
   detail::check_min_kappa(fn, min_kappa);
   detail::check_scalar(fn, "temperature", temperature, true);
@@ -70,7 +74,7 @@ void nivmf_point_similarity_forward(ConstMatrixView<T> embeddings, ConstMatrixVi
 /// clamped) and *grad_temperature (unless null).
 template <class T>
 void nivmf_point_similarity_backward(const NivmfPointSimilaritySaved<T>& saved,
-                                     ConstMatrixView<T> grad_similarities,
+                                     ConstMatrixView<detail::NonDeduced<T>> grad_similarities,
                                      MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
                                      MatrixView<T> grad_kappas,
                                      detail::NonDeduced<T>* grad_temperature) {
@@ -82,6 +86,9 @@ void nivmf_point_similarity_backward(const NivmfPointSimilaritySaved<T>& saved,
   detail::check_output(fn, "grad_embeddings", grad_embeddings, b, d);
   detail::check_output(fn, "grad_proxies", grad_proxies, c_count, d);
   detail::check_output(fn, "grad_kappas", grad_kappas, c_count, d);
+  detail::check_no_overlap<T>(fn, {{"grad_embeddings", grad_embeddings},
+                                  {"grad_proxies", grad_proxies},
+                                  {"grad_kappas", grad_kappas}});
   const auto g = as_eigen(grad_similarities);
   if (grad_temperature != nullptr) {
     *grad_temperature = -(g.cwiseProduct(saved.similarities)).sum() / saved.temperature;
@@ -96,6 +103,25 @@ void nivmf_point_similarity_backward(const NivmfPointSimilaritySaved<T>& saved,
     detail::normalize_row_backward_inplace(g_e.row(i), saved.scores.points.row(i),
                                            saved.norms[i]);
   });
+}
+
+/// nivmf_point_similarity_backward with a GradientMode: GradientMode::accumulate adds the gradients
+/// into the outputs (which must not overlap) instead of overwriting them.
+template <class T>
+void nivmf_point_similarity_backward(const NivmfPointSimilaritySaved<T>& saved,
+                                     ConstMatrixView<detail::NonDeduced<T>> grad_similarities,
+                                     MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
+                                     MatrixView<T> grad_kappas,
+                                     detail::NonDeduced<T>* grad_temperature, GradientMode mode) {
+  detail::backward_with_mode<T>("pdml::nivmf_point_similarity_backward", mode,
+                                {{"grad_embeddings", grad_embeddings},
+                                 {"grad_proxies", grad_proxies},
+                                 {"grad_kappas", grad_kappas}},
+                                grad_temperature, [&] {
+                                  nivmf_point_similarity_backward(saved, grad_similarities,
+                                                                  grad_embeddings, grad_proxies,
+                                                                  grad_kappas, grad_temperature);
+                                });
 }
 
 }  // namespace pdml

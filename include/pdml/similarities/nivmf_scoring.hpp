@@ -17,12 +17,12 @@
 // The per-point terms are matrix products (N x D against C x D); the per-proxy
 // offsets (the log-normalizers) are evaluated once per proxy.
 
+#include <Eigen/Core>
 #include <cmath>
 #include <cstdint>
 
-#include <Eigen/Core>
-
 #include "pdml/core/eigen_map.hpp"
+#include "pdml/core/gradient_mode.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/distributions/nivmf.hpp"
 #include "pdml/similarities/detail/batched.hpp"
@@ -224,14 +224,17 @@ void nivmf_scores_backward_unchecked(const NivmfScoresSaved<T>& saved,
 /// Scores (N x C) of N points in R^D under C nivMF proxies (proxy vectors and raw
 /// concentrations, both C x D). Throws std::invalid_argument before writing anything.
 template <class T>
-void nivmf_scores_forward(ConstMatrixView<T> points, ConstMatrixView<T> proxies,
-                          ConstMatrixView<T> kappas, T min_kappa, NivmfScoring scoring,
-                          MatrixView<T> scores, NivmfScoresSaved<T>& saved) {
+void nivmf_scores_forward(ConstMatrixView<detail::NonDeduced<T>> points,
+                          ConstMatrixView<detail::NonDeduced<T>> proxies,
+                          ConstMatrixView<detail::NonDeduced<T>> kappas, T min_kappa,
+                          NivmfScoring scoring, MatrixView<T> scores, NivmfScoresSaved<T>& saved) {
   const char* fn = "pdml::nivmf_scores_forward";
   detail::check_nonempty(fn, "points", points);
   detail::check_nonempty(fn, "proxies", proxies);
+  detail::check_same_cols(fn, "proxies", proxies, "points", points);
   detail::check_input(fn, "points", points, points.rows, proxies.cols);
   detail::check_proxy_vectors(fn, "proxies", proxies, proxies.rows, proxies.cols);
+  detail::check_shape_of(fn, "kappas", kappas, "proxies", proxies.rows, proxies.cols);
   detail::check_input(fn, "kappas", kappas, proxies.rows, proxies.cols);
   detail::check_min_kappa(fn, min_kappa);
   if (scoring == NivmfScoring::exact_density) {
@@ -250,7 +253,8 @@ void nivmf_scores_forward(ConstMatrixView<T> points, ConstMatrixView<T> proxies,
 /// Backward of nivmf_scores_forward. Overwrites grad_points (N x D), grad_proxies (C x D)
 /// and grad_kappas (C x D; zero where the concentration was clamped).
 template <class T>
-void nivmf_scores_backward(const NivmfScoresSaved<T>& saved, ConstMatrixView<T> grad_scores,
+void nivmf_scores_backward(const NivmfScoresSaved<T>& saved,
+                           ConstMatrixView<detail::NonDeduced<T>> grad_scores,
                            MatrixView<T> grad_points, MatrixView<T> grad_proxies,
                            MatrixView<T> grad_kappas) {
   const char* fn = "pdml::nivmf_scores_backward";
@@ -261,8 +265,25 @@ void nivmf_scores_backward(const NivmfScoresSaved<T>& saved, ConstMatrixView<T> 
   detail::check_output(fn, "grad_points", grad_points, n, d);
   detail::check_output(fn, "grad_proxies", grad_proxies, c_count, d);
   detail::check_output(fn, "grad_kappas", grad_kappas, c_count, d);
+  detail::check_no_overlap<T>(fn, {{"grad_points", grad_points},
+                                  {"grad_proxies", grad_proxies},
+                                  {"grad_kappas", grad_kappas}});
   detail::nivmf_scores_backward_unchecked(saved, grad_scores, grad_points, grad_proxies,
                                           grad_kappas);
+}
+
+/// nivmf_scores_backward with a GradientMode: GradientMode::accumulate adds the gradients into the
+/// outputs (which must not overlap) instead of overwriting them.
+template <class T>
+void nivmf_scores_backward(const NivmfScoresSaved<T>& saved,
+                           ConstMatrixView<detail::NonDeduced<T>> grad_scores,
+                           MatrixView<T> grad_points, MatrixView<T> grad_proxies,
+                           MatrixView<T> grad_kappas, GradientMode mode) {
+  detail::backward_with_mode<T>(
+      "pdml::nivmf_scores_backward", mode,
+      {{"grad_points", grad_points}, {"grad_proxies", grad_proxies}, {"grad_kappas", grad_kappas}},
+      static_cast<T*>(nullptr),
+      [&] { nivmf_scores_backward(saved, grad_scores, grad_points, grad_proxies, grad_kappas); });
 }
 
 }  // namespace pdml

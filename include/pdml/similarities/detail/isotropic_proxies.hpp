@@ -44,6 +44,7 @@ void check_isotropic_inputs(const char* fn, ConstMatrixView<T> embeddings,
   check_nonempty(fn, "embeddings", embeddings);
   check_input(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
   check_nonempty(fn, "proxies", proxies);
+  check_same_cols(fn, "proxies", proxies, "embeddings", embeddings);
   check_proxy_vectors(fn, "proxies", proxies, proxies.rows, embeddings.cols);
   check_input(fn, "kappas", kappas, proxies.rows, Index(1));
   check_min_kappa(fn, min_kappa);
@@ -63,6 +64,9 @@ void check_isotropic_backward(const char* fn, const IsotropicProxySaved<T>& save
   check_output(fn, "grad_embeddings", grad_embeddings, b, d);
   check_output(fn, "grad_proxies", grad_proxies, c_count, d);
   check_output(fn, "grad_kappas", grad_kappas, c_count, Index(1));
+  check_no_overlap<T>(fn, {{"grad_embeddings", grad_embeddings},
+                          {"grad_proxies", grad_proxies},
+                          {"grad_kappas", grad_kappas}});
 }
 
 template <class T, class Pair>
