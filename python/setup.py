@@ -32,12 +32,16 @@ def eigen_include():
 
 pdml_include = first_existing([os.environ.get("PDML_INCLUDE_DIR"), os.path.join(HERE, "..", "include")])
 
+compile_args = ["-O3", "-g0", "-std=c++17", "-Wall", "-Wextra", "-fopenmp", "-DEIGEN_NO_DEBUG"]
+if os.environ.get("PDML_NATIVE") == "1":  # tune for this machine's CPU (not portable)
+    compile_args.append("-march=native")
+
 extension = CppExtension(
     name="pdml._C",
     sources=[os.path.join("src", "pdml_ext.cpp")],
     include_dirs=[pdml_include, eigen_include()],
     # The project's warning discipline; no -Werror because torch's own headers warn.
-    extra_compile_args=["-O3", "-g0", "-std=c++17", "-Wall", "-Wextra", "-fopenmp", "-DEIGEN_NO_DEBUG"],
+    extra_compile_args=compile_args,
     extra_link_args=["-fopenmp"],
 )
 

@@ -8,7 +8,7 @@
           all (S B) draws, one GEMM for every sample-proxy score, logsumexp, ProxyAnchor, autograd
 
 Rounds interleave the three so a shared machine's load affects them alike; the figures are
-medians over rounds. Usage: bench_criterion.py [--rounds R] [--quick]"""
+medians over rounds of process CPU time (what one unloaded core would take) and wall time. Usage: bench_criterion.py [--rounds R] [--quick]"""
 import argparse
 import math
 import statistics
@@ -88,10 +88,11 @@ class TorchCriterion(torch.nn.Module):
 
 
 def time_steps(step, steps):
-    start = time.perf_counter()
+    """(wall, process CPU) seconds per step."""
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(steps):
         step()
-    return (time.perf_counter() - start) / steps
+    return (time.perf_counter() - start) / steps, (time.process_time() - cpu_start) / steps
 
 
 def bench(batch, classes, dim, n_samples, rounds, steps, torch_steps):
@@ -123,11 +124,12 @@ def bench(batch, classes, dim, n_samples, rounds, steps, torch_steps):
         results["module"].append(time_steps(module_step, steps))
         results["c++"].append(cxx(steps))
         results["torch"].append(time_steps(torch_step, torch_steps))
-    med = {name: statistics.median(v) for name, v in results.items()}
-    print(f"B {batch}, C {classes}, D {dim}, S {n_samples} ({rounds} rounds, median ms per step): "
-          f"c++ {1e3 * med['c++']:.3f}, module {1e3 * med['module']:.3f}, torch {1e3 * med['torch']:.3f}; "
-          f"module / c++ = {med['module'] / med['c++']:.3f}, torch / module = {med['torch'] / med['module']:.1f}")
-    return med
+    for clock, index in (("cpu", 1), ("wall", 0)):
+        med = {name: statistics.median(v[index] for v in values) for name, values in results.items()}
+        print(f"B {batch}, C {classes}, D {dim}, S {n_samples}, {clock} ms per step (median of {rounds} rounds): "
+              f"c++ {1e3 * med['c++']:.3f}, module {1e3 * med['module']:.3f}, torch {1e3 * med['torch']:.2f}; "
+              f"module / c++ = {med['module'] / med['c++']:.3f}, torch / module = {med['torch'] / med['module']:.1f}",
+              flush=True)
 
 
 def main():

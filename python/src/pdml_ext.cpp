@@ -12,10 +12,12 @@
 #include <torch/extension.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <pdml/distributions/nivmf_batch.hpp>
@@ -203,10 +205,13 @@ py::tuple el_nivmf_backward(const LossState<T>& state, double grad_loss, bool wa
                         samples_grad);
 }
 
-/// Seconds per forward+backward step of the C++ criterion, timed inside C++ (no Python
-/// between steps): the reference the Python module is compared with.
+/// Wall and CPU seconds per forward+backward step of the C++ criterion, timed inside C++
+/// (no Python between steps): the reference the Python module is compared with.
+/// (wall seconds, process CPU seconds) per step.
+using StepTimes = std::pair<double, double>;
+
 template <class T>
-double time_step_typed(const LossInputs& in, double temperature, const LossOptions& o,
+StepTimes time_step_typed(const LossInputs& in, double temperature, const LossOptions& o,
                        int steps) {
   const pdml::ElNivmfLoss<T> loss(convert<T>(o));
   typename pdml::ElNivmfLoss<T>::Saved saved;
@@ -222,13 +227,18 @@ double time_step_typed(const LossInputs& in, double temperature, const LossOptio
                   &gt);
   };
   step(0);  // sizes every buffer of Saved
+  std::timespec cpu_start{}, cpu_end{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_start);
   const auto start = std::chrono::steady_clock::now();
   for (int s = 0; s < steps; ++s) step(static_cast<std::uint64_t>(s + 1));
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-  return elapsed.count() / steps;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_end);
+  const double cpu = double(cpu_end.tv_sec - cpu_start.tv_sec) +
+                     1e-9 * double(cpu_end.tv_nsec - cpu_start.tv_nsec);
+  return {elapsed.count() / steps, cpu / steps};
 }
 
-double el_nivmf_time_step(at::Tensor embeddings, at::Tensor labels, at::Tensor proxies,
+StepTimes el_nivmf_time_step(at::Tensor embeddings, at::Tensor labels, at::Tensor proxies,
                           at::Tensor kappas, double temperature, LossOptions options, int steps) {
   LossInputs in{embeddings, labels, proxies, kappas, at::Tensor()};
   check_loss_inputs(in);
