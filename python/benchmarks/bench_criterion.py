@@ -8,9 +8,13 @@
           all (S B) draws, one GEMM for every sample-proxy score, logsumexp, ProxyAnchor, autograd
 
 Rounds interleave the three so a shared machine's load affects them alike; the figures are
-medians over rounds of process CPU time (what one unloaded core would take) and wall time. Usage: bench_criterion.py [--rounds R] [--quick]"""
+medians over rounds of process CPU time (what one unloaded core would take) and wall time.
+The PyTorch peer's GEMMs run on whatever libblas.so.3 torch loads (printed): Debian's default
+is the unoptimized reference BLAS; for a fair peer run with OpenBLAS, e.g.
+LD_LIBRARY_PATH=<dir of OpenBLAS's libblas.so.3> OPENBLAS_NUM_THREADS=1. Usage: bench_criterion.py [--rounds R] [--quick]"""
 import argparse
 import math
+import os
 import statistics
 import time
 
@@ -132,13 +136,24 @@ def bench(batch, classes, dim, n_samples, rounds, steps, torch_steps):
               flush=True)
 
 
+def loaded_blas():
+    """The BLAS library torch's GEMMs run on (Debian's torch calls libblas.so.3, the reference
+    BLAS unless an optimized one such as OpenBLAS is selected or preloaded)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "blas" in line.split()[-1]}
+        return ", ".join(sorted(os.path.realpath(p) for p in paths)) or "none found"
+    except OSError:
+        return "unknown"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="few steps (a smoke test, not a measurement)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, float32")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, float32, BLAS {loaded_blas()}")
     quick = args.quick
     bench(64, 100, 128, 5, args.rounds, 2 if quick else 50, 1 if quick else 5)
     bench(64, 11318, 512, 5, args.rounds, 1 if quick else 5, 1 if quick else 2)

@@ -157,6 +157,12 @@ def test_errors_are_clear():
         el_nivmf_loss(e, labels, p[:, :2].contiguous(), k, 0.3)
     with pytest.raises(ValueError, match="min_kappa"):
         pdml.ElNivmfLoss(3, 4, min_kappa=0.0)
+    with pytest.raises(ValueError, match="CPU"):  # a non-CPU device (meta stands in for CUDA here)
+        el_nivmf_loss(torch.empty(B, D, dtype=torch.float64, device="meta"), labels, p, k, 0.3)
+    # other integer label dtypes are converted
+    g = lambda: torch.Generator().manual_seed(1)
+    assert el_nivmf_loss(e, labels.int(), p, k, 0.3, generator=g()).item() == \
+        el_nivmf_loss(e, labels, p, k, 0.3, generator=g()).item()
 
 
 def test_row_strided_views_are_accepted():
