@@ -1,0 +1,657 @@
+// SPDX-License-Identifier: MIT
+// The `pdml._C` extension: thin bindings of pdml's forward/backward pairs on torch tensors.
+// Autograd lives in Python (pdml/_autograd.py): each forward returns its outputs and an
+// opaque state object (the C++ `Saved` struct) that the Python autograd.Function keeps on
+// ctx and hands back to the matching backward. One translation unit on purpose: compiling
+// torch's headers dominates the build time.
+//
+// Every entry point validates its tensors (dtype, device, layout) here and leaves value
+// checks to pdml's own API, whose std::invalid_argument messages name the argument;
+// pybind11 turns std::invalid_argument into ValueError.
+
+#include <torch/extension.h>
+
+#include <chrono>
+#include <ctime>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <pdml/distributions/nivmf_batch.hpp>
+#include <pdml/distributions/power_spherical.hpp>
+#include <pdml/distributions/power_spherical_batch.hpp>
+#include <pdml/distributions/vmf.hpp>
+#include <pdml/distributions/vmf_batch.hpp>
+#include <pdml/distributions/vmf_sample.hpp>
+#include <pdml/evaluation/clustering.hpp>
+#include <pdml/evaluation/retrieval.hpp>
+#include <pdml/evaluation/uncertainty.hpp>
+#include <pdml/losses/el_nivmf_loss.hpp>
+#include <pdml/math/log_bessel.hpp>
+#include <pdml/math/vmf_normalizer.hpp>
+
+namespace py = pybind11;
+
+namespace {
+
+[[noreturn]] void fail(const std::string& fn, const char* arg, const std::string& what) {
+  throw std::invalid_argument("pdml." + fn + ": argument '" + arg + "' " + what);
+}
+
+/// A float32/float64 CPU tensor of `dim` dimensions whose rows pdml can read through a
+/// row-major view (unit column stride).
+void check_tensor(const std::string& fn, const char* arg, const at::Tensor& t, int64_t dim,
+                  at::ScalarType dtype) {
+  if (!t.defined()) fail(fn, arg, "is undefined");
+  if (t.is_cuda()) {
+    fail(fn, arg,
+         "is a CUDA tensor, but this build of pdml has no CUDA kernels: move it to the CPU");
+  }
+  if (!t.device().is_cpu()) fail(fn, arg, "must be a CPU tensor");
+  if (t.scalar_type() != dtype) {
+    fail(fn, arg, std::string("must have dtype ") + c10::toString(dtype) + " (got " +
+                      c10::toString(t.scalar_type()) + ")");
+  }
+  if (t.dim() != dim) {
+    fail(fn, arg, "must have " + std::to_string(dim) + " dimensions (got " +
+                      std::to_string(t.dim()) + ")");
+  }
+  if (dim == 2 && t.size(1) > 1 && t.stride(1) != 1) {
+    fail(fn, arg, "must have contiguous rows (unit column stride); call .contiguous()");
+  }
+  if (dim == 2 && t.size(0) > 1 && t.stride(0) < t.size(1)) {
+    fail(fn, arg, "has overlapping rows; call .contiguous()");
+  }
+  if (dim != 2 && !t.is_contiguous()) fail(fn, arg, "must be contiguous; call .contiguous()");
+}
+
+void check_float(const std::string& fn, const char* arg, const at::Tensor& t, int64_t dim) {
+  if (t.scalar_type() != at::kFloat && t.scalar_type() != at::kDouble) {
+    fail(fn, arg, std::string("must be float32 or float64 (got ") + c10::toString(t.scalar_type()) +
+                      ")");
+  }
+  check_tensor(fn, arg, t, dim, t.scalar_type());
+}
+
+const std::int64_t* labels_of(const std::string& fn, const at::Tensor& labels, int64_t rows) {
+  check_tensor(fn, "labels", labels, 1, at::kLong);
+  if (labels.size(0) != rows) fail(fn, "labels", "must have one entry per embedding");
+  return labels.data_ptr<std::int64_t>();
+}
+
+template <class T>
+pdml::ConstMatrixView<T> cview(const at::Tensor& t) {
+  const int64_t cols = t.dim() == 2 ? t.size(1) : 1;
+  const int64_t stride = t.dim() == 2 ? (t.size(0) > 1 ? t.stride(0) : cols) : 1;
+  return pdml::ConstMatrixView<T>{t.data_ptr<T>(), t.size(0), cols, stride};
+}
+
+template <class T>
+pdml::MatrixView<T> mview(at::Tensor& t) {
+  const int64_t cols = t.dim() == 2 ? t.size(1) : 1;
+  return pdml::MatrixView<T>{t.data_ptr<T>(), t.size(0), cols, cols};
+}
+
+// ------------------------------------------------------------------ the criterion
+
+pdml::NivmfScoring scoring_of(const std::string& scoring) {
+  if (scoring == "paper_rule") return pdml::NivmfScoring::paper_rule;
+  if (scoring == "exact_density") return pdml::NivmfScoring::exact_density;
+  throw std::invalid_argument("pdml.el_nivmf_loss: argument 'scoring' must be \"paper_rule\" or "
+                              "\"exact_density\" (got \"" + scoring + "\")");
+}
+
+struct LossOptions {
+  int n_samples;
+  double guidance_weight;
+  double min_kappa;
+  std::string scoring;
+  double proxy_anchor_alpha;
+  double proxy_anchor_delta;
+};
+
+template <class T>
+typename pdml::ElNivmfLoss<T>::Options convert(const LossOptions& o) {
+  typename pdml::ElNivmfLoss<T>::Options options;
+  options.n_samples = o.n_samples;
+  options.guidance_weight = static_cast<T>(o.guidance_weight);
+  options.min_kappa = static_cast<T>(o.min_kappa);
+  options.scoring = scoring_of(o.scoring);
+  options.proxy_anchor_alpha = static_cast<T>(o.proxy_anchor_alpha);
+  options.proxy_anchor_delta = static_cast<T>(o.proxy_anchor_delta);
+  return options;
+}
+
+/// The forward's state, kept on the autograd ctx until the backward.
+template <class T>
+struct LossState {
+  explicit LossState(const typename pdml::ElNivmfLoss<T>::Options& options) : loss(options) {}
+  pdml::ElNivmfLoss<T> loss;
+  typename pdml::ElNivmfLoss<T>::Saved saved;
+  at::TensorOptions tensor_options;
+};
+
+struct LossInputs {
+  at::Tensor embeddings, labels, proxies, kappas, samples;
+};
+
+void check_loss_inputs(const LossInputs& in) {
+  const std::string fn = "el_nivmf_loss";
+  check_float(fn, "embeddings", in.embeddings, 2);
+  const auto dtype = in.embeddings.scalar_type();
+  check_tensor(fn, "proxies", in.proxies, 2, dtype);
+  check_tensor(fn, "kappas", in.kappas, 2, dtype);
+  labels_of(fn, in.labels, in.embeddings.size(0));
+  if (in.samples.defined()) check_tensor(fn, "samples", in.samples, 2, dtype);
+}
+
+template <class T>
+py::tuple loss_forward_typed(const LossInputs& in, double temperature, const LossOptions& o,
+                             std::uint64_t seed, std::uint64_t offset) {
+  auto state = std::make_shared<LossState<T>>(convert<T>(o));
+  state->tensor_options = in.embeddings.options();
+  const auto* labels = in.labels.data_ptr<std::int64_t>();
+  T value;
+  {
+    py::gil_scoped_release release;
+    if (in.samples.defined()) {
+      value = state->loss.forward_with_samples(cview<T>(in.samples), cview<T>(in.embeddings), labels,
+                                               cview<T>(in.proxies), cview<T>(in.kappas),
+                                               static_cast<T>(temperature), state->saved);
+    } else {
+      value = state->loss.forward(cview<T>(in.embeddings), labels, cview<T>(in.proxies),
+                                  cview<T>(in.kappas), static_cast<T>(temperature),
+                                  pdml::RngKey{seed, offset}, state->saved);
+    }
+  }
+  return py::make_tuple(at::scalar_tensor(static_cast<double>(value), in.embeddings.options()),
+                        py::cast(state));
+}
+
+py::tuple el_nivmf_forward(at::Tensor embeddings, at::Tensor labels, at::Tensor proxies,
+                           at::Tensor kappas, double temperature, LossOptions options,
+                           std::uint64_t seed, std::uint64_t offset,
+                           c10::optional<at::Tensor> samples) {
+  LossInputs in{embeddings, labels, proxies, kappas, samples ? *samples : at::Tensor()};
+  check_loss_inputs(in);
+  if (embeddings.scalar_type() == at::kDouble) {
+    return loss_forward_typed<double>(in, temperature, options, seed, offset);
+  }
+  return loss_forward_typed<float>(in, temperature, options, seed, offset);
+}
+
+/// Returns (grad_embeddings, grad_proxies, grad_kappas, grad_temperature, grad_samples or None).
+template <class T>
+py::tuple el_nivmf_backward(const LossState<T>& state, double grad_loss, bool want_samples) {
+  const auto& saved = state.saved;
+  const auto& o = state.tensor_options;
+  const int64_t rows = static_cast<int64_t>(saved.batch) * state.loss.options().n_samples;
+  at::Tensor ge = at::empty({saved.batch, saved.dim}, o);
+  at::Tensor gp = at::empty({saved.classes, saved.dim}, o);
+  at::Tensor gk = at::empty({saved.classes, saved.dim}, o);
+  at::Tensor gs = want_samples ? at::empty({rows, saved.dim}, o) : at::Tensor();
+  T grad_temperature = 0;
+  {
+    py::gil_scoped_release release;
+    auto gs_view = want_samples ? mview<T>(gs) : pdml::MatrixView<T>{nullptr, 0, 0, 0};
+    state.loss.backward(saved, static_cast<T>(grad_loss), mview<T>(ge), mview<T>(gp),
+                        mview<T>(gk), &grad_temperature, want_samples ? &gs_view : nullptr);
+  }
+  py::object samples_grad = want_samples ? py::cast(gs) : py::none();
+  return py::make_tuple(ge, gp, gk, at::scalar_tensor(static_cast<double>(grad_temperature), o),
+                        samples_grad);
+}
+
+/// Wall and CPU seconds per forward+backward step of the C++ criterion, timed inside C++
+/// (no Python between steps): the reference the Python module is compared with.
+/// (wall seconds, process CPU seconds) per step.
+using StepTimes = std::pair<double, double>;
+
+template <class T>
+StepTimes time_step_typed(const LossInputs& in, double temperature, const LossOptions& o,
+                       int steps) {
+  const pdml::ElNivmfLoss<T> loss(convert<T>(o));
+  typename pdml::ElNivmfLoss<T>::Saved saved;
+  const auto b = in.embeddings.size(0), d = in.embeddings.size(1), c = in.proxies.size(0);
+  pdml::RowMajorMatrix<T> ge(b, d), gp(c, d), gk(c, d);
+  T gt = 0;
+  const auto* labels = in.labels.data_ptr<std::int64_t>();
+  py::gil_scoped_release release;
+  auto step = [&](std::uint64_t offset) {
+    loss.forward(cview<T>(in.embeddings), labels, cview<T>(in.proxies), cview<T>(in.kappas),
+                 static_cast<T>(temperature), pdml::RngKey{7, offset}, saved);
+    loss.backward(saved, T(1), pdml::view_of<T>(ge), pdml::view_of<T>(gp), pdml::view_of<T>(gk),
+                  &gt);
+  };
+  step(0);  // sizes every buffer of Saved
+  std::timespec cpu_start{}, cpu_end{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_start);
+  const auto start = std::chrono::steady_clock::now();
+  for (int s = 0; s < steps; ++s) step(static_cast<std::uint64_t>(s + 1));
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_end);
+  const double cpu = double(cpu_end.tv_sec - cpu_start.tv_sec) +
+                     1e-9 * double(cpu_end.tv_nsec - cpu_start.tv_nsec);
+  return {elapsed.count() / steps, cpu / steps};
+}
+
+StepTimes el_nivmf_time_step(at::Tensor embeddings, at::Tensor labels, at::Tensor proxies,
+                          at::Tensor kappas, double temperature, LossOptions options, int steps) {
+  LossInputs in{embeddings, labels, proxies, kappas, at::Tensor()};
+  check_loss_inputs(in);
+  if (steps < 1) throw std::invalid_argument("pdml.el_nivmf_time_step: argument 'steps' must be >= 1");
+  if (embeddings.scalar_type() == at::kDouble) {
+    return time_step_typed<double>(in, temperature, options, steps);
+  }
+  return time_step_typed<float>(in, temperature, options, steps);
+}
+
+int64_t warm_start(at::Tensor embeddings, at::Tensor labels, double initial_kappa, at::Tensor proxies,
+                   at::Tensor kappas) {
+  const std::string fn = "ElNivmfLoss.warm_start";
+  check_float(fn, "embeddings", embeddings, 2);
+  const auto dtype = embeddings.scalar_type();
+  check_tensor(fn, "proxies", proxies, 2, dtype);
+  check_tensor(fn, "kappas", kappas, 2, dtype);
+  if (!proxies.is_contiguous()) fail(fn, "proxies", "must be contiguous");
+  if (!kappas.is_contiguous()) fail(fn, "kappas", "must be contiguous");
+  const auto* l = labels_of(fn, labels, embeddings.size(0));
+  if (dtype == at::kDouble) {
+    return pdml::warm_start_proxies<double>(cview<double>(embeddings), l, initial_kappa,
+                                            mview<double>(proxies), mview<double>(kappas));
+  }
+  return pdml::warm_start_proxies<float>(cview<float>(embeddings), l, static_cast<float>(initial_kappa),
+                                         mview<float>(proxies), mview<float>(kappas));
+}
+
+// ------------------------------------------------------------ elementwise special functions
+
+enum class Special {
+  log_bessel_i,
+  bessel_i_ratio,
+  bessel_i_ratio_derivative,
+  vmf_log_normalizer,
+  vmf_mean_resultant,
+  vmf_mean_resultant_derivative,
+  vmf_entropy,
+  vmf_entropy_derivative,
+  power_spherical_entropy,
+  power_spherical_entropy_derivative,
+  power_spherical_mean_resultant,
+  power_spherical_mean_resultant_derivative,
+};
+
+template <class T>
+T special_value(Special f, T a, T x) {
+  switch (f) {
+    case Special::log_bessel_i: return pdml::log_bessel_i<T>(a, x);
+    case Special::bessel_i_ratio: return pdml::bessel_i_ratio<T>(a, x);
+    case Special::bessel_i_ratio_derivative: return pdml::bessel_i_ratio_derivative<T>(a, x);
+    default: break;
+  }
+  const int p = static_cast<int>(a);
+  switch (f) {
+    case Special::vmf_log_normalizer: return pdml::vmf_log_normalizer<T>(p, x);
+    case Special::vmf_mean_resultant: return pdml::vmf_mean_resultant<T>(p, x);
+    case Special::vmf_mean_resultant_derivative: return pdml::vmf_mean_resultant_derivative<T>(p, x);
+    case Special::vmf_entropy: return pdml::vmf_entropy<T>(p, x);
+    case Special::vmf_entropy_derivative: return pdml::vmf_entropy_derivative<T>(p, x);
+    case Special::power_spherical_entropy: return pdml::power_spherical_entropy<T>(p, x);
+    case Special::power_spherical_entropy_derivative:
+      return pdml::power_spherical_entropy_derivative<T>(p, x);
+    case Special::power_spherical_mean_resultant:
+      return pdml::power_spherical_mean_resultant<T>(p, x);
+    case Special::power_spherical_mean_resultant_derivative:
+      return pdml::power_spherical_mean_resultant_derivative<T>(p, x);
+    default: return T(0);
+  }
+}
+
+/// f(a, x) elementwise over two contiguous tensors of one shape and dtype. For the
+/// dimension-indexed functions `a` holds the dimension p (an integer >= 2).
+at::Tensor special(int which, at::Tensor a, at::Tensor x) {
+  const std::string fn = "special";
+  check_float(fn, "x", x, x.dim());
+  check_tensor(fn, "v", a, a.dim(), x.scalar_type());
+  if (!a.sizes().equals(x.sizes())) fail(fn, "v", "must have the shape of x");
+  const auto f = static_cast<Special>(which);
+  at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
+  const int64_t n = x.numel();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pdml_special", [&] {
+    const scalar_t* pa = a.data_ptr<scalar_t>();
+    const scalar_t* px = x.data_ptr<scalar_t>();
+    scalar_t* po = out.data_ptr<scalar_t>();
+    for (int64_t i = 0; i < n; ++i) po[i] = special_value<scalar_t>(f, pa[i], px[i]);
+  });
+  return out;
+}
+
+// ------------------------------------------------------------------------ vMF
+
+template <class T>
+struct VmfSampleState {
+  pdml::VmfSampleSaved<T> saved;
+};
+
+template <class T>
+py::tuple vmf_sample_typed(const at::Tensor& eta, int n_samples, std::uint64_t seed,
+                           std::uint64_t offset) {
+  auto state = std::make_shared<VmfSampleState<T>>();
+  at::Tensor samples = at::empty({eta.size(0) * n_samples, eta.size(1)}, eta.options());
+  {
+    py::gil_scoped_release release;
+    pdml::vmf_sample<T>(cview<T>(eta), n_samples, pdml::RngKey{seed, offset}, mview<T>(samples),
+                        &state->saved);
+  }
+  return py::make_tuple(samples, py::cast(state));
+}
+
+py::tuple vmf_sample(at::Tensor eta, int n_samples, std::uint64_t seed, std::uint64_t offset) {
+  check_float("VonMisesFisher.rsample", "loc * concentration", eta, 2);
+  if (eta.scalar_type() == at::kDouble) return vmf_sample_typed<double>(eta, n_samples, seed, offset);
+  return vmf_sample_typed<float>(eta, n_samples, seed, offset);
+}
+
+template <class T>
+at::Tensor vmf_sample_backward(const VmfSampleState<T>& state, at::Tensor grad_samples) {
+  check_tensor("VonMisesFisher.rsample backward", "grad_samples", grad_samples, 2,
+               c10::CppTypeToScalarType<T>::value);
+  at::Tensor grad_eta = at::empty({state.saved.n_distributions, state.saved.dimension},
+                                  grad_samples.options());
+  py::gil_scoped_release release;
+  pdml::vmf_sample_backward<T>(state.saved, cview<T>(grad_samples), mview<T>(grad_eta));
+  return grad_eta;
+}
+
+at::Tensor vmf_log_prob(at::Tensor eta, at::Tensor points) {
+  const std::string fn = "VonMisesFisher.log_prob";
+  check_float(fn, "loc * concentration", eta, 2);
+  check_tensor(fn, "value", points, 2, eta.scalar_type());
+  at::Tensor out = at::empty({points.size(0), 1}, eta.options());
+  AT_DISPATCH_FLOATING_TYPES(eta.scalar_type(), "vmf_log_prob", [&] {
+    pdml::vmf_log_prob<scalar_t>(cview<scalar_t>(eta), cview<scalar_t>(points), mview<scalar_t>(out));
+  });
+  return out;
+}
+
+py::tuple vmf_log_prob_backward(at::Tensor eta, at::Tensor points, at::Tensor grad) {
+  const std::string fn = "VonMisesFisher.log_prob backward";
+  check_float(fn, "eta", eta, 2);
+  check_tensor(fn, "value", points, 2, eta.scalar_type());
+  check_tensor(fn, "grad", grad, 2, eta.scalar_type());
+  at::Tensor ge = at::empty_like(eta, at::MemoryFormat::Contiguous);
+  at::Tensor gx = at::empty_like(points, at::MemoryFormat::Contiguous);
+  AT_DISPATCH_FLOATING_TYPES(eta.scalar_type(), "vmf_log_prob_backward", [&] {
+    pdml::vmf_log_prob_backward<scalar_t>(cview<scalar_t>(eta), cview<scalar_t>(points),
+                                          cview<scalar_t>(grad), mview<scalar_t>(ge),
+                                          mview<scalar_t>(gx));
+  });
+  return py::make_tuple(ge, gx);
+}
+
+at::Tensor vmf_kl(at::Tensor eta1, at::Tensor eta2) {
+  const std::string fn = "kl_divergence(VonMisesFisher, VonMisesFisher)";
+  check_float(fn, "p", eta1, 2);
+  check_tensor(fn, "q", eta2, 2, eta1.scalar_type());
+  at::Tensor out = at::empty({eta1.size(0), 1}, eta1.options());
+  AT_DISPATCH_FLOATING_TYPES(eta1.scalar_type(), "vmf_kl", [&] {
+    pdml::vmf_kl<scalar_t>(cview<scalar_t>(eta1), cview<scalar_t>(eta2), mview<scalar_t>(out));
+  });
+  return out;
+}
+
+py::tuple vmf_kl_backward(at::Tensor eta1, at::Tensor eta2, at::Tensor grad) {
+  const std::string fn = "kl_divergence(VonMisesFisher, VonMisesFisher) backward";
+  check_float(fn, "p", eta1, 2);
+  check_tensor(fn, "q", eta2, 2, eta1.scalar_type());
+  check_tensor(fn, "grad", grad, 2, eta1.scalar_type());
+  at::Tensor g1 = at::empty_like(eta1, at::MemoryFormat::Contiguous);
+  at::Tensor g2 = at::empty_like(eta2, at::MemoryFormat::Contiguous);
+  AT_DISPATCH_FLOATING_TYPES(eta1.scalar_type(), "vmf_kl_backward", [&] {
+    pdml::vmf_kl_backward<scalar_t>(cview<scalar_t>(eta1), cview<scalar_t>(eta2),
+                                    cview<scalar_t>(grad), mview<scalar_t>(g1), mview<scalar_t>(g2));
+  });
+  return py::make_tuple(g1, g2);
+}
+
+// ---------------------------------------------------------------- Power Spherical
+
+template <class T>
+struct PowerSphericalSampleState {
+  pdml::PowerSphericalSampleSaved<T> saved;
+};
+
+template <class T>
+py::tuple ps_sample_typed(const at::Tensor& loc, const at::Tensor& conc, int n_samples,
+                          std::uint64_t seed, std::uint64_t offset) {
+  auto state = std::make_shared<PowerSphericalSampleState<T>>();
+  at::Tensor samples = at::empty({loc.size(0) * n_samples, loc.size(1)}, loc.options());
+  {
+    py::gil_scoped_release release;
+    pdml::power_spherical_sample<T>(cview<T>(loc), cview<T>(conc), n_samples,
+                                    pdml::RngKey{seed, offset}, mview<T>(samples), &state->saved);
+  }
+  return py::make_tuple(samples, py::cast(state));
+}
+
+py::tuple ps_sample(at::Tensor loc, at::Tensor conc, int n_samples, std::uint64_t seed,
+                    std::uint64_t offset) {
+  const std::string fn = "PowerSpherical.rsample";
+  check_float(fn, "loc", loc, 2);
+  check_tensor(fn, "concentration", conc, 2, loc.scalar_type());
+  if (loc.scalar_type() == at::kDouble) return ps_sample_typed<double>(loc, conc, n_samples, seed, offset);
+  return ps_sample_typed<float>(loc, conc, n_samples, seed, offset);
+}
+
+template <class T>
+py::tuple ps_sample_backward(const PowerSphericalSampleState<T>& state, at::Tensor grad_samples) {
+  check_tensor("PowerSpherical.rsample backward", "grad_samples", grad_samples, 2,
+               c10::CppTypeToScalarType<T>::value);
+  at::Tensor gl = at::empty({state.saved.n_distributions, state.saved.dimension}, grad_samples.options());
+  at::Tensor gc = at::empty({state.saved.n_distributions, 1}, grad_samples.options());
+  {
+    py::gil_scoped_release release;
+    pdml::power_spherical_sample_backward<T>(state.saved, cview<T>(grad_samples), mview<T>(gl),
+                                             mview<T>(gc));
+  }
+  return py::make_tuple(gl, gc);
+}
+
+at::Tensor ps_log_prob(at::Tensor loc, at::Tensor conc, at::Tensor points) {
+  const std::string fn = "PowerSpherical.log_prob";
+  check_float(fn, "loc", loc, 2);
+  check_tensor(fn, "concentration", conc, 2, loc.scalar_type());
+  check_tensor(fn, "value", points, 2, loc.scalar_type());
+  at::Tensor out = at::empty({points.size(0), 1}, loc.options());
+  AT_DISPATCH_FLOATING_TYPES(loc.scalar_type(), "ps_log_prob", [&] {
+    pdml::power_spherical_log_prob<scalar_t>(cview<scalar_t>(loc), cview<scalar_t>(conc),
+                                             cview<scalar_t>(points), mview<scalar_t>(out));
+  });
+  return out;
+}
+
+py::tuple ps_log_prob_backward(at::Tensor loc, at::Tensor conc, at::Tensor points, at::Tensor grad) {
+  const std::string fn = "PowerSpherical.log_prob backward";
+  check_float(fn, "loc", loc, 2);
+  check_tensor(fn, "concentration", conc, 2, loc.scalar_type());
+  check_tensor(fn, "value", points, 2, loc.scalar_type());
+  check_tensor(fn, "grad", grad, 2, loc.scalar_type());
+  at::Tensor gl = at::empty_like(loc, at::MemoryFormat::Contiguous);
+  at::Tensor gc = at::empty_like(conc, at::MemoryFormat::Contiguous);
+  at::Tensor gx = at::empty_like(points, at::MemoryFormat::Contiguous);
+  AT_DISPATCH_FLOATING_TYPES(loc.scalar_type(), "ps_log_prob_backward", [&] {
+    pdml::power_spherical_log_prob_backward<scalar_t>(
+        cview<scalar_t>(loc), cview<scalar_t>(conc), cview<scalar_t>(points), cview<scalar_t>(grad),
+        mview<scalar_t>(gl), mview<scalar_t>(gc), mview<scalar_t>(gx));
+  });
+  return py::make_tuple(gl, gc, gx);
+}
+
+// ------------------------------------------------------------------- nivMF
+
+template <class T>
+struct NivmfSampleState {
+  pdml::NivmfSampleSaved<T> saved;
+};
+
+template <class T>
+py::tuple nivmf_sample_typed(const at::Tensor& loc, const at::Tensor& conc, int n_samples,
+                             std::uint64_t seed, std::uint64_t offset) {
+  auto state = std::make_shared<NivmfSampleState<T>>();
+  at::Tensor samples = at::empty({loc.size(0) * n_samples, loc.size(1)}, loc.options());
+  {
+    py::gil_scoped_release release;
+    pdml::nivmf_sample<T>(cview<T>(loc), cview<T>(conc), n_samples, pdml::RngKey{seed, offset},
+                          mview<T>(samples), &state->saved);
+  }
+  return py::make_tuple(samples, py::cast(state));
+}
+
+py::tuple nivmf_sample(at::Tensor loc, at::Tensor conc, int n_samples, std::uint64_t seed,
+                       std::uint64_t offset) {
+  const std::string fn = "NonIsotropicVonMisesFisher.rsample";
+  check_float(fn, "loc", loc, 2);
+  check_tensor(fn, "concentrations", conc, 2, loc.scalar_type());
+  if (loc.scalar_type() == at::kDouble) {
+    return nivmf_sample_typed<double>(loc, conc, n_samples, seed, offset);
+  }
+  return nivmf_sample_typed<float>(loc, conc, n_samples, seed, offset);
+}
+
+template <class T>
+py::tuple nivmf_sample_backward(const NivmfSampleState<T>& state, at::Tensor grad_samples) {
+  check_tensor("NonIsotropicVonMisesFisher.rsample backward", "grad_samples", grad_samples, 2,
+               c10::CppTypeToScalarType<T>::value);
+  at::Tensor gl = at::empty({state.saved.n_distributions, state.saved.dimension}, grad_samples.options());
+  at::Tensor gc = at::empty({state.saved.n_distributions, state.saved.dimension}, grad_samples.options());
+  {
+    py::gil_scoped_release release;
+    pdml::nivmf_sample_backward<T>(state.saved, cview<T>(grad_samples), mview<T>(gl), mview<T>(gc));
+  }
+  return py::make_tuple(gl, gc);
+}
+
+at::Tensor nivmf_log_prob(at::Tensor loc, at::Tensor conc, at::Tensor points) {
+  const std::string fn = "NonIsotropicVonMisesFisher.log_prob";
+  check_float(fn, "loc", loc, 2);
+  check_tensor(fn, "concentrations", conc, 2, loc.scalar_type());
+  check_tensor(fn, "value", points, 2, loc.scalar_type());
+  at::Tensor out = at::empty({points.size(0), 1}, loc.options());
+  AT_DISPATCH_FLOATING_TYPES(loc.scalar_type(), "nivmf_log_prob", [&] {
+    pdml::nivmf_log_prob<scalar_t>(cview<scalar_t>(loc), cview<scalar_t>(conc),
+                                   cview<scalar_t>(points), mview<scalar_t>(out));
+  });
+  return out;
+}
+
+py::tuple nivmf_log_prob_backward(at::Tensor loc, at::Tensor conc, at::Tensor points, at::Tensor grad) {
+  const std::string fn = "NonIsotropicVonMisesFisher.log_prob backward";
+  check_float(fn, "loc", loc, 2);
+  check_tensor(fn, "concentrations", conc, 2, loc.scalar_type());
+  check_tensor(fn, "value", points, 2, loc.scalar_type());
+  check_tensor(fn, "grad", grad, 2, loc.scalar_type());
+  at::Tensor gl = at::empty_like(loc, at::MemoryFormat::Contiguous);
+  at::Tensor gc = at::empty_like(conc, at::MemoryFormat::Contiguous);
+  at::Tensor gx = at::empty_like(points, at::MemoryFormat::Contiguous);
+  AT_DISPATCH_FLOATING_TYPES(loc.scalar_type(), "nivmf_log_prob_backward", [&] {
+    pdml::nivmf_log_prob_backward<scalar_t>(cview<scalar_t>(loc), cview<scalar_t>(conc),
+                                            cview<scalar_t>(points), cview<scalar_t>(grad),
+                                            mview<scalar_t>(gl), mview<scalar_t>(gc),
+                                            mview<scalar_t>(gx));
+  });
+  return py::make_tuple(gl, gc, gx);
+}
+
+// ------------------------------------------------------------------ evaluation
+
+py::dict evaluate_retrieval(at::Tensor embeddings, at::Tensor labels, std::vector<int64_t> ks,
+                            std::string distance, std::uint64_t seed) {
+  const std::string fn = "evaluate_retrieval";
+  check_float(fn, "embeddings", embeddings, 2);
+  const auto* l = labels_of(fn, labels, embeddings.size(0));
+  pdml::RetrievalOptions options;
+  if (distance == "cosine") {
+    options.distance = pdml::Distance::cosine;
+  } else if (distance == "euclidean") {
+    options.distance = pdml::Distance::euclidean;
+  } else {
+    fail(fn, "distance", "must be \"cosine\" or \"euclidean\"");
+  }
+  options.recall_ks.assign(ks.begin(), ks.end());
+  pdml::KMeansOptions kmeans;
+  kmeans.seed = seed;
+  py::dict out;
+  AT_DISPATCH_FLOATING_TYPES(embeddings.scalar_type(), "evaluate_retrieval", [&] {
+    const auto view = cview<scalar_t>(embeddings);
+    pdml::RetrievalMetrics metrics;
+    double nmi = 0, auroc = 0;
+    {
+      py::gil_scoped_release release;
+      metrics = pdml::evaluate_retrieval<scalar_t>(view, l, options);
+      nmi = pdml::clustering_nmi<scalar_t>(view, l, options.distance, kmeans);
+      auroc = pdml::norm_uncertainty_auroc<scalar_t>(view, metrics.nearest_is_correct);
+    }
+    for (std::size_t i = 0; i < metrics.recall_ks.size(); ++i) {
+      out[py::str("recall@" + std::to_string(metrics.recall_ks[i]))] = metrics.recall_at_k[i];
+    }
+    out["map_at_r"] = metrics.map_at_r;
+    out["nmi"] = nmi;
+    out["norm_auroc"] = auroc;
+  });
+  return out;
+}
+
+template <class T>
+void bind_states(py::module_& m, const std::string& suffix) {
+  py::class_<LossState<T>, std::shared_ptr<LossState<T>>>(m, ("ElNivmfState_" + suffix).c_str());
+  py::class_<VmfSampleState<T>, std::shared_ptr<VmfSampleState<T>>>(
+      m, ("VmfSampleState_" + suffix).c_str());
+  py::class_<PowerSphericalSampleState<T>, std::shared_ptr<PowerSphericalSampleState<T>>>(
+      m, ("PowerSphericalSampleState_" + suffix).c_str());
+  py::class_<NivmfSampleState<T>, std::shared_ptr<NivmfSampleState<T>>>(
+      m, ("NivmfSampleState_" + suffix).c_str());
+  m.def("el_nivmf_backward", &el_nivmf_backward<T>, py::arg("state"), py::arg("grad_loss"),
+        py::arg("want_samples"));
+  m.def("vmf_sample_backward", &vmf_sample_backward<T>);
+  m.def("power_spherical_sample_backward", &ps_sample_backward<T>);
+  m.def("nivmf_sample_backward", &nivmf_sample_backward<T>);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "pdml C++ kernels (use the pdml package, not this module)";
+  py::class_<LossOptions>(m, "LossOptions")
+      .def(py::init<int, double, double, std::string, double, double>(), py::arg("n_samples"),
+           py::arg("guidance_weight"), py::arg("min_kappa"), py::arg("scoring"),
+           py::arg("proxy_anchor_alpha"), py::arg("proxy_anchor_delta"));
+  m.def("validate_loss_options", [](const LossOptions& o) {
+    const pdml::ElNivmfLoss<double> loss(convert<double>(o));  // throws on bad options
+    (void)loss;
+  });
+  m.def("el_nivmf_forward", &el_nivmf_forward, py::arg("embeddings"), py::arg("labels"),
+        py::arg("proxies"), py::arg("kappas"), py::arg("temperature"), py::arg("options"),
+        py::arg("seed"), py::arg("offset"), py::arg("samples") = py::none());
+  m.def("el_nivmf_time_step", &el_nivmf_time_step);
+  m.def("warm_start", &warm_start);
+  m.def("special", &special);
+  m.def("vmf_sample", &vmf_sample);
+  m.def("vmf_log_prob", &vmf_log_prob);
+  m.def("vmf_log_prob_backward", &vmf_log_prob_backward);
+  m.def("vmf_kl", &vmf_kl);
+  m.def("vmf_kl_backward", &vmf_kl_backward);
+  m.def("power_spherical_sample", &ps_sample);
+  m.def("power_spherical_log_prob", &ps_log_prob);
+  m.def("power_spherical_log_prob_backward", &ps_log_prob_backward);
+  m.def("nivmf_sample", &nivmf_sample);
+  m.def("nivmf_log_prob", &nivmf_log_prob);
+  m.def("nivmf_log_prob_backward", &nivmf_log_prob_backward);
+  m.def("evaluate_retrieval", &evaluate_retrieval);
+  m.def("has_cuda", [] { return false; });
+  bind_states<float>(m, "float");
+  bind_states<double>(m, "double");
+  py::register_exception<pdml::VmfSampleCapReached>(m, "SampleCapReached", PyExc_RuntimeError);
+}

@@ -1,0 +1,9 @@
+# SPDX-License-Identifier: MIT
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(2022)
+    yield
