@@ -10,6 +10,13 @@
 //   const auto shard = pdml::even_class_shard(classes, comm.rank(), comm.size());
 //   loss.forward(..., shard, comm, saved);
 
+// Only MPI's C API is used: keep the deprecated C++ bindings out.
+#ifndef OMPI_SKIP_MPICXX
+#define OMPI_SKIP_MPICXX 1
+#endif
+#ifndef MPICH_SKIP_MPICXX
+#define MPICH_SKIP_MPICXX 1
+#endif
 #include <mpi.h>
 
 #include <algorithm>
