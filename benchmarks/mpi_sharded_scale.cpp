@@ -3,7 +3,8 @@
 // training steps (forward + backward) at C classes, D dimensions, batch B, S samples, with
 // the classes split evenly across the ranks; or, with --single (one rank), the
 // single-process ElNivmfLoss on all classes as the peer. Prints, from rank 0, the time per
-// step (slowest rank), the time spent inside the all-reduces, the bytes all-reduced per rank
+// step (slowest rank), the CPU time per step summed over ranks (less sensitive than wall time
+// to other load on a shared machine), the time spent inside the all-reduces, the bytes all-reduced per rank
 // and step, and each rank's peak resident memory (getrusage ru_maxrss).
 //
 //   mpirun -np 4 build/bench/benchmarks/mpi_sharded_scale --classes 1000000 --steps 2
@@ -13,6 +14,7 @@
 
 #include <mpi.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -75,6 +77,12 @@ double hashed_uniform(std::uint64_t stream, std::uint64_t index) {
   return double(z >> 11) * 0x1.0p-53;
 }
 
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
 // Counts what travels through the all-reduces and the time spent in them (waiting included).
 struct TimedCommunicator {
   pdml::mpi::Communicator inner;
@@ -135,7 +143,7 @@ int run(const Settings& s, int rank, int ranks) {
   typename pdml::ElNivmfLoss<T>::Saved single_saved;
   TimedCommunicator comm{pdml::mpi::Communicator(MPI_COMM_WORLD)};
 
-  std::vector<double> step_seconds, comm_seconds;
+  std::vector<double> step_seconds, comm_seconds, cpu_seconds;
   std::size_t step_bytes = 0;
   T loss = 0;
   for (int step = 0; step < s.warmup + s.steps; ++step) {  // the first `warmup` steps warm up
@@ -144,6 +152,7 @@ int run(const Settings& s, int rank, int ranks) {
     comm.seconds = 0;
     comm.bytes = 0;
     const auto t0 = std::chrono::steady_clock::now();
+    const double cpu0 = process_cpu_seconds();
     if (s.single) {
       loss = single.forward(pdml::view_of<T>(embeddings), labels.data(),
                             pdml::view_of<T>(proxies), pdml::view_of<T>(kappas), temperature,
@@ -160,17 +169,20 @@ int run(const Settings& s, int rank, int ranks) {
                        pdml::view_of<T>(grad_kappas), &grad_temperature, comm);
     }
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double cpu = process_cpu_seconds() - cpu0;
     double in_comm = comm.seconds;
     MPI_Allreduce(MPI_IN_PLACE, &elapsed, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     MPI_Allreduce(MPI_IN_PLACE, &in_comm, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, &cpu, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0) {
-      std::printf("  step %d: %.3f s (all-reduce %.3f s), loss %.6f\n", step, elapsed, in_comm,
-                  double(loss));
+      std::printf("  step %d: %.3f s (all-reduce %.3f s), CPU %.3f s over all ranks, loss %.6f\n",
+                  step, elapsed, in_comm, cpu, double(loss));
       std::fflush(stdout);
     }
     if (step >= s.warmup) {
       step_seconds.push_back(elapsed);
       comm_seconds.push_back(in_comm);
+      cpu_seconds.push_back(cpu);
     }
     step_bytes = comm.bytes;
   }
@@ -181,19 +193,21 @@ int run(const Settings& s, int rank, int ranks) {
   std::vector<long> peaks(static_cast<std::size_t>(ranks));
   MPI_Gather(&peak_kib, 1, MPI_LONG, peaks.data(), 1, MPI_LONG, 0, MPI_COMM_WORLD);
   if (rank == 0) {
-    double mean = 0, mean_comm = 0;
+    double mean = 0, mean_comm = 0, mean_cpu = 0;
     for (std::size_t i = 0; i < step_seconds.size(); ++i) {
       mean += step_seconds[i];
       mean_comm += comm_seconds[i];
+      mean_cpu += cpu_seconds[i];
     }
     mean /= double(step_seconds.size());
     mean_comm /= double(step_seconds.size());
+    mean_cpu /= double(step_seconds.size());
     std::printf("RESULT mode=%s ranks=%d C=%lld D=%lld B=%lld S=%d type=%s block=%lld "
-                "guidance=%g steps=%d mean_step_s=%.3f mean_allreduce_s=%.3f "
+                "guidance=%g steps=%d mean_step_s=%.3f mean_cpu_s_all_ranks=%.3f mean_allreduce_s=%.3f "
                 "allreduce_bytes_per_rank_step=%zu peak_rss_mib_per_rank=",
                 s.single ? "single" : "sharded", ranks, (long long)s.classes, (long long)d,
                 (long long)b, s.samples, s.use_double ? "double" : "float", (long long)s.block,
-                s.guidance, s.steps, mean, mean_comm, step_bytes);
+                s.guidance, s.steps, mean, mean_cpu, mean_comm, step_bytes);
     for (int r = 0; r < ranks; ++r) {
       std::printf("%s%.0f", r ? "," : "", double(peaks[static_cast<std::size_t>(r)]) / 1024.0);
     }
