@@ -123,9 +123,27 @@ class ShardedElNivmfLoss {
   };
 
   explicit ShardedElNivmfLoss(Options options) : options_(options), criterion_(options.criterion) {
+    const char* fn = "pdml::ShardedElNivmfLoss::ShardedElNivmfLoss";
     if (options.block_classes < 1) {
-      detail::throw_invalid("pdml::ShardedElNivmfLoss::ShardedElNivmfLoss",
-                            "options.block_classes", "must be >= 1");
+      detail::throw_invalid(fn, "options.block_classes", "must be >= 1");
+    }
+    // The single-process options this criterion does not implement (yet) are refused, not ignored.
+    const auto& c = options.criterion;
+    if (c.reduction != Reduction::mean) {
+      detail::throw_invalid(fn, "options.criterion.reduction",
+                            "must be mean for the sharded criterion");
+    }
+    if (c.ignore_label) {
+      detail::throw_invalid(fn, "options.criterion.ignore_label",
+                            "is not supported by the sharded criterion");
+    }
+    if (c.log_temperature) {
+      detail::throw_invalid(fn, "options.criterion.log_temperature",
+                            "is not supported by the sharded criterion (pass T)");
+    }
+    if (c.gradients != GradientMode::overwrite) {
+      detail::throw_invalid(fn, "options.criterion.gradients",
+                            "must be overwrite for the sharded criterion");
     }
   }
 
