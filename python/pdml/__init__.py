@@ -3,7 +3,8 @@
 Proxy-based Deep Metric Learning" (ECCV 2022), vMF-family distributions with exact
 reparameterized gradients, differentiable Bessel functions and retrieval metrics, all
 computed by the pdml C++ library (docs/python.md)."""
-from . import functional
+from . import distributed, functional
+from .distributed import ShardedElNivmfLoss
 from .distributions import NonIsotropicVonMisesFisher, PowerSpherical, VonMisesFisher
 from .evaluation import evaluate_retrieval
 from .loss import ElNivmfLoss
@@ -11,6 +12,8 @@ from .special import bessel_i_ratio, log_bessel_i, vmf_log_normalizer
 
 __all__ = [
     "ElNivmfLoss",
+    "ShardedElNivmfLoss",
+    "distributed",
     "functional",
     "VonMisesFisher",
     "PowerSpherical",

@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Argument checks and the random key shared by the package's entry points."""
+import math
+
 import torch
 
 _KEY_BOUND = 2**62
@@ -41,4 +43,20 @@ def check_labels(labels, fn):
         raise TypeError(f"pdml.{fn}: argument 'labels' must have an integer dtype, got {labels.dtype}")
     if labels.is_cuda:
         raise ValueError(f"pdml.{fn}: argument 'labels' is a CUDA tensor; this build is CPU-only")
-    return labels.to(torch.int64).contiguous()
+    if labels.dtype not in (torch.int32, torch.int64):  # pdml reads int32 and int64 in place
+        labels = labels.to(torch.int64)
+    return labels.contiguous()
+
+
+def check_temperature(temperature, reference, fn):
+    """A float or a one-element tensor, returned as a 0-d tensor of reference's dtype."""
+    if isinstance(temperature, torch.Tensor):
+        if temperature.numel() != 1:
+            raise ValueError(
+                f"pdml.{fn}: argument 'temperature' must have one element, got shape {tuple(temperature.shape)}")
+        return temperature.reshape(())
+    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool):
+        raise TypeError(f"pdml.{fn}: argument 'temperature' must be a float or a tensor")
+    if not math.isfinite(temperature):
+        raise ValueError(f"pdml.{fn}: argument 'temperature' must be finite")
+    return torch.tensor(float(temperature), dtype=reference.dtype)

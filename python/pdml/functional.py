@@ -1,23 +1,30 @@
 # SPDX-License-Identifier: MIT
 """The EL-nivMF criterion as a function: Proxy-NCA over EL-nivMF similarities plus
-guidance_weight x ProxyAnchor (pdml::ElNivmfLoss, docs/api.md)."""
-import math
-
+guidance_weight x ProxyAnchor (pdml::ElNivmfLoss, docs/api.md), and the EL-nivMF
+similarity matrix on its own."""
 import torch
 
 from . import _C
-from ._common import check_labels, check_same_dtype, check_tensor, random_key
+from ._common import check_labels, check_same_dtype, check_temperature, check_tensor, random_key
+
+REDUCTIONS = ("mean", "sum", "none")
 
 
-def loss_options(n_samples, guidance_weight, min_kappa, scoring, proxy_anchor_alpha, proxy_anchor_delta):
+def loss_options(n_samples, guidance_weight, min_kappa, scoring, proxy_anchor_alpha, proxy_anchor_delta,
+                 reduction="mean", ignore_index=None, fn="el_nivmf_loss"):
     """Validated C++ options (ValueError naming the option on bad values)."""
     if isinstance(n_samples, bool) or not isinstance(n_samples, int):
-        raise TypeError(f"pdml.el_nivmf_loss: argument 'n_samples' must be an int, got {type(n_samples).__name__}")
+        raise TypeError(f"pdml.{fn}: argument 'n_samples' must be an int, got {type(n_samples).__name__}")
     if not isinstance(scoring, str):
-        raise TypeError("pdml.el_nivmf_loss: argument 'scoring' must be a str")
+        raise TypeError(f"pdml.{fn}: argument 'scoring' must be a str")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"pdml.{fn}: argument 'reduction' must be one of {REDUCTIONS}, got {reduction!r}")
+    if ignore_index is not None and (isinstance(ignore_index, bool) or int(ignore_index) != ignore_index):
+        raise TypeError(f"pdml.{fn}: argument 'ignore_index' must be an int or None, got {ignore_index!r}")
     options = _C.LossOptions(
         n_samples, float(guidance_weight), float(min_kappa), scoring,
-        float(proxy_anchor_alpha), float(proxy_anchor_delta),
+        float(proxy_anchor_alpha), float(proxy_anchor_delta), reduction,
+        None if ignore_index is None else int(ignore_index),
     )
     _C.validate_loss_options(options)
     return options
@@ -39,7 +46,8 @@ class ElNivmfFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss):
         want_samples = ctx.has_samples and ctx.needs_input_grad[4]
-        grad_e, grad_p, grad_k, grad_t, grad_s = _C.el_nivmf_backward(ctx.state, float(grad_loss), want_samples)
+        grad_e, grad_p, grad_k, grad_t, grad_s = _C.el_nivmf_backward(
+            ctx.state, grad_loss.detach().contiguous(), want_samples)
         return (
             grad_e if ctx.needs_input_grad[0] else None,
             grad_p if ctx.needs_input_grad[1] else None,
@@ -52,16 +60,20 @@ class ElNivmfFunction(torch.autograd.Function):
 
 def el_nivmf_loss(embeddings, labels, proxies, kappas, temperature, *, n_samples=5, guidance_weight=0.0,
                   min_kappa=0.1, scoring="paper_rule", proxy_anchor_alpha=32.0, proxy_anchor_delta=0.1,
-                  samples=None, generator=None):
-    """The scalar EL-nivMF loss, differentiable in embeddings, proxies, kappas and temperature
+                  samples=None, generator=None, reduction="mean", ignore_index=None):
+    """The EL-nivMF loss, differentiable in embeddings, proxies, kappas and temperature
     (a float or a one-element tensor) and, when given, in `samples`.
 
     embeddings: B x D vMF natural parameters (direction = mean, norm = concentration);
-    labels: B integer classes in [0, C); proxies, kappas: C x D; float32 or float64 CPU tensors.
+    labels: B integer classes in [0, C) (int32 and int64 are read in place); proxies, kappas:
+    C x D; float32 or float64 CPU tensors.
     samples: (S B) x D, sample s of image i at row s B + i; when None, S = n_samples samples
     are drawn from vMF(embeddings) with pdml's exact sampler (and the gradient flows through the
     sampler into `embeddings`), under a key drawn from torch's generator (`generator` or the
     default one). When samples are given, embeddings only receive the ProxyAnchor term.
+    reduction: "mean" (the paper's; a scalar), "sum" (B' times the mean, B' the rows kept) or
+    "none" (the B per-sample Proxy-NCA losses; needs guidance_weight 0). ignore_index: rows with
+    this label contribute nothing (loss 0, gradient 0) and the mean divides by the rows kept.
     """
     fn = "el_nivmf_loss"
     check_tensor("embeddings", embeddings, fn)
@@ -72,16 +84,48 @@ def el_nivmf_loss(embeddings, labels, proxies, kappas, temperature, *, n_samples
     if samples is not None:
         check_tensor("samples", samples, fn)
         check_same_dtype(fn, "embeddings", embeddings, samples=samples)
-    if isinstance(temperature, torch.Tensor):
-        if temperature.numel() != 1:
-            raise ValueError(f"pdml.{fn}: argument 'temperature' must have one element, got shape {tuple(temperature.shape)}")
-        temperature = temperature.reshape(())
-    else:
-        if not isinstance(temperature, (int, float)) or isinstance(temperature, bool):
-            raise TypeError(f"pdml.{fn}: argument 'temperature' must be a float or a tensor")
-        if not math.isfinite(temperature):
-            raise ValueError(f"pdml.{fn}: argument 'temperature' must be finite")
-        temperature = torch.tensor(float(temperature), dtype=embeddings.dtype)
-    options = loss_options(n_samples, guidance_weight, min_kappa, scoring, proxy_anchor_alpha, proxy_anchor_delta)
+    temperature = check_temperature(temperature, embeddings, fn)
+    options = loss_options(n_samples, guidance_weight, min_kappa, scoring, proxy_anchor_alpha, proxy_anchor_delta,
+                           reduction, ignore_index)
     seed, offset = (0, 0) if samples is not None else random_key(generator)
     return ElNivmfFunction.apply(embeddings, proxies, kappas, temperature, samples, labels, options, seed, offset)
+
+
+class ElNivmfSimilarityFunction(torch.autograd.Function):
+    """pdml::el_nivmf_similarity_forward / _backward; the C++ Saved state stays on ctx."""
+
+    @staticmethod
+    def forward(ctx, samples, proxies, kappas, temperature, n_samples, min_kappa, scoring):
+        sims, state = _C.el_nivmf_similarity_forward(samples, n_samples, proxies, kappas, float(min_kappa),
+                                                     float(temperature), scoring)
+        ctx.state = state
+        ctx.temperature_dtype = temperature.dtype
+        return sims
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_s, grad_p, grad_k, grad_t = _C.el_nivmf_similarity_backward(ctx.state, grad.detach().contiguous())
+        needs = ctx.needs_input_grad
+        return (grad_s if needs[0] else None, grad_p if needs[1] else None, grad_k if needs[2] else None,
+                grad_t.to(ctx.temperature_dtype) if needs[3] else None, None, None, None)
+
+
+def el_nivmf_similarity(samples, proxies, kappas, temperature, *, n_samples, min_kappa=0.1, scoring="paper_rule"):
+    """The B x C EL-nivMF similarities sim(i, c) = log((1/S) sum_s exp(l_c(x_is) / T)) of the
+    criterion (pdml::el_nivmf_similarity_forward), differentiable in samples, proxies, kappas and
+    temperature. samples: (S B) x D points on the sphere, sample s of image i at row s B + i
+    (e.g. pdml.VonMisesFisher(...).rsample((S,)).reshape(-1, D)); proxies: C x D (any nonzero
+    length); kappas: C x D, clamped below at min_kappa; temperature: a float or a one-element
+    tensor; scoring: "paper_rule" or "exact_density"."""
+    fn = "el_nivmf_similarity"
+    check_tensor("samples", samples, fn)
+    check_tensor("proxies", proxies, fn)
+    check_tensor("kappas", kappas, fn)
+    check_same_dtype(fn, "samples", samples, proxies=proxies, kappas=kappas)
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int):
+        raise TypeError(f"pdml.{fn}: argument 'n_samples' must be an int, got {type(n_samples).__name__}")
+    if not isinstance(scoring, str):
+        raise TypeError(f"pdml.{fn}: argument 'scoring' must be a str")
+    temperature = check_temperature(temperature, samples, fn)
+    return ElNivmfSimilarityFunction.apply(samples, proxies, kappas, temperature, n_samples, float(min_kappa),
+                                           scoring)

@@ -26,7 +26,7 @@ class ElNivmfLoss(nn.Module):
 
     def __init__(self, num_classes, embedding_dim, *, n_samples=5, guidance_weight=0.0, init_kappa=16.0,
                  init_temperature=0.05, min_kappa=0.1, scoring="paper_rule", proxy_anchor_alpha=32.0,
-                 proxy_anchor_delta=0.1, dtype=None):
+                 proxy_anchor_delta=0.1, reduction="mean", ignore_index=None, dtype=None):
         super().__init__()
         if int(num_classes) != num_classes or num_classes < 1:
             raise ValueError(f"pdml.ElNivmfLoss: argument 'num_classes' must be a positive int, got {num_classes}")
@@ -38,7 +38,8 @@ class ElNivmfLoss(nn.Module):
             raise ValueError(
                 f"pdml.ElNivmfLoss: argument 'init_temperature' must be positive and finite, got {init_temperature}")
         # Validates every option now rather than at the first forward.
-        loss_options(n_samples, guidance_weight, min_kappa, scoring, proxy_anchor_alpha, proxy_anchor_delta)
+        loss_options(n_samples, guidance_weight, min_kappa, scoring, proxy_anchor_alpha, proxy_anchor_delta,
+                     reduction, ignore_index, fn="ElNivmfLoss")
         dtype = dtype or torch.get_default_dtype()
         self.n_samples = n_samples
         self.guidance_weight = float(guidance_weight)
@@ -47,6 +48,8 @@ class ElNivmfLoss(nn.Module):
         self.scoring = scoring
         self.proxy_anchor_alpha = float(proxy_anchor_alpha)
         self.proxy_anchor_delta = float(proxy_anchor_delta)
+        self.reduction = reduction
+        self.ignore_index = None if ignore_index is None else int(ignore_index)
         proxies = torch.randn(num_classes, embedding_dim, dtype=dtype)
         self.proxies = nn.Parameter(proxies / proxies.norm(dim=1, keepdim=True))
         self.kappas = nn.Parameter(torch.full((num_classes, embedding_dim), float(init_kappa), dtype=dtype))
@@ -62,6 +65,7 @@ class ElNivmfLoss(nn.Module):
             n_samples=self.n_samples, guidance_weight=self.guidance_weight, min_kappa=self.min_kappa,
             scoring=self.scoring, proxy_anchor_alpha=self.proxy_anchor_alpha,
             proxy_anchor_delta=self.proxy_anchor_delta, samples=samples, generator=generator,
+            reduction=self.reduction, ignore_index=self.ignore_index,
         )
 
     @torch.no_grad()
@@ -76,7 +80,7 @@ class ElNivmfLoss(nn.Module):
         embeddings = embeddings.detach().to(self.proxies.dtype)
         proxies = self.proxies.data.contiguous()
         kappas = self.kappas.data.contiguous()
-        count = _C.warm_start(embeddings, labels, kappa, proxies, kappas)
+        count = _C.warm_start(embeddings, labels, kappa, proxies, kappas, self.ignore_index)
         self.proxies.data.copy_(proxies)
         self.kappas.data.copy_(kappas)
         return int(count)
@@ -94,4 +98,5 @@ class ElNivmfLoss(nn.Module):
     def extra_repr(self):
         c, d = self.proxies.shape
         return (f"num_classes={c}, embedding_dim={d}, n_samples={self.n_samples}, "
-                f"guidance_weight={self.guidance_weight}, min_kappa={self.min_kappa}, scoring={self.scoring!r}")
+                f"guidance_weight={self.guidance_weight}, min_kappa={self.min_kappa}, scoring={self.scoring!r}, "
+                f"reduction={self.reduction!r}, ignore_index={self.ignore_index}")

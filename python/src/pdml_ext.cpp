@@ -15,6 +15,7 @@
 #include <ctime>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -30,8 +31,10 @@
 #include <pdml/evaluation/retrieval.hpp>
 #include <pdml/evaluation/uncertainty.hpp>
 #include <pdml/losses/el_nivmf_loss.hpp>
+#include <pdml/losses/sharded_el_nivmf_loss.hpp>
 #include <pdml/math/log_bessel.hpp>
 #include <pdml/math/vmf_normalizer.hpp>
+#include <pdml/similarities/el_nivmf.hpp>
 
 namespace py = pybind11;
 
@@ -76,10 +79,15 @@ void check_float(const std::string& fn, const char* arg, const at::Tensor& t, in
   check_tensor(fn, arg, t, dim, t.scalar_type());
 }
 
-const std::int64_t* labels_of(const std::string& fn, const at::Tensor& labels, int64_t rows) {
-  check_tensor(fn, "labels", labels, 1, at::kLong);
-  if (labels.size(0) != rows) fail(fn, "labels", "must have one entry per embedding");
-  return labels.data_ptr<std::int64_t>();
+/// int32 or int64 labels (pdml::Labels reads either without a copy), one per row.
+pdml::Labels labels_of(const std::string& fn, const at::Tensor& labels, int64_t rows,
+                       const char* arg = "labels") {
+  if (!labels.defined()) fail(fn, arg, "is undefined");
+  const auto dtype = labels.scalar_type() == at::kInt ? at::kInt : at::kLong;
+  check_tensor(fn, arg, labels, 1, dtype);
+  if (labels.size(0) != rows) fail(fn, arg, "must have one entry per embedding");
+  if (dtype == at::kInt) return pdml::Labels(labels.data_ptr<std::int32_t>());
+  return pdml::Labels(labels.data_ptr<std::int64_t>());
 }
 
 template <class T>
@@ -111,7 +119,17 @@ struct LossOptions {
   std::string scoring;
   double proxy_anchor_alpha;
   double proxy_anchor_delta;
+  std::string reduction;
+  c10::optional<std::int64_t> ignore_label;
 };
+
+pdml::Reduction reduction_of(const std::string& reduction) {
+  if (reduction == "mean") return pdml::Reduction::mean;
+  if (reduction == "sum") return pdml::Reduction::sum;
+  if (reduction == "none") return pdml::Reduction::none;
+  throw std::invalid_argument("pdml.el_nivmf_loss: argument 'reduction' must be \"mean\", "
+                              "\"sum\" or \"none\" (got \"" + reduction + "\")");
+}
 
 template <class T>
 typename pdml::ElNivmfLoss<T>::Options convert(const LossOptions& o) {
@@ -122,6 +140,8 @@ typename pdml::ElNivmfLoss<T>::Options convert(const LossOptions& o) {
   options.scoring = scoring_of(o.scoring);
   options.proxy_anchor_alpha = static_cast<T>(o.proxy_anchor_alpha);
   options.proxy_anchor_delta = static_cast<T>(o.proxy_anchor_delta);
+  options.reduction = reduction_of(o.reduction);
+  if (o.ignore_label) options.ignore_label = *o.ignore_label;
   return options;
 }
 
@@ -153,7 +173,7 @@ py::tuple loss_forward_typed(const LossInputs& in, double temperature, const Los
                              std::uint64_t seed, std::uint64_t offset) {
   auto state = std::make_shared<LossState<T>>(convert<T>(o));
   state->tensor_options = in.embeddings.options();
-  const auto* labels = in.labels.data_ptr<std::int64_t>();
+  const pdml::Labels labels = labels_of("el_nivmf_loss", in.labels, in.embeddings.size(0));
   T value;
   {
     py::gil_scoped_release release;
@@ -166,6 +186,13 @@ py::tuple loss_forward_typed(const LossInputs& in, double temperature, const Los
                                   cview<T>(in.kappas), static_cast<T>(temperature),
                                   pdml::RngKey{seed, offset}, state->saved);
     }
+  }
+  if (state->loss.options().reduction == pdml::Reduction::none) {
+    // The B per-sample losses (0 for ignored rows).
+    const auto losses = state->saved.sample_losses();
+    at::Tensor out = at::empty({losses.rows}, in.embeddings.options());
+    for (int64_t i = 0; i < losses.rows; ++i) out.data_ptr<T>()[i] = losses(i, 0);
+    return py::make_tuple(out, py::cast(state));
   }
   return py::make_tuple(at::scalar_tensor(static_cast<double>(value), in.embeddings.options()),
                         py::cast(state));
@@ -185,7 +212,7 @@ py::tuple el_nivmf_forward(at::Tensor embeddings, at::Tensor labels, at::Tensor 
 
 /// Returns (grad_embeddings, grad_proxies, grad_kappas, grad_temperature, grad_samples or None).
 template <class T>
-py::tuple el_nivmf_backward(const LossState<T>& state, double grad_loss, bool want_samples) {
+py::tuple el_nivmf_backward(const LossState<T>& state, at::Tensor grad_loss, bool want_samples) {
   const auto& saved = state.saved;
   const auto& o = state.tensor_options;
   const int64_t rows = static_cast<int64_t>(saved.batch) * state.loss.options().n_samples;
@@ -193,12 +220,25 @@ py::tuple el_nivmf_backward(const LossState<T>& state, double grad_loss, bool wa
   at::Tensor gp = at::empty({saved.classes, saved.dim}, o);
   at::Tensor gk = at::empty({saved.classes, saved.dim}, o);
   at::Tensor gs = want_samples ? at::empty({rows, saved.dim}, o) : at::Tensor();
+  const bool per_sample = state.loss.options().reduction == pdml::Reduction::none;
+  check_tensor("el_nivmf_loss backward", "grad_loss", grad_loss, per_sample ? 1 : 0,
+               c10::CppTypeToScalarType<T>::value);
+  if (per_sample && grad_loss.size(0) != saved.batch) {
+    fail("el_nivmf_loss backward", "grad_loss", "must have one entry per embedding");
+  }
   T grad_temperature = 0;
   {
     py::gil_scoped_release release;
     auto gs_view = want_samples ? mview<T>(gs) : pdml::MatrixView<T>{nullptr, 0, 0, 0};
-    state.loss.backward(saved, static_cast<T>(grad_loss), mview<T>(ge), mview<T>(gp),
-                        mview<T>(gk), &grad_temperature, want_samples ? &gs_view : nullptr);
+    if (state.loss.options().reduction == pdml::Reduction::none) {
+      // grad_loss: the upstream gradient of each per-sample loss (B, contiguous).
+      const pdml::ConstMatrixView<T> per_sample{grad_loss.data_ptr<T>(), saved.batch, 1, 1};
+      state.loss.backward_per_sample(saved, per_sample, mview<T>(ge), mview<T>(gp), mview<T>(gk),
+                                     &grad_temperature, want_samples ? &gs_view : nullptr);
+    } else {
+      state.loss.backward(saved, grad_loss.item<T>(), mview<T>(ge), mview<T>(gp), mview<T>(gk),
+                          &grad_temperature, want_samples ? &gs_view : nullptr);
+    }
   }
   py::object samples_grad = want_samples ? py::cast(gs) : py::none();
   return py::make_tuple(ge, gp, gk, at::scalar_tensor(static_cast<double>(grad_temperature), o),
@@ -218,7 +258,7 @@ StepTimes time_step_typed(const LossInputs& in, double temperature, const LossOp
   const auto b = in.embeddings.size(0), d = in.embeddings.size(1), c = in.proxies.size(0);
   pdml::RowMajorMatrix<T> ge(b, d), gp(c, d), gk(c, d);
   T gt = 0;
-  const auto* labels = in.labels.data_ptr<std::int64_t>();
+  const pdml::Labels labels = labels_of("el_nivmf_time_step", in.labels, in.embeddings.size(0));
   py::gil_scoped_release release;
   auto step = [&](std::uint64_t offset) {
     loss.forward(cview<T>(in.embeddings), labels, cview<T>(in.proxies), cview<T>(in.kappas),
@@ -250,7 +290,7 @@ StepTimes el_nivmf_time_step(at::Tensor embeddings, at::Tensor labels, at::Tenso
 }
 
 int64_t warm_start(at::Tensor embeddings, at::Tensor labels, double initial_kappa, at::Tensor proxies,
-                   at::Tensor kappas) {
+                   at::Tensor kappas, c10::optional<std::int64_t> ignore_label) {
   const std::string fn = "ElNivmfLoss.warm_start";
   check_float(fn, "embeddings", embeddings, 2);
   const auto dtype = embeddings.scalar_type();
@@ -258,13 +298,16 @@ int64_t warm_start(at::Tensor embeddings, at::Tensor labels, double initial_kapp
   check_tensor(fn, "kappas", kappas, 2, dtype);
   if (!proxies.is_contiguous()) fail(fn, "proxies", "must be contiguous");
   if (!kappas.is_contiguous()) fail(fn, "kappas", "must be contiguous");
-  const auto* l = labels_of(fn, labels, embeddings.size(0));
+  const pdml::Labels l = labels_of(fn, labels, embeddings.size(0));
+  std::optional<std::int64_t> ignore;
+  if (ignore_label) ignore = *ignore_label;
   if (dtype == at::kDouble) {
     return pdml::warm_start_proxies<double>(cview<double>(embeddings), l, initial_kappa,
-                                            mview<double>(proxies), mview<double>(kappas));
+                                            mview<double>(proxies), mview<double>(kappas),
+                                            ignore);
   }
   return pdml::warm_start_proxies<float>(cview<float>(embeddings), l, static_cast<float>(initial_kappa),
-                                         mview<float>(proxies), mview<float>(kappas));
+                                         mview<float>(proxies), mview<float>(kappas), ignore);
 }
 
 // ------------------------------------------------------------ elementwise special functions
@@ -567,11 +610,8 @@ py::tuple nivmf_log_prob_backward(at::Tensor loc, at::Tensor conc, at::Tensor po
 
 // ------------------------------------------------------------------ evaluation
 
-py::dict evaluate_retrieval(at::Tensor embeddings, at::Tensor labels, std::vector<int64_t> ks,
-                            std::string distance, std::uint64_t seed) {
-  const std::string fn = "evaluate_retrieval";
-  check_float(fn, "embeddings", embeddings, 2);
-  const auto* l = labels_of(fn, labels, embeddings.size(0));
+pdml::RetrievalOptions retrieval_options(const std::string& fn, const std::vector<int64_t>& ks,
+                                         const std::string& distance) {
   pdml::RetrievalOptions options;
   if (distance == "cosine") {
     options.distance = pdml::Distance::cosine;
@@ -581,6 +621,26 @@ py::dict evaluate_retrieval(at::Tensor embeddings, at::Tensor labels, std::vecto
     fail(fn, "distance", "must be \"cosine\" or \"euclidean\"");
   }
   options.recall_ks.assign(ks.begin(), ks.end());
+  return options;
+}
+
+template <class T>
+void store_metrics(py::dict& out, const pdml::RetrievalMetrics& metrics, double nmi, double auroc) {
+  for (std::size_t i = 0; i < metrics.recall_ks.size(); ++i) {
+    out[py::str("recall@" + std::to_string(metrics.recall_ks[i]))] = metrics.recall_at_k[i];
+  }
+  out["map_at_r"] = metrics.map_at_r;
+  out["nmi"] = nmi;
+  out["norm_auroc"] = auroc;
+}
+
+/// Leave-one-out mode: every row against all the others.
+py::dict evaluate_retrieval(at::Tensor embeddings, at::Tensor labels, std::vector<int64_t> ks,
+                            std::string distance, std::uint64_t seed) {
+  const std::string fn = "evaluate_retrieval";
+  check_float(fn, "embeddings", embeddings, 2);
+  const pdml::Labels l = labels_of(fn, labels, embeddings.size(0));
+  const pdml::RetrievalOptions options = retrieval_options(fn, ks, distance);
   pdml::KMeansOptions kmeans;
   kmeans.seed = seed;
   py::dict out;
@@ -594,14 +654,192 @@ py::dict evaluate_retrieval(at::Tensor embeddings, at::Tensor labels, std::vecto
       nmi = pdml::clustering_nmi<scalar_t>(view, l, options.distance, kmeans);
       auroc = pdml::norm_uncertainty_auroc<scalar_t>(view, metrics.nearest_is_correct);
     }
-    for (std::size_t i = 0; i < metrics.recall_ks.size(); ++i) {
-      out[py::str("recall@" + std::to_string(metrics.recall_ks[i]))] = metrics.recall_at_k[i];
-    }
-    out["map_at_r"] = metrics.map_at_r;
-    out["nmi"] = nmi;
-    out["norm_auroc"] = auroc;
+    store_metrics<scalar_t>(out, metrics, nmi, auroc);
   });
   return out;
+}
+
+/// Query / gallery mode: every query row against every gallery row. NMI clusters the
+/// union of both sets (`everything`, `everything_labels`: queries then gallery); the
+/// norm AUROC is over the queries.
+py::dict evaluate_retrieval_gallery(at::Tensor queries, at::Tensor query_labels, at::Tensor gallery,
+                                    at::Tensor gallery_labels, at::Tensor everything,
+                                    at::Tensor everything_labels, std::vector<int64_t> ks,
+                                    std::string distance, std::uint64_t seed) {
+  const std::string fn = "evaluate_retrieval";
+  check_float(fn, "embeddings", queries, 2);
+  check_tensor(fn, "gallery", gallery, 2, queries.scalar_type());
+  check_tensor(fn, "embeddings", everything, 2, queries.scalar_type());
+  const pdml::Labels ql = labels_of(fn, query_labels, queries.size(0));
+  const pdml::Labels gl = labels_of(fn, gallery_labels, gallery.size(0), "gallery_labels");
+  const pdml::Labels al = labels_of(fn, everything_labels, everything.size(0));
+  const pdml::RetrievalOptions options = retrieval_options(fn, ks, distance);
+  pdml::KMeansOptions kmeans;
+  kmeans.seed = seed;
+  py::dict out;
+  AT_DISPATCH_FLOATING_TYPES(queries.scalar_type(), "evaluate_retrieval_gallery", [&] {
+    const auto q = cview<scalar_t>(queries);
+    pdml::RetrievalMetrics metrics;
+    double nmi = 0, auroc = 0;
+    {
+      py::gil_scoped_release release;
+      metrics = pdml::evaluate_retrieval<scalar_t>(q, ql, cview<scalar_t>(gallery), gl, options);
+      nmi = pdml::clustering_nmi<scalar_t>(cview<scalar_t>(everything), al, options.distance,
+                                           kmeans);
+      auroc = pdml::norm_uncertainty_auroc<scalar_t>(q, metrics.nearest_is_correct);
+    }
+    store_metrics<scalar_t>(out, metrics, nmi, auroc);
+  });
+  return out;
+}
+
+// ---------------------------------------------------------- EL-nivMF similarity
+
+template <class T>
+struct SimilarityState {
+  pdml::ElNivmfSimilaritySaved<T> saved;
+  at::TensorOptions tensor_options;
+};
+
+py::tuple el_nivmf_similarity_forward(at::Tensor samples, int n_samples, at::Tensor proxies,
+                                      at::Tensor kappas, double min_kappa, double temperature,
+                                      std::string scoring) {
+  const std::string fn = "el_nivmf_similarity";
+  check_float(fn, "samples", samples, 2);
+  check_tensor(fn, "proxies", proxies, 2, samples.scalar_type());
+  check_tensor(fn, "kappas", kappas, 2, samples.scalar_type());
+  const pdml::NivmfScoring rule = scoring_of(scoring);
+  if (n_samples < 1) fail(fn, "n_samples", "must be >= 1");
+  if (samples.size(0) % n_samples != 0) {
+    fail(fn, "samples", "must have n_samples x B rows (a multiple of n_samples)");
+  }
+  at::Tensor out = at::empty({samples.size(0) / n_samples, proxies.size(0)}, samples.options());
+  py::object state_object;
+  AT_DISPATCH_FLOATING_TYPES(samples.scalar_type(), "el_nivmf_similarity", [&] {
+    auto state = std::make_shared<SimilarityState<scalar_t>>();
+    state->tensor_options = samples.options();
+    {
+      py::gil_scoped_release release;
+      pdml::el_nivmf_similarity_forward<scalar_t>(
+          cview<scalar_t>(samples), n_samples, cview<scalar_t>(proxies), cview<scalar_t>(kappas),
+          static_cast<scalar_t>(min_kappa), static_cast<scalar_t>(temperature), rule,
+          mview<scalar_t>(out), state->saved);
+    }
+    state_object = py::cast(state);
+  });
+  return py::make_tuple(out, state_object);
+}
+
+/// (grad_samples, grad_proxies, grad_kappas, grad_temperature).
+template <class T>
+py::tuple el_nivmf_similarity_backward(const SimilarityState<T>& state, at::Tensor grad) {
+  const auto& saved = state.saved;
+  check_tensor("el_nivmf_similarity backward", "grad", grad, 2, c10::CppTypeToScalarType<T>::value);
+  const int64_t rows = saved.scratch_pairs.rows(), classes = saved.scratch_pairs.cols();
+  const int64_t d = saved.scores.directions.cols();
+  const auto& o = state.tensor_options;
+  at::Tensor gs = at::empty({rows, d}, o), gp = at::empty({classes, d}, o),
+             gk = at::empty({classes, d}, o);
+  T gt = 0;
+  {
+    py::gil_scoped_release release;
+    pdml::el_nivmf_similarity_backward<T>(saved, cview<T>(grad), mview<T>(gs), mview<T>(gp),
+                                          mview<T>(gk), &gt);
+  }
+  return py::make_tuple(gs, gp, gk, at::scalar_tensor(static_cast<double>(gt), o));
+}
+
+// -------------------------------------------- sharded criterion (torch.distributed)
+
+/// pdml's communicator concept on Python callables: all_reduce_max(t) and all_reduce_sum(t)
+/// reduce a 1-D CPU tensor in place across the process group (the Python side calls
+/// torch.distributed.all_reduce). The tensor wraps pdml's own buffer, so nothing is copied
+/// here. Called with the GIL held (the sharded calls do not release it).
+struct PythonCommunicator {
+  py::function max_fn;
+  py::function sum_fn;
+  template <class T>
+  void all_reduce_max(T* data, std::size_t count) { call(max_fn, data, count); }
+  template <class T>
+  void all_reduce_sum(T* data, std::size_t count) { call(sum_fn, data, count); }
+
+ private:
+  template <class T>
+  static void call(const py::function& fn, T* data, std::size_t count) {
+    at::Tensor buffer = at::from_blob(data, {static_cast<int64_t>(count)},
+                                      at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value));
+    fn(buffer);
+  }
+};
+
+template <class T>
+struct ShardedState {
+  explicit ShardedState(const typename pdml::ShardedElNivmfLoss<T>::Options& options)
+      : loss(options) {}
+  pdml::ShardedElNivmfLoss<T> loss;
+  typename pdml::ShardedElNivmfLoss<T>::Saved saved;
+  at::Tensor proxies, kappas;  ///< the forward's, for the backward's recomputation
+  at::TensorOptions tensor_options;
+};
+
+template <class T>
+py::tuple sharded_forward_typed(const LossInputs& in, double temperature, const LossOptions& o,
+                                int64_t block_classes, pdml::ClassShard shard, std::uint64_t seed,
+                                std::uint64_t offset, PythonCommunicator& communicator) {
+  typename pdml::ShardedElNivmfLoss<T>::Options options;
+  options.criterion = convert<T>(o);
+  options.block_classes = block_classes;
+  auto state = std::make_shared<ShardedState<T>>(options);
+  state->proxies = in.proxies;
+  state->kappas = in.kappas;
+  state->tensor_options = in.embeddings.options();
+  const T value = state->loss.forward(cview<T>(in.embeddings), in.labels.data_ptr<std::int64_t>(),
+                                      cview<T>(in.proxies), cview<T>(in.kappas),
+                                      static_cast<T>(temperature), pdml::RngKey{seed, offset},
+                                      shard, communicator, state->saved);
+  return py::make_tuple(at::scalar_tensor(static_cast<double>(value), in.embeddings.options()),
+                        py::cast(state));
+}
+
+py::tuple sharded_el_nivmf_forward(at::Tensor embeddings, at::Tensor labels, at::Tensor proxies,
+                                   at::Tensor kappas, double temperature, LossOptions options,
+                                   int64_t block_classes, int64_t first, int64_t end,
+                                   int64_t total, std::uint64_t seed, std::uint64_t offset,
+                                   py::function all_reduce_max, py::function all_reduce_sum) {
+  const std::string fn = "distributed.ShardedElNivmfLoss";
+  LossInputs in{embeddings, labels, proxies, kappas, at::Tensor()};
+  check_float(fn, "embeddings", embeddings, 2);
+  check_tensor(fn, "proxies", proxies, 2, embeddings.scalar_type());
+  check_tensor(fn, "kappas", kappas, 2, embeddings.scalar_type());
+  check_tensor(fn, "labels", labels, 1, at::kLong);
+  if (labels.size(0) != embeddings.size(0)) fail(fn, "labels", "must have one entry per embedding");
+  PythonCommunicator communicator{std::move(all_reduce_max), std::move(all_reduce_sum)};
+  const pdml::ClassShard shard{first, end, total};
+  if (embeddings.scalar_type() == at::kDouble) {
+    return sharded_forward_typed<double>(in, temperature, options, block_classes, shard, seed,
+                                         offset, communicator);
+  }
+  return sharded_forward_typed<float>(in, temperature, options, block_classes, shard, seed, offset,
+                                      communicator);
+}
+
+/// (grad_embeddings (summed over shards), grad_proxies, grad_kappas (local rows),
+/// grad_temperature (summed over shards)).
+template <class T>
+py::tuple sharded_el_nivmf_backward(const ShardedState<T>& state, double grad_loss,
+                                    py::function all_reduce_max, py::function all_reduce_sum) {
+  const auto& saved = state.saved;
+  const auto& o = state.tensor_options;
+  const int64_t n_local = saved.shard.size();
+  at::Tensor ge = at::empty({saved.batch, saved.dim}, o);
+  at::Tensor gp = at::empty({n_local, saved.dim}, o);
+  at::Tensor gk = at::empty({n_local, saved.dim}, o);
+  T gt = 0;
+  PythonCommunicator communicator{std::move(all_reduce_max), std::move(all_reduce_sum)};
+  state.loss.backward(saved, static_cast<T>(grad_loss), cview<T>(state.proxies),
+                      cview<T>(state.kappas), mview<T>(ge), mview<T>(gp), mview<T>(gk), &gt,
+                      communicator);
+  return py::make_tuple(ge, gp, gk, at::scalar_tensor(static_cast<double>(gt), o));
 }
 
 template <class T>
@@ -613,8 +851,14 @@ void bind_states(py::module_& m, const std::string& suffix) {
       m, ("PowerSphericalSampleState_" + suffix).c_str());
   py::class_<NivmfSampleState<T>, std::shared_ptr<NivmfSampleState<T>>>(
       m, ("NivmfSampleState_" + suffix).c_str());
+  py::class_<SimilarityState<T>, std::shared_ptr<SimilarityState<T>>>(
+      m, ("ElNivmfSimilarityState_" + suffix).c_str());
+  py::class_<ShardedState<T>, std::shared_ptr<ShardedState<T>>>(
+      m, ("ShardedElNivmfState_" + suffix).c_str());
   m.def("el_nivmf_backward", &el_nivmf_backward<T>, py::arg("state"), py::arg("grad_loss"),
         py::arg("want_samples"));
+  m.def("el_nivmf_similarity_backward", &el_nivmf_similarity_backward<T>);
+  m.def("sharded_el_nivmf_backward", &sharded_el_nivmf_backward<T>);
   m.def("vmf_sample_backward", &vmf_sample_backward<T>);
   m.def("power_spherical_sample_backward", &ps_sample_backward<T>);
   m.def("nivmf_sample_backward", &nivmf_sample_backward<T>);
@@ -625,9 +869,11 @@ void bind_states(py::module_& m, const std::string& suffix) {
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "pdml C++ kernels (use the pdml package, not this module)";
   py::class_<LossOptions>(m, "LossOptions")
-      .def(py::init<int, double, double, std::string, double, double>(), py::arg("n_samples"),
-           py::arg("guidance_weight"), py::arg("min_kappa"), py::arg("scoring"),
-           py::arg("proxy_anchor_alpha"), py::arg("proxy_anchor_delta"));
+      .def(py::init<int, double, double, std::string, double, double, std::string,
+                    c10::optional<std::int64_t>>(),
+           py::arg("n_samples"), py::arg("guidance_weight"), py::arg("min_kappa"),
+           py::arg("scoring"), py::arg("proxy_anchor_alpha"), py::arg("proxy_anchor_delta"),
+           py::arg("reduction") = "mean", py::arg("ignore_label") = py::none());
   m.def("validate_loss_options", [](const LossOptions& o) {
     const pdml::ElNivmfLoss<double> loss(convert<double>(o));  // throws on bad options
     (void)loss;
@@ -636,7 +882,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("proxies"), py::arg("kappas"), py::arg("temperature"), py::arg("options"),
         py::arg("seed"), py::arg("offset"), py::arg("samples") = py::none());
   m.def("el_nivmf_time_step", &el_nivmf_time_step);
-  m.def("warm_start", &warm_start);
+  m.def("warm_start", &warm_start, py::arg("embeddings"), py::arg("labels"),
+        py::arg("initial_kappa"), py::arg("proxies"), py::arg("kappas"),
+        py::arg("ignore_label") = py::none());
   m.def("special", &special);
   m.def("vmf_sample", &vmf_sample);
   m.def("vmf_log_prob", &vmf_log_prob);
@@ -650,6 +898,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("nivmf_log_prob", &nivmf_log_prob);
   m.def("nivmf_log_prob_backward", &nivmf_log_prob_backward);
   m.def("evaluate_retrieval", &evaluate_retrieval);
+  m.def("evaluate_retrieval_gallery", &evaluate_retrieval_gallery);
+  m.def("el_nivmf_similarity_forward", &el_nivmf_similarity_forward);
+  m.def("sharded_el_nivmf_forward", &sharded_el_nivmf_forward);
+  m.def("validate_sharded_options", [](const LossOptions& o, int64_t block_classes) {
+    typename pdml::ShardedElNivmfLoss<double>::Options options;
+    options.criterion = convert<double>(o);
+    options.block_classes = block_classes;
+    const pdml::ShardedElNivmfLoss<double> loss(options);  // throws on bad options
+    (void)loss;
+  });
   m.def("has_cuda", [] { return false; });
   bind_states<float>(m, "float");
   bind_states<double>(m, "double");

@@ -37,3 +37,21 @@ def el_nivmf_reference(embeddings, labels, proxies, kappas, temperature, samples
     neg_terms = torch.where(~positive, torch.exp(alpha * (cos + delta)), torch.zeros_like(cos)).sum(dim=0)
     anchor = torch.log1p(pos_terms)[present].sum() / present.sum() + torch.log1p(neg_terms).sum() / classes
     return nca + guidance_weight * anchor
+
+
+def el_nivmf_similarity_reference(proxies, kappas, temperature, samples, n_samples, min_kappa=0.1):
+    """B x C EL-nivMF similarities (D = 3, the paper's scoring rule)."""
+    b = samples.shape[0] // n_samples
+    nu = proxies / proxies.norm(dim=1, keepdim=True)
+    k = torch.clamp(kappas, min=min_kappa)
+    u = k * nu
+    norm_u = u.norm(dim=1)
+    offset = log_c3(norm_u) + torch.log(k).sum(dim=1) - torch.log(norm_u)
+    scores = (samples @ u.T + offset).reshape(n_samples, b, -1) / temperature
+    return torch.logsumexp(scores, dim=0) - math.log(n_samples)
+
+
+def el_nivmf_per_sample_reference(labels, proxies, kappas, temperature, samples, n_samples):
+    """The B per-sample Proxy-NCA losses -sim(i, y_i) + logsumexp_c sim(i, c)."""
+    sims = el_nivmf_similarity_reference(proxies, kappas, temperature, samples, n_samples)
+    return -sims.gather(1, labels[:, None]).squeeze(1) + torch.logsumexp(sims, dim=1)
