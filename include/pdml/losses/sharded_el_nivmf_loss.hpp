@@ -75,7 +75,8 @@ class ShardedElNivmfLoss {
     /// ignored: the blocks are always recomputed in the backward).
     typename ElNivmfLoss<T>::Options criterion;
     /// Local classes per block: bounds the per-rank working memory at about
-    /// (3 S B + 4 B + 2 D) x block_classes numbers, whatever C is.
+    /// (2 S B + 6 B + 6 D) x block_classes numbers with the paper's scoring rule
+    /// (4 S B more with the exact density), whatever C is.
     Index block_classes = 2048;
   };
 
