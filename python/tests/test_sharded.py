@@ -62,6 +62,18 @@ def worker(rank, port, out_path):
         results[name] = {"range": (first, end), "loss": loss.detach(), "embeddings": e.grad,
                          "proxies": crit.proxies.grad, "kappas": crit.kappas.grad,
                          "log_temperature": crit.log_temperature.grad}
+    # float32: the first case again
+    name, shards, labels, guidance, block = CASES[0]
+    crit = ShardedElNivmfLoss(C, D, shard=shards[rank], n_samples=S, guidance_weight=guidance,
+                              block_classes=block, dtype=torch.float32)
+    with torch.no_grad():
+        crit.proxies.copy_(proxies[crit.first:crit.end])
+        crit.kappas.copy_(kappas[crit.first:crit.end])
+        crit.log_temperature.fill_(log_t)
+    e = embeddings.float().requires_grad_()
+    loss = crit(e, torch.tensor(labels), generator=torch.Generator().manual_seed(5))
+    loss.backward()
+    results["float32"] = {"loss": loss.detach(), "embeddings": e.grad, "proxies": crit.proxies.grad}
     # a network in front: each rank embeds its half of the batch, gathered for the criterion
     torch.manual_seed(3)
     net = torch.nn.Linear(IN, D).double()
@@ -92,10 +104,10 @@ def rank_results(tmp_path_factory):
     return [torch.load(f"{out}.{r}") for r in range(WORLD)]
 
 
-def single_process(labels, guidance, seed):
+def single_process(labels, guidance, seed, dtype=torch.float64):
     embeddings, proxies, kappas, log_t = full_problem()
-    e, p, k = (t.clone().requires_grad_() for t in (embeddings, proxies, kappas))
-    lt = torch.tensor(log_t, dtype=torch.float64, requires_grad=True)
+    e, p, k = (t.to(dtype).requires_grad_() for t in (embeddings, proxies, kappas))
+    lt = torch.tensor(log_t, dtype=dtype, requires_grad=True)
     loss = el_nivmf_loss(e, torch.tensor(labels), p, k, lt.exp(), n_samples=S, guidance_weight=guidance,
                          generator=torch.Generator().manual_seed(seed))
     loss.backward()
@@ -118,6 +130,19 @@ def test_sharded_equals_single_process(rank_results, case):
         assert relative_error(result["log_temperature"], g_t) <= 1e-12
         assert result["proxies"].abs().sum() > 0
     assert g_k[1, 0] == 0 and rank_results[0][name]["kappas"][1, 0] == 0  # clamped entry (rank 0 holds class 1)
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
+def test_sharded_float32(rank_results):
+    name, shards, labels, guidance, _ = CASES[0]
+    # against one float32 process (float32 samples differ from float64 ones under one key)
+    loss, g_e, g_p, _, _ = single_process(labels, guidance, 5, torch.float32)
+    for rank, result in enumerate(r["float32"] for r in rank_results):
+        first, end = shards[rank]
+        assert result["loss"].dtype == torch.float32
+        assert relative_error(result["loss"], loss) <= 1e-5
+        assert relative_error(result["embeddings"], g_e) <= 1e-4
+        assert relative_error(result["proxies"], g_p[first:end]) <= 1e-4
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
