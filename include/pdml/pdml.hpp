@@ -43,10 +43,12 @@
 #include <pdml/similarities/nivmf_scoring.hpp>
 
 // losses: Proxy-NCA, ProxyAnchor, EL-nivMF criterion
+#include <pdml/losses/communicator.hpp>
 #include <pdml/losses/el_nivmf_loss.hpp>
 #include <pdml/losses/proxy_anchor.hpp>
 #include <pdml/losses/proxy_nca.hpp>
 #include <pdml/losses/reduction.hpp>
+#include <pdml/losses/sharded_el_nivmf_loss.hpp>
 
 // evaluation: retrieval metrics
 #include <pdml/evaluation/clustering.hpp>

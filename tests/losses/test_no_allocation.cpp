@@ -18,6 +18,7 @@
 #include <pdml/distributions/power_spherical_batch.hpp>
 #include <pdml/distributions/vmf_sample.hpp>
 #include <pdml/losses/el_nivmf_loss.hpp>
+#include <pdml/losses/sharded_el_nivmf_loss.hpp>
 #include <pdml/similarities/cosine.hpp>
 #include <pdml/similarities/el_vmf.hpp>
 #include <pdml/similarities/kl_vmf.hpp>
@@ -234,5 +235,40 @@ TEST_CASE("The similarities with a reused Saved allocate nothing after the first
                                                    pdml::view_of<float>(grad_kappas),
                                                    &grad_temperature);
     });
+  }
+}
+
+TEST_CASE("A sharded training step with a reused Saved allocates nothing after the first",
+          "[losses][allocation][sharded]") {
+  // Shard [3, 13) of 13 classes in blocks of 4: full blocks and a shorter last one.
+  const int batch = 16, classes = 13, dim = 32;
+  const pdml::ClassShard shard{3, 13, classes};
+  Matrix embeddings = 8.0f * Matrix::Random(batch, dim);
+  std::vector<std::int64_t> labels(batch);
+  for (int i = 0; i < batch; ++i) labels[i] = i % classes;
+  const Matrix proxies = Matrix::Random(shard.size(), dim);
+  const Matrix kappas = Matrix::Constant(shard.size(), dim, 10.0f);
+  Matrix grad_embeddings(batch, dim), grad_proxies(shard.size(), dim),
+      grad_kappas(shard.size(), dim);
+  float grad_temperature = 0;
+  pdml::SingleProcessCommunicator communicator;
+  for (const float guidance : {0.0f, 1.0f}) {
+    CAPTURE(guidance);
+    pdml::ShardedElNivmfLoss<float>::Options options;
+    options.criterion.guidance_weight = guidance;
+    options.block_classes = 4;
+    const pdml::ShardedElNivmfLoss<float> loss(options);
+    pdml::ShardedElNivmfLoss<float>::Saved saved;
+    auto step = [&](std::uint64_t offset) {
+      loss.forward(pdml::view_of<float>(embeddings), labels.data(),
+                   pdml::view_of<float>(proxies), pdml::view_of<float>(kappas), 0.1f,
+                   pdml::RngKey{7, offset}, shard, communicator, saved);
+      loss.backward(saved, 1.0f, pdml::view_of<float>(proxies), pdml::view_of<float>(kappas),
+                    pdml::view_of<float>(grad_embeddings), pdml::view_of<float>(grad_proxies),
+                    pdml::view_of<float>(grad_kappas), &grad_temperature, communicator);
+    };
+    step(0);
+    step(1);
+    CHECK(allocations_during([&] { step(2); }) == 0);
   }
 }

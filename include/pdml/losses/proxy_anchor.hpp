@@ -37,62 +37,79 @@ struct ProxyAnchorSaved {
 
 namespace detail {
 
+/// One class's ProxyAnchor term, for the class `label` whose cosines are column `column` of
+/// cosines (B x n); writes that column of grad (B x n), dL/ds for grad_loss = 1. The weights
+/// 1/|P+| and 1/C come from the caller, so that a block of the classes (or one shard of them)
+/// uses the counts of all classes. Rows labelled *ignore_label (when given) take no part.
+template <class T>
+T proxy_anchor_class_term(ConstMatrixView<T> cosines, Labels labels, Index column,
+                          std::int64_t label, T alpha, T delta, T pos_weight, T neg_weight,
+                          MatrixView<T> grad, const std::int64_t* ignore_label = nullptr) {
+  const Index b = cosines.rows;
+  auto g = as_eigen(grad);
+  // An ignored row is no class's positive and no class's negative.
+  auto kept = [&](Index i) { return ignore_label == nullptr || labels[i] != *ignore_label; };
+  // log(1 + sum exp z) = logsumexp({0} u {z}); the exponents are stored in grad first.
+  T pos_top = 0, neg_top = 0;
+  bool is_present = false;
+  for (Index i = 0; i < b; ++i) {
+    if (!kept(i)) continue;
+    const T s = cosines(i, column);
+    const bool positive = labels[i] == label;
+    const T z = positive ? -alpha * (s - delta) : alpha * (s + delta);
+    g(i, column) = z;
+    if (positive) {
+      pos_top = std::max(pos_top, z);
+      is_present = true;
+    } else {
+      neg_top = std::max(neg_top, z);
+    }
+  }
+  T pos_sum = std::exp(-pos_top), neg_sum = std::exp(-neg_top);
+  for (Index i = 0; i < b; ++i) {
+    if (!kept(i)) continue;
+    if (labels[i] == label) {
+      pos_sum += std::exp(g(i, column) - pos_top);
+    } else {
+      neg_sum += std::exp(g(i, column) - neg_top);
+    }
+  }
+  const T pos_lse = pos_top + std::log(pos_sum), neg_lse = neg_top + std::log(neg_sum);
+  for (Index i = 0; i < b; ++i) {
+    if (!kept(i)) {
+      g(i, column) = 0;
+    } else if (labels[i] == label) {
+      g(i, column) = -alpha * pos_weight * std::exp(g(i, column) - pos_lse);
+    } else {
+      g(i, column) = alpha * neg_weight * std::exp(g(i, column) - neg_lse);
+    }
+  }
+  return (is_present ? pos_weight * pos_lse : T(0)) + neg_weight * neg_lse;
+}
+
 template <class T>
 T proxy_anchor_forward_unchecked(ConstMatrixView<T> cosines, Labels labels,
                                  T alpha, T delta, ProxyAnchorSaved<T>& saved,
                                  std::optional<std::int64_t> ignore_label = std::nullopt) {
   const Index b = cosines.rows, c_count = cosines.cols;
   saved.ignore_label = ignore_label;
-  // An ignored row is no class's positive and no class's negative.
-  auto kept = [&](Index i) { return !ignore_label || labels[i] != *ignore_label; };
+  const std::int64_t* ignored = ignore_label ? &*ignore_label : nullptr;
   saved.grad_cosines.resize(b, c_count);
   saved.class_terms.resize(c_count);
   // Kept in saved so that a reused Saved allocates nothing after the first step.
   std::vector<char>& present = saved.class_present;
   present.assign(static_cast<std::size_t>(c_count), 0);
   for (Index i = 0; i < b; ++i) {
-    if (kept(i)) present[static_cast<std::size_t>(labels[i])] = 1;
+    if (ignored == nullptr || labels[i] != *ignored) present[static_cast<std::size_t>(labels[i])] = 1;
   }
   Index n_present = 0;
   for (char p : present) n_present += p;
   const T pos_weight = n_present > 0 ? T(1) / static_cast<T>(n_present) : T(0);
   const T neg_weight = T(1) / static_cast<T>(c_count);
-  auto& grad = saved.grad_cosines;
   parallel_rows(c_count, 2 * b, [&](Index c) {
-    // log(1 + sum exp z) = logsumexp({0} u {z}); the exponents are stored in grad first.
-    T pos_top = 0, neg_top = 0;
-    for (Index i = 0; i < b; ++i) {
-      if (!kept(i)) continue;
-      const T s = cosines(i, c);
-      const T z = labels[i] == c ? -alpha * (s - delta) : alpha * (s + delta);
-      grad(i, c) = z;
-      if (labels[i] == c) {
-        pos_top = std::max(pos_top, z);
-      } else {
-        neg_top = std::max(neg_top, z);
-      }
-    }
-    T pos_sum = std::exp(-pos_top), neg_sum = std::exp(-neg_top);
-    for (Index i = 0; i < b; ++i) {
-      if (!kept(i)) continue;
-      if (labels[i] == c) {
-        pos_sum += std::exp(grad(i, c) - pos_top);
-      } else {
-        neg_sum += std::exp(grad(i, c) - neg_top);
-      }
-    }
-    const T pos_lse = pos_top + std::log(pos_sum), neg_lse = neg_top + std::log(neg_sum);
-    const bool is_present = present[static_cast<std::size_t>(c)] != 0;
-    for (Index i = 0; i < b; ++i) {
-      if (!kept(i)) {
-        grad(i, c) = 0;
-      } else if (labels[i] == c) {
-        grad(i, c) = -alpha * pos_weight * std::exp(grad(i, c) - pos_lse);
-      } else {
-        grad(i, c) = alpha * neg_weight * std::exp(grad(i, c) - neg_lse);
-      }
-    }
-    saved.class_terms[c] = (is_present ? pos_weight * pos_lse : T(0)) + neg_weight * neg_lse;
+    saved.class_terms[c] = proxy_anchor_class_term(cosines, labels, c, std::int64_t(c), alpha,
+                                                   delta, pos_weight, neg_weight,
+                                                   dense(saved.grad_cosines), ignored);
   });
   T total = 0;
   for (Index c = 0; c < c_count; ++c) total += saved.class_terms[c];

@@ -120,6 +120,22 @@ void proxy_nca_backward_unchecked(const ProxyNcaSaved<T>& saved, T grad_loss,
   proxy_nca_backward_rows(saved, [scale](Index) { return scale; }, grad_similarities);
 }
 
+/// The gradient (5.6) on a block of classes [first_class, first_class + n) given each row's
+/// logsumexp over all classes (row_lse, B), in place: similarities (B x n) becomes
+/// scale * (softmax - onehot(y)) with scale = grad_loss / B. Used where the B x C softmax
+/// is never stored (classes processed in blocks, or sharded across processes).
+template <class T>
+void proxy_nca_block_gradient_inplace(MatrixView<T> similarities, const T* row_lse,
+                                      const std::int64_t* labels, Index first_class, T scale) {
+  const Index n = similarities.cols;
+  parallel_rows(similarities.rows, n, [&](Index i) {
+    T* row = similarities.row(i);
+    for (Index c = 0; c < n; ++c) row[c] = scale * std::exp(row[c] - row_lse[i]);
+    const Index local = labels[i] - first_class;
+    if (local >= 0 && local < n) row[local] -= scale;
+  });
+}
+
 }  // namespace detail
 
 /// Proxy-NCA loss of a B x C similarity matrix with labels in [0, C) (std::int32_t or
