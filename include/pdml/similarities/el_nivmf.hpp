@@ -14,8 +14,10 @@
 
 #include <Eigen/Core>
 
+#include "pdml/core/cpu_dispatch.hpp"
 #include "pdml/core/eigen_map.hpp"
 #include "pdml/core/matrix_view.hpp"
+#include "pdml/distributions/vmf_sampler.hpp"
 #include "pdml/similarities/detail/batched.hpp"
 #include "pdml/similarities/nivmf_scoring.hpp"
 
@@ -35,6 +37,87 @@ struct ElNivmfSimilaritySaved {
 };
 
 namespace detail {
+
+// The per-image softmax over samples of el_nivmf_similarity_forward, for image
+// i: w holds its S rows l_s / T scores (row s at w + s * row_stride, C each),
+// overwritten with the weights; top (the similarity row), mean and sum (C
+// each) receive lse - log S, sum_s w_s l_s / T and lse. Plain loops with a
+// vectorisable exp (vmf_quadrature_exp, evaluated in double) so that the
+// run-time dispatched kernels below vectorise them at the level the CPU has.
+template <bool kFma, class T>
+PDML_FORCE_INLINE void el_nivmf_softmax_image_body(T* w, Index row_stride, Index n_samples,
+                                                   Index c_count, T inv_t, T log_s, T* top,
+                                                   T* mean, T* sum) {
+  for (Index c = 0; c < c_count; ++c) top[c] = w[c] * inv_t;
+  for (Index s = 1; s < n_samples; ++s) {
+    const T* row = w + s * row_stride;
+    PDML_SIMD_LOOP
+    for (Index c = 0; c < c_count; ++c) {
+      const T scaled = row[c] * inv_t;
+      top[c] = scaled > top[c] ? scaled : top[c];
+    }
+  }
+  for (Index c = 0; c < c_count; ++c) {
+    sum[c] = T(0);
+    mean[c] = T(0);
+  }
+  for (Index s = 0; s < n_samples; ++s) {
+    T* row = w + s * row_stride;
+    PDML_SIMD_LOOP
+    for (Index c = 0; c < c_count; ++c) {
+      const T scaled = row[c] * inv_t;
+      const T e = static_cast<T>(vmf_quadrature_exp<kFma>(static_cast<double>(scaled - top[c])));
+      mean[c] += e * scaled;
+      row[c] = e;
+      sum[c] += e;
+    }
+  }
+  for (Index c = 0; c < c_count; ++c) {
+    const T inv_sum = T(1) / sum[c];
+    for (Index s = 0; s < n_samples; ++s) w[s * row_stride + c] *= inv_sum;
+    mean[c] *= inv_sum;
+    sum[c] = top[c] + std::log(sum[c]);
+    top[c] = sum[c] - log_s;
+  }
+}
+
+#if PDML_HAS_CPU_DISPATCH
+// Run-time dispatched kernels (core/cpu_dispatch.hpp); results agree with the
+// baseline level's to a few ulp.
+template <class T>
+PDML_TARGET_AVX512 void el_nivmf_softmax_image_avx512(T* w, Index row_stride, Index n_samples,
+                                                      Index c_count, T inv_t, T log_s, T* top,
+                                                      T* mean, T* sum) {
+  el_nivmf_softmax_image_body<true>(w, row_stride, n_samples, c_count, inv_t, log_s, top, mean,
+                                    sum);
+}
+template <class T>
+PDML_TARGET_AVX2 void el_nivmf_softmax_image_avx2(T* w, Index row_stride, Index n_samples,
+                                                  Index c_count, T inv_t, T log_s, T* top,
+                                                  T* mean, T* sum) {
+  el_nivmf_softmax_image_body<true>(w, row_stride, n_samples, c_count, inv_t, log_s, top, mean,
+                                    sum);
+}
+#endif
+
+template <class T>
+void el_nivmf_softmax_image(T* w, Index row_stride, Index n_samples, Index c_count, T inv_t,
+                            T log_s, T* top, T* mean, T* sum) {
+#if PDML_HAS_CPU_DISPATCH
+  switch (cpu_level()) {
+    case CpuLevel::avx512:
+      el_nivmf_softmax_image_avx512(w, row_stride, n_samples, c_count, inv_t, log_s, top, mean,
+                                    sum);
+      return;
+    case CpuLevel::avx2:
+      el_nivmf_softmax_image_avx2(w, row_stride, n_samples, c_count, inv_t, log_s, top, mean, sum);
+      return;
+    default: break;
+  }
+#endif
+  el_nivmf_softmax_image_body<kFusedFma>(w, row_stride, n_samples, c_count, inv_t, log_s, top,
+                                         mean, sum);
+}
 
 template <class T>
 void el_nivmf_similarity_forward_unchecked(ConstMatrixView<T> samples, Index n_samples,
@@ -60,32 +143,15 @@ void el_nivmf_similarity_forward_unchecked(ConstMatrixView<T> samples, Index n_s
       saved.scores);
   const T inv_t = T(1) / temperature;
   const T log_s = std::log(static_cast<T>(n_samples));
-  auto sim = as_eigen(similarities);
   auto& w = recompute ? saved.scratch_pairs : saved.weights;
   auto& sums = saved.log_sums;  // holds the sums of exponentials, then their logs
   // Row-wise over classes (contiguous, vectorized exp): for image i and every class,
   // top = max_s l/T, e_s = exp(l_s/T - top), sum = sum_s e_s, w_s = e_s / sum,
   // mean = sum_s w_s l_s/T, lse = top + log(sum).
   parallel_rows(b, c_count * n_samples, [&](Index i) {
-    auto top = sim.row(i).array();
-    auto mean = saved.mean_scaled.row(i).array();
-    auto sum = sums.row(i).array();
-    top = w.row(i).array() * inv_t;
-    for (Index s = 1; s < n_samples; ++s) top = top.max(w.row(s * b + i).array() * inv_t);
-    sum.setZero();
-    mean.setZero();
-    for (Index s = 0; s < n_samples; ++s) {
-      auto row = w.row(s * b + i).array();
-      row *= inv_t;  // scaled score
-      mean += (row - top).exp() * row;
-      row = (row - top).exp();
-      sum += row;
-    }
-    const auto inv_sum = sum.inverse();
-    for (Index s = 0; s < n_samples; ++s) w.row(s * b + i).array() *= inv_sum;
-    mean *= inv_sum;
-    sum = top + sum.log();
-    top = sum - log_s;
+    el_nivmf_softmax_image(w.data() + i * c_count, b * c_count, n_samples, c_count, inv_t, log_s,
+                           similarities.row(i), saved.mean_scaled.data() + i * c_count,
+                           sums.data() + i * c_count);
   });
 }
 
