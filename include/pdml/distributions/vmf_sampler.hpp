@@ -499,25 +499,31 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_sum_lanes(const double (&acc)[kVmf
   return (quarter[0] + quarter[2]) + (quarter[1] + quarter[3]);
 }
 
-template <class T>
+// The multiply-adds are written as fused_as<kFma>: the dispatched kernels
+// (kFma = true) leave the compiler nothing to contract, so a kernel gives the
+// same bits wherever it is inlined or cloned.
+template <bool kFma, class T>
 PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_dot_body(const T* a, const T* b, int n) {
   // Below one lane-width (small p) a single accumulator is cheaper.
   double tail = 0.0;
   int i = n - n % kVmfDotLanes;
-  for (int j = i; j < n; ++j) tail += static_cast<double>(a[j]) * static_cast<double>(b[j]);
+  for (int j = i; j < n; ++j) {
+    tail = fused_as<kFma>(static_cast<double>(a[j]), static_cast<double>(b[j]), tail);
+  }
   if (i == 0) return tail;
   double acc[kVmfDotLanes] = {};
   for (int start = 0; start < i; start += kVmfDotLanes) {
     PDML_SIMD_LOOP
     for (int k = 0; k < kVmfDotLanes; ++k) {
-      acc[k] += static_cast<double>(a[start + k]) * static_cast<double>(b[start + k]);
+      acc[k] = fused_as<kFma>(static_cast<double>(a[start + k]), static_cast<double>(b[start + k]),
+                              acc[k]);
     }
   }
   return vmf_sum_lanes(acc) + tail;
 }
 
 // mu^T g and |g|^2 in one pass (same accumulation scheme as vmf_dot).
-template <class T>
+template <bool kFma, class T>
 PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm_body(const T* mu, const T* g, int n,
                                                               double& dot, double& norm2) {
   double dot_tail = 0.0;
@@ -525,8 +531,8 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm_body(const T* mu, const
   const int i = n - n % kVmfDotLanes;
   for (int j = i; j < n; ++j) {
     const double gj = static_cast<double>(g[j]);
-    dot_tail += static_cast<double>(mu[j]) * gj;
-    norm_tail += gj * gj;
+    dot_tail = fused_as<kFma>(static_cast<double>(mu[j]), gj, dot_tail);
+    norm_tail = fused_as<kFma>(gj, gj, norm_tail);
   }
   if (i == 0) {
     dot = dot_tail;
@@ -539,8 +545,8 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm_body(const T* mu, const
     PDML_SIMD_LOOP
     for (int k = 0; k < kVmfDotLanes; ++k) {
       const double gk = static_cast<double>(g[start + k]);
-      d[k] += static_cast<double>(mu[start + k]) * gk;
-      q[k] += gk * gk;
+      d[k] = fused_as<kFma>(static_cast<double>(mu[start + k]), gk, d[k]);
+      q[k] = fused_as<kFma>(gk, gk, q[k]);
     }
   }
   dot = vmf_sum_lanes(d) + dot_tail;
@@ -548,25 +554,25 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm_body(const T* mu, const
 }
 
 #if PDML_HAS_CPU_DISPATCH
-// Run-time dispatched kernels (core/cpu_dispatch.hpp); the wider levels may
-// contract the accumulation into FMAs, so the sums agree to a few ulp only.
+// Run-time dispatched kernels (core/cpu_dispatch.hpp); the wider levels fuse
+// the accumulation, so their sums agree with the baseline level's to a few ulp.
 template <class T>
 PDML_TARGET_AVX512 inline double vmf_dot_avx512(const T* a, const T* b, int n) {
-  return vmf_dot_body(a, b, n);
+  return vmf_dot_body<true>(a, b, n);
 }
 template <class T>
 PDML_TARGET_AVX2 inline double vmf_dot_avx2(const T* a, const T* b, int n) {
-  return vmf_dot_body(a, b, n);
+  return vmf_dot_body<true>(a, b, n);
 }
 template <class T>
 PDML_TARGET_AVX512 inline void vmf_dot_and_norm_avx512(const T* mu, const T* g, int n,
                                                         double& dot, double& norm2) {
-  vmf_dot_and_norm_body(mu, g, n, dot, norm2);
+  vmf_dot_and_norm_body<true>(mu, g, n, dot, norm2);
 }
 template <class T>
 PDML_TARGET_AVX2 inline void vmf_dot_and_norm_avx2(const T* mu, const T* g, int n, double& dot,
                                                     double& norm2) {
-  vmf_dot_and_norm_body(mu, g, n, dot, norm2);
+  vmf_dot_and_norm_body<true>(mu, g, n, dot, norm2);
 }
 #endif
 
@@ -579,7 +585,7 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_dot(const T* a, const T* b, int n)
     default: break;
   }
 #endif
-  return vmf_dot_body(a, b, n);
+  return vmf_dot_body<kFusedFma>(a, b, n);
 }
 
 template <class T>
@@ -592,7 +598,7 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm(const T* mu, const T* g
     default: break;
   }
 #endif
-  vmf_dot_and_norm_body(mu, g, n, dot, norm2);
+  vmf_dot_and_norm_body<kFusedFma>(mu, g, n, dot, norm2);
 }
 
 }  // namespace detail
