@@ -187,7 +187,8 @@ namespace detail {
 // Elsewhere (device, SSE2/AVX2 hosts, where GCC does not vectorise this loop
 // and the polynomials are slower than libm's scalar routines) libm is used.
 // Both are accurate to ~1-2 ulp; results differ between the two in the last
-// bits only (the same holds for host vs device libm).
+// bits only (the same holds for host vs device libm). Builds for the x86
+// baseline choose between the two at run time (vmf_tail_panel below).
 #if !PDML_DEVICE_COMPILATION && defined(__AVX512F__)
 #define PDML_VMF_SIMD_QUADRATURE 1
 #else

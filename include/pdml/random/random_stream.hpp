@@ -190,7 +190,8 @@ namespace detail {
 // x86 hosts when compiled with FMA, e.g. -march=haswell or -march=native).
 // Without hardware FMA, ::fma is a slow software routine, so the host falls
 // back to a * b + c: the normals then differ from the device's in the last
-// bits (they remain correct to ~1 ulp).
+// bits (they remain correct to ~1 ulp). Exception: fill_normals in builds
+// with run-time dispatch (core/cpu_dispatch.hpp) always fuses (see there).
 #if PDML_DEVICE_COMPILATION || defined(__FMA__) || defined(__aarch64__)
 #define PDML_FUSED_FMA 1
 #else
