@@ -187,7 +187,8 @@ namespace detail {
 // Elsewhere (device, SSE2/AVX2 hosts, where GCC does not vectorise this loop
 // and the polynomials are slower than libm's scalar routines) libm is used.
 // Both are accurate to ~1-2 ulp; results differ between the two in the last
-// bits only (the same holds for host vs device libm).
+// bits only (the same holds for host vs device libm). Builds for the x86
+// baseline choose between the two at run time (vmf_tail_panel below).
 #if !PDML_DEVICE_COMPILATION && defined(__AVX512F__)
 #define PDML_VMF_SIMD_QUADRATURE 1
 #else
@@ -195,39 +196,42 @@ namespace detail {
 #endif
 
 // log(x) for a positive normal x (random_stream.hpp's atanh series).
+template <bool kFma = kFusedFma>
 PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_quadrature_log(double x) {
-  return -0.5 * minus_two_log(x);
+  return -0.5 * minus_two_log<kFma>(x);
 }
 
 // log1p(z) for z >= 0: log(1 + z) corrected by the rounding of 1 + z.
+template <bool kFma = kFusedFma>
 PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_quadrature_log1p(double z) {
   const double u = 1.0 + z;
-  return vmf_quadrature_log(u) + (z - (u - 1.0)) / u;
+  return vmf_quadrature_log<kFma>(u) + (z - (u - 1.0)) / u;
 }
 
 // exp(v) for v clamped to [-700, 700]: v = k ln2 + r (Cody-Waite, |r| <=
 // ln2 / 2), degree-13 Taylor polynomial of e^r (truncation < 5e-18), 2^k from
 // the exponent bits. The clamp only touches nodes below e^-700 of the peak.
+template <bool kFma = kFusedFma>
 PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_quadrature_exp(double v) {
   v = v < -700.0 ? -700.0 : (v > 700.0 ? 700.0 : v);
   constexpr double kShifter = 6755399441055744.0;  // 1.5 * 2^52: rounds to an integer
-  const double k = fused(v, 1.4426950408889634, kShifter) - kShifter;
-  double r = fused(-k, 6.93147180559890330187e-01, v);  // ln2 high part (exact k * hi)
-  r = fused(-k, 5.49792301870837115524e-14, r);           // ln2 low part
+  const double k = fused_as<kFma>(v, 1.4426950408889634, kShifter) - kShifter;
+  double r = fused_as<kFma>(-k, 6.93147180559890330187e-01, v);  // ln2 high part (exact k * hi)
+  r = fused_as<kFma>(-k, 5.49792301870837115524e-14, r);           // ln2 low part
   double poly = 1.0 / 6227020800.0;
-  poly = fused(poly, r, 1.0 / 479001600.0);
-  poly = fused(poly, r, 1.0 / 39916800.0);
-  poly = fused(poly, r, 1.0 / 3628800.0);
-  poly = fused(poly, r, 1.0 / 362880.0);
-  poly = fused(poly, r, 1.0 / 40320.0);
-  poly = fused(poly, r, 1.0 / 5040.0);
-  poly = fused(poly, r, 1.0 / 720.0);
-  poly = fused(poly, r, 1.0 / 120.0);
-  poly = fused(poly, r, 1.0 / 24.0);
-  poly = fused(poly, r, 1.0 / 6.0);
-  poly = fused(poly, r, 0.5);
-  poly = fused(poly, r, 1.0);
-  poly = fused(poly, r, 1.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 479001600.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 39916800.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 3628800.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 362880.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 40320.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 5040.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 720.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 120.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 24.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 6.0);
+  poly = fused_as<kFma>(poly, r, 0.5);
+  poly = fused_as<kFma>(poly, r, 1.0);
+  poly = fused_as<kFma>(poly, r, 1.0);
   // k + 1023 in [323, 1723] sits in the low mantissa bits of k + 1.5 2^52 + 1023.
   const double scale = bits_as_double(double_as_bits(k + (kShifter + 1023.0)) << 52);
   return poly * scale;
@@ -286,8 +290,13 @@ PDML_HOST_DEVICE inline double vmf_bisect_level(const VmfTailLogWeight& weight, 
 // must keep its relative precision: kappa m (1 - x^2) is the exponent, and
 // 1 - x from a rounded x near 1 would be off by ~1e-10 relative at
 // kappa = 1e6. Both terms of (c - m) + m (1 - x^2) are non-negative.
-PDML_HOST_DEVICE inline double vmf_tail_panel(const VmfTailLogWeight& weight, double c_minus_m,
-                                              double m, double peak, double v_lo, double v_hi) {
+// kSimd: the vectorisable elementary functions above (with fused_as<kFma>),
+// else libm's.
+template <bool kSimd, bool kFma>
+PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_tail_panel_body(const VmfTailLogWeight& weight,
+                                                              double c_minus_m, double m,
+                                                              double peak, double v_lo,
+                                                              double v_hi) {
   // Gauss-Legendre nodes in ascending order (negative half first).
   constexpr double kNodes[16] = {
       -0.98940093499164993260, -0.94457502307323257608, -0.86563120238783174388,
@@ -307,7 +316,7 @@ PDML_HOST_DEVICE inline double vmf_tail_panel(const VmfTailLogWeight& weight, do
   const double center = v_lo + half;
   // Node-parallel (summed afterwards in a fixed order).
   double terms[16];
-#if PDML_VMF_SIMD_QUADRATURE
+  if constexpr (kSimd) {
   PDML_SIMD_LOOP
   for (int i = 0; i < 16; ++i) {
     // weight(x) of VmfTailLogWeight with the vectorisable functions;
@@ -316,12 +325,12 @@ PDML_HOST_DEVICE inline double vmf_tail_panel(const VmfTailLogWeight& weight, do
     const double one_minus_x2 = v * (2.0 - v);
     const double safe_v = v < 1.0 - 0x1p-53 ? v : 1.0 - 0x1p-53;
     const double log_weight =
-        weight.a * vmf_quadrature_log1p(weight.m_over_two_minus_m * one_minus_x2) -
-        weight.slope * one_minus_x2 + weight.jacobian_power * vmf_quadrature_log1p(-safe_v);
+        weight.a * vmf_quadrature_log1p<kFma>(weight.m_over_two_minus_m * one_minus_x2) -
+        weight.slope * one_minus_x2 + weight.jacobian_power * vmf_quadrature_log1p<kFma>(-safe_v);
     terms[i] = kWeights[i] * (c_minus_m + m * one_minus_x2) *
-               vmf_quadrature_exp(log_weight - peak);
+               vmf_quadrature_exp<kFma>(log_weight - peak);
   }
-#else
+  } else {
   for (int i = 0; i < 16; ++i) {
     const double v = center + half * kNodes[i];
     const double one_minus_x2 = v * (2.0 - v);
@@ -330,10 +339,32 @@ PDML_HOST_DEVICE inline double vmf_tail_panel(const VmfTailLogWeight& weight, do
     if (weight.jacobian_power != 0.0) log_weight += weight.jacobian_power * ::log1p(-v);
     terms[i] = kWeights[i] * (c_minus_m + m * one_minus_x2) * ::exp(log_weight - peak);
   }
-#endif
+  }
   double panel_sum = 0.0;
   for (int i = 0; i < 16; ++i) panel_sum += terms[i];
   return half * panel_sum;
+}
+
+#if PDML_HAS_CPU_DISPATCH
+// Run-time dispatched (core/cpu_dispatch.hpp): the vectorised node loop at
+// the AVX-512 level, libm below it (as PDML_VMF_SIMD_QUADRATURE chooses at
+// compile time). The two agree to a few ulp.
+PDML_TARGET_AVX512 inline double vmf_tail_panel_avx512(const VmfTailLogWeight& weight,
+                                                       double c_minus_m, double m, double peak,
+                                                       double v_lo, double v_hi) {
+  return vmf_tail_panel_body<true, true>(weight, c_minus_m, m, peak, v_lo, v_hi);
+}
+#endif
+
+PDML_HOST_DEVICE inline double vmf_tail_panel(const VmfTailLogWeight& weight, double c_minus_m,
+                                              double m, double peak, double v_lo, double v_hi) {
+#if PDML_HAS_CPU_DISPATCH
+  if (cpu_level() == CpuLevel::avx512) {
+    return vmf_tail_panel_avx512(weight, c_minus_m, m, peak, v_lo, v_hi);
+  }
+#endif
+  return vmf_tail_panel_body<PDML_VMF_SIMD_QUADRATURE != 0, kFusedFma>(weight, c_minus_m, m, peak,
+                                                                        v_lo, v_hi);
 }
 
 }  // namespace detail
@@ -469,34 +500,40 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_sum_lanes(const double (&acc)[kVmf
   return (quarter[0] + quarter[2]) + (quarter[1] + quarter[3]);
 }
 
-template <class T>
-PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_dot(const T* a, const T* b, int n) {
+// The multiply-adds are written as fused_as<kFma>: the dispatched kernels
+// (kFma = true) leave the compiler nothing to contract, so a kernel gives the
+// same bits wherever it is inlined or cloned.
+template <bool kFma, class T>
+PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_dot_body(const T* a, const T* b, int n) {
   // Below one lane-width (small p) a single accumulator is cheaper.
   double tail = 0.0;
   int i = n - n % kVmfDotLanes;
-  for (int j = i; j < n; ++j) tail += static_cast<double>(a[j]) * static_cast<double>(b[j]);
+  for (int j = i; j < n; ++j) {
+    tail = fused_as<kFma>(static_cast<double>(a[j]), static_cast<double>(b[j]), tail);
+  }
   if (i == 0) return tail;
   double acc[kVmfDotLanes] = {};
   for (int start = 0; start < i; start += kVmfDotLanes) {
     PDML_SIMD_LOOP
     for (int k = 0; k < kVmfDotLanes; ++k) {
-      acc[k] += static_cast<double>(a[start + k]) * static_cast<double>(b[start + k]);
+      acc[k] = fused_as<kFma>(static_cast<double>(a[start + k]), static_cast<double>(b[start + k]),
+                              acc[k]);
     }
   }
   return vmf_sum_lanes(acc) + tail;
 }
 
 // mu^T g and |g|^2 in one pass (same accumulation scheme as vmf_dot).
-template <class T>
-PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm(const T* mu, const T* g, int n,
-                                                         double& dot, double& norm2) {
+template <bool kFma, class T>
+PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm_body(const T* mu, const T* g, int n,
+                                                              double& dot, double& norm2) {
   double dot_tail = 0.0;
   double norm_tail = 0.0;
   const int i = n - n % kVmfDotLanes;
   for (int j = i; j < n; ++j) {
     const double gj = static_cast<double>(g[j]);
-    dot_tail += static_cast<double>(mu[j]) * gj;
-    norm_tail += gj * gj;
+    dot_tail = fused_as<kFma>(static_cast<double>(mu[j]), gj, dot_tail);
+    norm_tail = fused_as<kFma>(gj, gj, norm_tail);
   }
   if (i == 0) {
     dot = dot_tail;
@@ -509,12 +546,60 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm(const T* mu, const T* g
     PDML_SIMD_LOOP
     for (int k = 0; k < kVmfDotLanes; ++k) {
       const double gk = static_cast<double>(g[start + k]);
-      d[k] += static_cast<double>(mu[start + k]) * gk;
-      q[k] += gk * gk;
+      d[k] = fused_as<kFma>(static_cast<double>(mu[start + k]), gk, d[k]);
+      q[k] = fused_as<kFma>(gk, gk, q[k]);
     }
   }
   dot = vmf_sum_lanes(d) + dot_tail;
   norm2 = vmf_sum_lanes(q) + norm_tail;
+}
+
+#if PDML_HAS_CPU_DISPATCH
+// Run-time dispatched kernels (core/cpu_dispatch.hpp); the wider levels fuse
+// the accumulation, so their sums agree with the baseline level's to a few ulp.
+template <class T>
+PDML_TARGET_AVX512 inline double vmf_dot_avx512(const T* a, const T* b, int n) {
+  return vmf_dot_body<true>(a, b, n);
+}
+template <class T>
+PDML_TARGET_AVX2 inline double vmf_dot_avx2(const T* a, const T* b, int n) {
+  return vmf_dot_body<true>(a, b, n);
+}
+template <class T>
+PDML_TARGET_AVX512 inline void vmf_dot_and_norm_avx512(const T* mu, const T* g, int n,
+                                                        double& dot, double& norm2) {
+  vmf_dot_and_norm_body<true>(mu, g, n, dot, norm2);
+}
+template <class T>
+PDML_TARGET_AVX2 inline void vmf_dot_and_norm_avx2(const T* mu, const T* g, int n, double& dot,
+                                                    double& norm2) {
+  vmf_dot_and_norm_body<true>(mu, g, n, dot, norm2);
+}
+#endif
+
+template <class T>
+PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_dot(const T* a, const T* b, int n) {
+#if PDML_HAS_CPU_DISPATCH
+  switch (cpu_level()) {
+    case CpuLevel::avx512: return vmf_dot_avx512(a, b, n);
+    case CpuLevel::avx2: return vmf_dot_avx2(a, b, n);
+    default: break;
+  }
+#endif
+  return vmf_dot_body<kFusedFma>(a, b, n);
+}
+
+template <class T>
+PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm(const T* mu, const T* g, int n,
+                                                         double& dot, double& norm2) {
+#if PDML_HAS_CPU_DISPATCH
+  switch (cpu_level()) {
+    case CpuLevel::avx512: vmf_dot_and_norm_avx512(mu, g, n, dot, norm2); return;
+    case CpuLevel::avx2: vmf_dot_and_norm_avx2(mu, g, n, dot, norm2); return;
+    default: break;
+  }
+#endif
+  vmf_dot_and_norm_body<kFusedFma>(mu, g, n, dot, norm2);
 }
 
 }  // namespace detail
