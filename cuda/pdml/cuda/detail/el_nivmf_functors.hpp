@@ -163,7 +163,7 @@ struct SimilarityFromProducts {
   PDML_HOST_DEVICE void operator()(Index ic) const {
     const Index i = ic / classes;
     const Index c = ic - i * classes;
-    T z_max = -std::numeric_limits<T>::infinity();
+    T z_max = -pdml::detail::infinity_<T>();
     for (Index s = 0; s < samples; ++s) {
       T& slot = g_to_z[(s * batch + i) * classes + c];
       const T z = (slot + bias[c]) * inv_temperature;
@@ -192,7 +192,7 @@ struct RowLogsumexpPartial {
     const Index begin = chunk * kReductionChunkLse;
     const Index end = begin + kReductionChunkLse < cols ? begin + kReductionChunkLse : cols;
     const T* values = x + row * cols;
-    T m = -std::numeric_limits<T>::infinity();
+    T m = -pdml::detail::infinity_<T>();
     for (Index c = begin; c < end; ++c) m = max_of(m, values[c]);
     T sum = T(0);
     for (Index c = begin; c < end; ++c) sum += exp_(values[c] - m);
@@ -214,7 +214,7 @@ struct RowLogsumexpCombine {
   T* lse;                       // B
   T* nca;                       // B: lse_i - sim_{i,y_i}
   PDML_HOST_DEVICE void operator()(Index i) const {
-    T m = -std::numeric_limits<T>::infinity();
+    T m = -pdml::detail::infinity_<T>();
     for (Index k = 0; k < chunks; ++k) m = max_of(m, part_max[i * chunks + k]);
     T sum = T(0);
     for (Index k = 0; k < chunks; ++k) {
