@@ -53,6 +53,8 @@ struct ElNivmfState {
   // Exact density only.
   T *k2 = nullptr, *squares = nullptr, *u = nullptr, *q = nullptr, *grad_square = nullptr;
   T *h_k2 = nullptr, *grad_k2 = nullptr;
+  // The criterion's DeviceStatus word (null for the standalone similarity).
+  std::uint32_t* status = nullptr;
   bool valid = false;
 };
 
@@ -117,6 +119,7 @@ void carve_el_nivmf(WorkspaceCarver& carver, ElNivmfState<T>& st, bool with_samp
   st.grad_m = carver.take<T>(n(B * C));
   st.grad_mu = carver.take<T>(n(B * D));
   st.grad_nu_anchor = carver.take<T>(n(C * D));
+  st.status = carver.take<std::uint32_t>(1);
 }
 
 #define PDML_CUDA_STEP(expr)                         \
@@ -168,7 +171,8 @@ template <class T, class Backend>
 cudaError_t el_nivmf_similarity_steps(const Backend& be, ElNivmfState<T>& st) {
   PDML_CUDA_STEP(for_each_index(be, st.classes,
                                 ProxyPrepare<T>{st.proxies, st.kappas, st.min_kappa, st.exact,
-                                                st.nu, st.kc, st.a, st.k2, st.vnorm, st.bias}));
+                                                st.nu, st.kc, st.a, st.k2, st.vnorm, st.bias,
+                                                st.status}));
   return el_nivmf_scaled_scores(be, st, el_scores_buffer(st));
 }
 
@@ -240,9 +244,9 @@ cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss) {
       be, B * chunks, RowLogsumexpPartial<T>{st.sim, C, chunks, st.lse_max, st.lse_sum}));
   PDML_CUDA_STEP(for_each_index(be, B,
                                 RowLogsumexpCombine<T>{st.lse_max, st.lse_sum, chunks, C, st.sim,
-                                                       st.labels, st.lse, st.nca}));
+                                                       st.labels, st.lse, st.nca, st.status}));
   if (st.guidance_weight != T(0)) {
-    PDML_CUDA_STEP(for_each_index(be, B, EmbeddingPrepare<T>{st.embeddings, st.mu, st.enorm}));
+    PDML_CUDA_STEP(for_each_index(be, B, EmbeddingPrepare<T>{st.embeddings, st.mu, st.enorm, st.status}));
     // M = mu Nu^T: cosine similarities of images and proxies.
     PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, B, C, D, T(1), st.mu, D, st.nu, D, T(0), st.m,
                            C));
@@ -252,7 +256,8 @@ cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss) {
   }
   PDML_CUDA_STEP(for_each_index(be, 1,
                                 FinishLoss<T>{st.nca, st.pos, st.neg, st.present, B, C,
-                                              st.guidance_weight, loss, st.n_present}));
+                                              st.guidance_weight, loss, st.n_present,
+                                              st.status}));
   st.valid = true;
   return cudaSuccess;
 }

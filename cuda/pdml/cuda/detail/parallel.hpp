@@ -40,6 +40,7 @@ constexpr Index kReductionChunk = 256;
 template <class Backend, class Functor>
 cudaError_t for_each_index(const Backend& backend, Index n, Functor f) {
   if (n <= 0) return cudaSuccess;
+  backend.count_kernel();
   try {
     thrust::for_each_n(backend.policy(), thrust::counting_iterator<Index>(0), n, f);
   } catch (const thrust::system_error& error) {
