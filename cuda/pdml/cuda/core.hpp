@@ -11,7 +11,9 @@
 // * Workspace. Like CUB, an entry point called with workspace == nullptr only
 //   stores the number of bytes it needs in workspace_bytes and returns
 //   cudaSuccess; called again with at least that many bytes of device memory
-//   it runs. Nothing inside pdml::cuda calls cudaMalloc.
+//   it runs. Nothing inside pdml::cuda calls cudaMalloc. Any base address is
+//   accepted: WorkspaceCarver aligns it up to kWorkspaceAlignment, and every
+//   size includes the kWorkspaceAlignment - 1 bytes of slack for that.
 // * Streams. All work is enqueued on the caller's stream; no call
 //   synchronizes the device or the stream. A backward runs on its forward's
 //   stream or on one ordered after it (docs/cuda.md). The cuBLAS handle must
