@@ -51,7 +51,7 @@ struct VmfMarginalDraw {
 namespace detail {
 
 PDML_HOST_DEVICE inline VmfMarginalDraw vmf_invalid_marginal(int attempts) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double nan = detail::quiet_nan_<double>();
   return VmfMarginalDraw{nan, nan, nan, attempts, false};
 }
 
@@ -82,7 +82,7 @@ struct VmfMarginalParams {
 /// The parameters of vmf_draw_marginal for vMF(., kappa) on S^{p-1}.
 PDML_HOST_DEVICE inline VmfMarginalParams vmf_marginal_params(int p, double kappa) {
   VmfMarginalParams params{p, kappa, 0.0, 0.0, 0.0, 0.0, SymmetricBetaShape<double>(), false};
-  if (p < 2 || !(kappa >= 0.0) || !(kappa < std::numeric_limits<double>::infinity())) {
+  if (p < 2 || !(kappa >= 0.0) || !(kappa < detail::infinity_<double>())) {
     return params;
   }
   params.valid = true;
@@ -685,7 +685,7 @@ PDML_HOST_DEVICE VmfSampleDraw<T> vmf_sample_one(RandomStream& stream, int p, co
   // 2. The marginal w.
   const VmfMarginalDraw marginal = vmf_draw_marginal(stream, marginal_params);
   if (!marginal.ok || !(norm > 0.0)) {
-    const T nan = std::numeric_limits<T>::quiet_NaN();
+    const T nan = detail::quiet_nan_<T>();
     for (int i = 0; i < p; ++i) {
       x[i] = nan;
       if (unit_tangent != nullptr) unit_tangent[i] = nan;

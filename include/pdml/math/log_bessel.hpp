@@ -32,6 +32,7 @@
 
 #include "pdml/config.hpp"
 #include "pdml/math/detail/debye_coefficients.hpp"
+#include "pdml/math/detail/scalar.hpp"
 
 namespace pdml {
 namespace detail {
@@ -50,10 +51,10 @@ constexpr double kLogTwoPi = 1.8378770664093454835606594728112352797227949472;
 constexpr double kTinyArgument = 1e-290;
 
 PDML_HOST_DEVICE PDML_FORCE_INLINE double quiet_nan() {
-  return std::numeric_limits<double>::quiet_NaN();
+  return pdml::detail::quiet_nan_<double>();
 }
 PDML_HOST_DEVICE PDML_FORCE_INLINE double infinity() {
-  return std::numeric_limits<double>::infinity();
+  return pdml::detail::infinity_<double>();
 }
 
 /// Pieces of the Debye expansion at order v and argument x = v z, written

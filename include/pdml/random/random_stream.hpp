@@ -597,8 +597,8 @@ constexpr int kGammaMaxAttempts = 64;
 /// log space; shape < 1 uses Gamma(shape) = Gamma(shape + 1) U^(1 / shape).
 template <class T>
 PDML_HOST_DEVICE GammaDraw<T> gamma(RandomStream& stream, T shape) {
-  const T nan = std::numeric_limits<T>::quiet_NaN();
-  if (!(shape > T(0)) || !(shape < std::numeric_limits<T>::infinity())) {
+  const T nan = detail::quiet_nan_<T>();
+  if (!(shape > T(0)) || !(shape < detail::infinity_<T>())) {
     return GammaDraw<T>{nan, nan, false};
   }
   const bool boost = shape < T(1);
@@ -670,7 +670,7 @@ PDML_HOST_DEVICE T gamma_value_shape_at_least_one(NormalPairSource<T>& normals, 
       return d * v;
     }
   }
-  return std::numeric_limits<T>::quiet_NaN();
+  return detail::quiet_nan_<T>();
 }
 
 }  // namespace detail
@@ -733,9 +733,9 @@ template <class T>
 PDML_HOST_DEVICE BetaDraw<T> beta(RandomStream& stream, T a, T b) {
   const GammaDraw<T> x = gamma<T>(stream, a);
   const GammaDraw<T> y = gamma<T>(stream, b);
-  const T nan = std::numeric_limits<T>::quiet_NaN();
+  const T nan = detail::quiet_nan_<T>();
   if (!x.ok || !y.ok) return BetaDraw<T>{nan, nan, nan, nan, false};
-  const T tiny = std::numeric_limits<T>::min();
+  const T tiny = detail::min_normal_<T>();
   if (x.value >= tiny && y.value >= tiny) {
     const T sum = x.value + y.value;
     const T log_sum = detail::log_(sum);
