@@ -7,6 +7,7 @@
 #include <pdml/config.hpp>
 #include <pdml/core/eigen_map.hpp>
 #include <pdml/core/matrix_view.hpp>
+#include <pdml/core/scaled_norm.hpp>
 #include <pdml/core/thread_scratch.hpp>
 #include <pdml/core/validate.hpp>
 

@@ -6,7 +6,11 @@
 // as one forward/backward pair over views. Math: docs/math.md, section
 // similarities-losses; contract and a training step: docs/api.md.
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <sstream>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Core>
@@ -65,6 +69,14 @@ class ElNivmfLoss {
     mutable RowMajorMatrix<T> grad_samples;     ///< (S B) x D
     mutable RowMajorMatrix<T> grad_directions;  ///< B x D (guided only)
     mutable RowMajorMatrix<T> grad_proxy_terms; ///< C x D (guided only)
+    // Transactions: forward draws into the pending buffers and swaps them in only once
+    // the draw succeeded; backward stages its gradients here and writes the caller's
+    // outputs only once all of them are finite.
+    RowMajorMatrix<T> pending_samples;
+    VmfSampleSaved<T> pending_sampler;
+    mutable RowMajorMatrix<T> staged_embeddings;  ///< B x D
+    mutable RowMajorMatrix<T> staged_proxies;     ///< C x D
+    mutable RowMajorMatrix<T> staged_kappas;      ///< C x D
   };
 
   explicit ElNivmfLoss(Options options) : options_(options) {
@@ -89,8 +101,19 @@ class ElNivmfLoss {
     const char* fn = "pdml::ElNivmfLoss::forward";
     validate_inputs(fn, embeddings, labels, proxies, kappas, temperature);
     const Index b = embeddings.rows, d = embeddings.cols;
-    saved.samples.resize(options_.n_samples * b, d);
-    vmf_sample(embeddings, options_.n_samples, rng, detail::dense(saved.samples), &saved.sampler);
+    if (options_.scoring == NivmfScoring::exact_density) {
+      double k_min = 0, k_max = 0;  // the samples are unit vectors
+      detail::check_exact_density_kappas(fn, kappas, options_.min_kappa, k_min, k_max);
+    }
+    detail::check_score_range(fn, proxies, kappas, options_.min_kappa, options_.scoring, 1.0,
+                              1.0, temperature);
+    // Drawn aside and swapped in: should a draw reach the sampler's iteration cap
+    // (VmfSampleCapReached, below 2^-100 per draw), the previous forward stays usable.
+    saved.pending_samples.resize(options_.n_samples * b, d);
+    vmf_sample(embeddings, options_.n_samples, rng, detail::dense(saved.pending_samples),
+               &saved.pending_sampler);
+    saved.samples.swap(saved.pending_samples);
+    std::swap(saved.sampler, saved.pending_sampler);
     return forward_unchecked(detail::dense_const(saved.samples), embeddings, labels,
                              proxies, kappas, temperature, true, saved);
   }
@@ -104,12 +127,12 @@ class ElNivmfLoss {
     detail::check_input(fn, "samples", samples, options_.n_samples * embeddings.rows,
                         embeddings.cols);
     if (options_.scoring == NivmfScoring::exact_density) {
-      for (Index r = 0; r < samples.rows; ++r) {
-        if (as_eigen(samples).row(r).squaredNorm() == T(0)) {
-          detail::throw_invalid(fn, "samples", "has a zero row (not a point on the sphere)");
-        }
-      }
+      detail::check_exact_density_range(fn, "samples", samples, kappas, options_.min_kappa);
     }
+    double x_min = 0, x_max = 0;
+    detail::row_norm_range(samples, x_min, x_max);
+    detail::check_score_range(fn, proxies, kappas, options_.min_kappa, options_.scoring, x_min,
+                              x_max, temperature);
     return forward_unchecked(samples, embeddings, labels, proxies, kappas, temperature, false,
                              saved);
   }
@@ -136,17 +159,30 @@ class ElNivmfLoss {
     detail::check_output(fn, "grad_kappas", grad_kappas, c_count, d);
     if (grad_samples != nullptr) detail::check_output(fn, "grad_samples", *grad_samples, rows, d);
 
+    // Everything is computed into the Saved's staging buffers first; the caller's
+    // outputs are written only when every gradient is finite (a gradient can exceed
+    // the largest T, e.g. in float for a tiny temperature against large |K nu|).
+    auto overflow = [&]() {
+      std::ostringstream os;
+      os << "is " << grad_loss << ": with this forward pass (its temperature "
+         << saved.similarity.temperature
+         << ") some gradient exceeds the largest finite value of its type; nothing was written";
+      detail::throw_invalid(fn, "grad_loss", os.str());
+    };
     detail::proxy_nca_backward_unchecked(saved.nca, grad_loss, detail::dense(saved.grad_pairs));
-    MatrixView<T> sample_grads =
-        grad_samples != nullptr ? *grad_samples : detail::dense(saved.grad_samples);
+    T staged_temperature = 0;
     detail::el_nivmf_similarity_backward_unchecked(
-        saved.similarity, detail::dense_const(saved.grad_pairs), sample_grads,
-        grad_proxies, grad_kappas, grad_temperature);
-    auto g_e = as_eigen(grad_embeddings);
+        saved.similarity, detail::dense_const(saved.grad_pairs), detail::dense(saved.grad_samples),
+        detail::dense(saved.staged_proxies), detail::dense(saved.staged_kappas),
+        &staged_temperature);
+    if (!saved.grad_samples.allFinite() || !saved.staged_proxies.allFinite() ||
+        !saved.staged_kappas.allFinite() || !std::isfinite(staged_temperature)) {
+      overflow();
+    }
+    saved.staged_embeddings.setZero();  // after forward_with_samples: only the guidance term
     if (saved.sampled) {
-      vmf_sample_backward(saved.sampler, ConstMatrixView<T>(sample_grads), grad_embeddings);
-    } else {
-      g_e.setZero();
+      vmf_sample_backward(saved.sampler, detail::dense_const(saved.grad_samples),
+                          detail::dense(saved.staged_embeddings));
     }
     if (saved.guided) {
       detail::proxy_anchor_backward_unchecked(saved.anchor, grad_loss * options_.guidance_weight,
@@ -155,9 +191,15 @@ class ElNivmfLoss {
           saved.cosine, detail::dense_const(saved.grad_pairs),
           detail::dense(saved.grad_directions), detail::dense(saved.grad_proxy_terms),
           static_cast<T*>(nullptr));
-      g_e += saved.grad_directions;
-      as_eigen(grad_proxies) += saved.grad_proxy_terms;
+      saved.staged_embeddings += saved.grad_directions;
+      saved.staged_proxies += saved.grad_proxy_terms;
     }
+    if (!saved.staged_embeddings.allFinite() || !saved.staged_proxies.allFinite()) overflow();
+    as_eigen(grad_embeddings) = saved.staged_embeddings;
+    as_eigen(grad_proxies) = saved.staged_proxies;
+    as_eigen(grad_kappas) = saved.staged_kappas;
+    if (grad_temperature != nullptr) *grad_temperature = staged_temperature;
+    if (grad_samples != nullptr) as_eigen(*grad_samples) = saved.grad_samples;
   }
 
  private:
@@ -167,11 +209,12 @@ class ElNivmfLoss {
     detail::check_nonempty(fn, "embeddings", embeddings);
     if (embeddings.cols < 2) detail::throw_invalid(fn, "embeddings", "needs at least 2 columns");
     detail::check_input(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
+    detail::check_row_norms_fit(fn, "embeddings", embeddings);
     detail::check_nonempty(fn, "proxies", proxies);
     detail::check_proxy_vectors(fn, "proxies", proxies, proxies.rows, embeddings.cols);
     detail::check_input(fn, "kappas", kappas, proxies.rows, embeddings.cols);
     detail::check_labels(fn, "labels", labels, embeddings.rows, proxies.rows);
-    detail::check_scalar(fn, "temperature", temperature, true);
+    detail::check_temperature(fn, temperature);
   }
 
   T forward_unchecked(ConstMatrixView<T> samples, ConstMatrixView<T> embeddings,
@@ -204,6 +247,9 @@ class ElNivmfLoss {
     }
     saved.grad_pairs.resize(b, c_count);
     saved.grad_samples.resize(Index(options_.n_samples) * b, d);
+    saved.staged_embeddings.resize(b, d);
+    saved.staged_proxies.resize(c_count, d);
+    saved.staged_kappas.resize(c_count, d);
     return saved.nca_loss + options_.guidance_weight * saved.anchor_loss;
   }
 
@@ -225,16 +271,30 @@ Index warm_start_proxies(ConstMatrixView<T> embeddings, const std::int64_t* labe
   detail::check_shape(fn, "kappas", kappas, proxies.rows, embeddings.cols);
   detail::check_labels(fn, "labels", labels, embeddings.rows, proxies.rows);
   detail::check_scalar(fn, "initial_kappa", initial_kappa, true);
-  const auto e = as_eigen(embeddings);
+  // The direction of a sum does not change under a common power-of-two scale: each
+  // class sums its embeddings scaled by 2^-e (e the exponent of the class's largest
+  // magnitude), so that sums of large rows do not overflow and rows near the
+  // subnormals keep their bits.
+  std::vector<T> largest(static_cast<std::size_t>(proxies.rows), T(0));
+  for (Index i = 0; i < embeddings.rows; ++i) {
+    T& top = largest[static_cast<std::size_t>(labels[i])];
+    for (Index j = 0; j < embeddings.cols; ++j) top = std::max(top, std::abs(embeddings(i, j)));
+  }
   RowMajorMatrix<T> sums = RowMajorMatrix<T>::Zero(proxies.rows, embeddings.cols);
-  for (Index i = 0; i < embeddings.rows; ++i) sums.row(labels[i]) += e.row(i);
+  for (Index i = 0; i < embeddings.rows; ++i) {
+    const T top = largest[static_cast<std::size_t>(labels[i])];
+    const int exponent = top > T(0) ? std::ilogb(top) : 0;
+    for (Index j = 0; j < embeddings.cols; ++j) {
+      sums(labels[i], j) += std::scalbn(embeddings(i, j), -exponent);
+    }
+  }
   auto v = as_eigen(proxies);
   auto k = as_eigen(kappas);
   Index initialized = 0;
   for (Index c = 0; c < proxies.rows; ++c) {
-    const T norm = sums.row(c).norm();
-    if (!(norm > T(0))) continue;
-    v.row(c) = sums.row(c) / norm;
+    const ScaledNorm norm = scaled_norm(sums.row(c).data(), sums.cols());
+    if (!(norm.value > 0.0)) continue;
+    divide_by_scaled_norm(sums.row(c).data(), sums.cols(), 1, norm, v.row(c).data());
     k.row(c).setConstant(initial_kappa);
     ++initialized;
   }
