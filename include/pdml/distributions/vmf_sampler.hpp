@@ -29,6 +29,7 @@
 #include <limits>
 
 #include "pdml/config.hpp"
+#include "pdml/core/scaled_norm.hpp"
 #include "pdml/random/random_stream.hpp"
 
 namespace pdml {
@@ -90,7 +91,9 @@ PDML_HOST_DEVICE inline VmfMarginalParams vmf_marginal_params(int p, double kapp
   // Wood (1994). Envelope parameter b = (-2k + sqrt(4k^2 + (p-1)^2)) / (p-1),
   // rationalised so that it does not cancel for large kappa.
   const double pm1 = static_cast<double>(p - 1);
-  params.b = pm1 / (2.0 * kappa + ::hypot(2.0 * kappa, pm1));  // no overflow of 4k^2
+  // Beyond 2^1000, 2 kappa may overflow: the same b from (p-1) / (2 kappa).
+  params.b = kappa < 0x1p+1000 ? pm1 / (2.0 * kappa + ::hypot(2.0 * kappa, pm1))
+                               : (0.5 * pm1 / kappa) / (1.0 + ::hypot(1.0, 0.5 * pm1 / kappa));
   params.one_minus_x0 = 2.0 * params.b / (1.0 + params.b);
   params.x0 = (1.0 - params.b) / (1.0 + params.b);
   params.log_one_minus_x0_sq = ::log(4.0 * params.b) - 2.0 * ::log1p(params.b);
@@ -389,6 +392,10 @@ PDML_HOST_DEVICE inline double vmf_tail_panel(const VmfTailLogWeight& weight, do
 PDML_HOST_DEVICE inline double vmf_marginal_dw_dkappa(int p, double kappa, double one_minus_w,
                                                       double one_plus_w, double one_minus_mean,
                                                       double one_plus_mean) {
+  // Beyond 2^1000 (where 4 kappa below may overflow) u = kappa (1 - w) follows
+  // Gamma((p-1)/2, 1) up to relative terms O(p / kappa) < 1e-290, and the integral
+  // is exactly u / kappa^2 for that law: dw/dkappa = (1 - w) / kappa.
+  if (kappa >= 0x1p+1000) return one_minus_w / kappa;
   const bool upper = one_minus_w <= one_minus_mean;
   const double m = upper ? one_minus_w : one_plus_w;
   (void)one_plus_mean;  // (1 + A) - (1 + w) is taken as (1 - w) - (1 - A): no cancellation
@@ -604,39 +611,31 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm(const T* mu, const T* g
 
 }  // namespace detail
 
-/// kappa = |eta| and mu = eta / kappa (overflow-safe); for eta = 0 returns 0
-/// and mu = e_1 (any direction gives the same, uniform, distribution).
+/// kappa = |eta| and mu = eta / kappa (overflow- and underflow-safe: the
+/// scaled norm of core/scaled_norm.hpp); for eta = 0 returns 0 and mu = e_1
+/// (any direction gives the same, uniform, distribution). A |eta| above the
+/// largest T comes back as +inf (vmf_sample rejects such rows).
 template <class T>
 PDML_HOST_DEVICE T vmf_mean_direction(const T* eta, int p, T* mu) {
-  // Usual case: |eta|^2 accumulated directly in double (vectorised lanes).
-  // That is exact-range for float input; for double input it is used only
-  // when the sum lies where squares neither overflowed nor lost precision to
-  // underflow, else the scaled two-pass form below runs.
-  double sum = detail::vmf_dot(eta, eta, p);
-  double norm;
-  if (sum >= 0x1p-900 && sum <= 0x1p+900) {
-    norm = ::sqrt(sum);
-  } else {
-    T largest = T(0);
-    for (int i = 0; i < p; ++i) {
-      const T magnitude = eta[i] < T(0) ? -eta[i] : eta[i];
-      largest = magnitude > largest ? magnitude : largest;
-    }
-    if (!(largest > T(0))) {
-      for (int i = 0; i < p; ++i) mu[i] = T(i == 0 ? 1 : 0);
-      return T(0);
-    }
-    const double inv_largest = 1.0 / static_cast<double>(largest);
-    sum = 0.0;
-    for (int i = 0; i < p; ++i) {
-      const double scaled = static_cast<double>(eta[i]) * inv_largest;
-      sum += scaled * scaled;
-    }
-    norm = static_cast<double>(largest) * ::sqrt(sum);
+  // |eta|^2 accumulated in double (vectorised lanes); the scaled pass only
+  // runs where that sum overflowed or lost precision to underflow.
+  const ScaledNorm norm = scaled_norm_given_sum_of_squares(eta, p, 1, detail::vmf_dot(eta, eta, p));
+  if (!(norm.value > 0.0)) {
+    for (int i = 0; i < p; ++i) mu[i] = T(i == 0 ? 1 : 0);
+    return T(0);
   }
-  const double inv_norm = 1.0 / norm;
-  for (int i = 0; i < p; ++i) mu[i] = static_cast<T>(static_cast<double>(eta[i]) * inv_norm);
-  return static_cast<T>(norm);
+  divide_by_scaled_norm(eta, p, 1, norm, mu);
+  return static_cast<T>(norm.to_double());
+}
+
+/// Below this concentration, sqrt of the smallest normal T (1.5e-154 in double,
+/// 1.1e-19 in float), vMF(mu, kappa) is the uniform distribution to T's precision
+/// (they differ by O(kappa)) while the pathwise derivative of a sample, ~1/kappa,
+/// could overflow T: the batched backward (vmf_sample.hpp) then uses the kappa = 0
+/// estimator (vmf_sample_one_backward_uniform), exact in expectation up to O(kappa).
+template <class T>
+PDML_HOST_DEVICE constexpr T vmf_uniform_kappa() {
+  return sizeof(T) == sizeof(float) ? T(1.0842021724855044e-19) : T(1.4916681462400413e-154);
 }
 
 /// Everything about one sample that its backward needs, besides the unit

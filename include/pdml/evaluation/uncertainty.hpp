@@ -20,6 +20,7 @@
 
 #include "pdml/core/labels.hpp"
 #include "pdml/core/matrix_view.hpp"
+#include "pdml/core/scaled_norm.hpp"
 #include "pdml/core/validate.hpp"
 #include "pdml/evaluation/retrieval.hpp"
 
@@ -74,16 +75,16 @@ double norm_uncertainty_auroc(ConstMatrixView<T> embeddings,
   if (static_cast<Index>(nearest_is_correct.size()) != embeddings.rows) {
     detail::throw_invalid(fn, "nearest_is_correct", "must hold one value per row of embeddings");
   }
-  std::vector<double> norms(static_cast<std::size_t>(embeddings.rows));
+  // The AUROC depends on the order of the norms only: it is computed from log |e|,
+  // taken scaled (finite for every finite non-zero row, however large or subnormal;
+  // the zero row ranks lowest), so no norm overflows or ties spuriously at 0.
+  std::vector<double> log_norms(static_cast<std::size_t>(embeddings.rows));
   for (Index r = 0; r < embeddings.rows; ++r) {
-    double sum = 0.0;
-    for (Index c = 0; c < embeddings.cols; ++c) {
-      const double x = static_cast<double>(embeddings(r, c));
-      sum += x * x;
-    }
-    norms[static_cast<std::size_t>(r)] = std::sqrt(sum);
+    const ScaledNorm norm = scaled_norm(embeddings.row(r), embeddings.cols);
+    log_norms[static_cast<std::size_t>(r)] =
+        norm.value > 0.0 ? norm.log() : std::numeric_limits<double>::lowest();
   }
-  return auroc(norms.data(), nearest_is_correct.data(), embeddings.rows);
+  return auroc(log_norms.data(), nearest_is_correct.data(), embeddings.rows);
 }
 
 /// The same, running the nearest-neighbour search itself (self excluded).

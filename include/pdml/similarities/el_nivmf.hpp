@@ -257,14 +257,13 @@ void el_nivmf_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> samples,
   detail::check_shape_of(fn, "kappas", kappas, "proxies", proxies.rows, proxies.cols);
   detail::check_input(fn, "kappas", kappas, proxies.rows, proxies.cols);
   detail::check_min_kappa(fn, min_kappa);
-  detail::check_scalar(fn, "temperature", temperature, true);
+  detail::check_temperature(fn, temperature);
   if (scoring == NivmfScoring::exact_density) {
-    for (Index r = 0; r < samples.rows; ++r) {
-      if (as_eigen(samples).row(r).squaredNorm() == T(0)) {
-        detail::throw_invalid(fn, "samples", "has a zero row (not a point on the sphere)");
-      }
-    }
+    detail::check_exact_density_range(fn, "samples", samples, kappas, min_kappa);
   }
+  double x_min = 0, x_max = 0;
+  detail::row_norm_range(samples, x_min, x_max);
+  detail::check_score_range(fn, proxies, kappas, min_kappa, scoring, x_min, x_max, temperature);
   detail::check_output(fn, "similarities", similarities, samples.rows / n_samples, proxies.rows);
   detail::el_nivmf_similarity_forward_unchecked(samples, Index(n_samples), proxies, kappas,
                                                 min_kappa, temperature, scoring, similarities,
