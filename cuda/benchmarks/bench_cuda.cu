@@ -6,9 +6,13 @@
 // would double the nvcc time of this file) at the CUB-like and SOP-like shapes,
 // each with the achieved fraction of the device's memory bandwidth (for the
 // memory-bound element-wise kernels) or FLOP rate (for the criterion, counting
-// its GEMM flops). Without a CUDA device it prints a skip message and exits 0.
+// its GEMM flops; the criterion forward and backward also timed separately,
+// with the fraction of the FP32 roofline of docs/performance.md's cost model).
+// Without a CUDA device it prints a skip message and exits 0 (scripts/gpu-check
+// --run counts that as a failure).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdint>
@@ -234,8 +238,29 @@ BENCHMARK_TEMPLATE(BM_nivmf_sample_forward_backward, float)
     ->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 // ----------------------------------------------------------------- criterion
+// The cost model of docs/performance.md ("GPU cost model"), float, paper
+// rule, sampled forward, guidance on: essential FP32 flops are the GEMMs'
+// (forward G = X A^T and M = mu Nu^T: 2 (N + B) C D; backward four products:
+// 4 (N + B) C D); essential bytes are the inputs read and the gradients
+// written once (forward 4 (B D + 2 C D) + 8 B; backward 8 (B D + 2 C D)).
+// roofline_fraction = max(flops / peak FP32, bytes / peak bandwidth) / time.
+struct CriterionCost {
+  double flops = 0, bytes = 0;
+};
+
+CriterionCost criterion_cost(double b, double c, double d, double s, int part) {
+  const double n = s * b;
+  const double inputs = 4.0 * (b * d + 2.0 * c * d);
+  CriterionCost forward{2.0 * (n + b) * c * d, inputs + 8.0 * b};
+  CriterionCost backward{4.0 * (n + b) * c * d, 2.0 * inputs};
+  if (part == 0) return forward;
+  if (part == 1) return backward;
+  return CriterionCost{forward.flops + backward.flops, forward.bytes + backward.bytes};
+}
+
+/// part: 0 forward only, 1 backward only (after one forward), 2 both.
 template <class T>
-void BM_el_nivmf_forward_backward(benchmark::State& state) {
+void BM_el_nivmf(benchmark::State& state, int part) {
   const pdml::Index b = state.range(0), c = state.range(1), d = state.range(2), s = state.range(3);
   std::mt19937_64 gen(3);
   std::normal_distribution<double> normal;
@@ -258,7 +283,7 @@ void BM_el_nivmf_forward_backward(benchmark::State& state) {
   cudaMalloc(&d_gv, v.size() * sizeof(T));
   cudaMalloc(&d_gk, k.size() * sizeof(T));
   cublasHandle_t handle;
-  cublasCreate(&handle);
+  cublasCreate(&handle);  // bound to the default stream, the one used below
   typename pdml::cuda::ElNivmfLoss<T>::Options options;
   options.n_samples = static_cast<int>(s);
   options.guidance_weight = T(0.25);
@@ -272,19 +297,37 @@ void BM_el_nivmf_forward_backward(benchmark::State& state) {
   void* workspace = nullptr;
   cudaMalloc(&workspace, bytes);
   std::uint64_t offset = 0;
-  time_with_events(state, [&] {
-    loss.forward(workspace, bytes, ev, d_labels, vv, kv, T(0.1), pdml::RngKey{5, offset++},
-                 d_loss, saved, context);
-    loss.backward(saved, T(1), pdml::MatrixView<T>{d_ge, b, d, d},
-                  pdml::MatrixView<T>{d_gv, c, d, d}, pdml::MatrixView<T>{d_gk, c, d, d}, d_gt,
-                  nullptr, context);
-  });
-  // GEMM flops: forward X A^T and mu Nu^T; backward two products of each size.
-  const double n = static_cast<double>(s * b);
-  const double flops = 2.0 * 3.0 * (n + b) * c * d;
+  cudaError_t status = cudaSuccess;
+  const auto forward = [&] {
+    const cudaError_t st = loss.forward(workspace, bytes, ev, d_labels, vv, kv, T(0.1),
+                                        pdml::RngKey{5, offset++}, d_loss, saved, context);
+    if (st != cudaSuccess) status = st;
+  };
+  const auto backward = [&] {
+    const cudaError_t st = loss.backward(saved, T(1), pdml::MatrixView<T>{d_ge, b, d, d},
+                                         pdml::MatrixView<T>{d_gv, c, d, d},
+                                         pdml::MatrixView<T>{d_gk, c, d, d}, d_gt, nullptr,
+                                         context);
+    if (st != cudaSuccess) status = st;
+  };
+  if (part == 0) {
+    time_with_events(state, forward);
+  } else if (part == 1) {
+    forward();
+    time_with_events(state, backward);
+  } else {
+    time_with_events(state, [&] {
+      forward();
+      backward();
+    });
+  }
+  if (status != cudaSuccess) state.SkipWithError(cudaGetErrorString(status));
+  const CriterionCost cost = criterion_cost(double(b), double(c), double(d), double(s), part);
   const double peak = sizeof(T) == 4 ? device_facts().fp32_flops : device_facts().fp64_flops;
-  state.counters["gemm_flop_fraction"] =
-      benchmark::Counter(flops * state.iterations() / peak, benchmark::Counter::kIsRate);
+  const double roofline_s = std::max(cost.flops / peak, cost.bytes / device_facts().bandwidth);
+  state.counters["roofline_fraction"] =
+      benchmark::Counter(roofline_s * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["roofline_us"] = roofline_s * 1e6;
   state.counters["workspace_MiB"] = static_cast<double>(bytes) / (1 << 20);
   cublasDestroy(handle);
   for (void* ptr : {static_cast<void*>(d_e), static_cast<void*>(d_v), static_cast<void*>(d_k),
@@ -294,6 +337,26 @@ void BM_el_nivmf_forward_backward(benchmark::State& state) {
     cudaFree(ptr);
   }
 }
+template <class T>
+void BM_el_nivmf_forward(benchmark::State& state) {
+  BM_el_nivmf<T>(state, 0);
+}
+template <class T>
+void BM_el_nivmf_backward(benchmark::State& state) {
+  BM_el_nivmf<T>(state, 1);
+}
+template <class T>
+void BM_el_nivmf_forward_backward(benchmark::State& state) {
+  BM_el_nivmf<T>(state, 2);
+}
+BENCHMARK_TEMPLATE(BM_el_nivmf_forward, float)
+    ->Args({64, 100, 128, 5})
+    ->Args({64, 11318, 512, 5})
+    ->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK_TEMPLATE(BM_el_nivmf_backward, float)
+    ->Args({64, 100, 128, 5})
+    ->Args({64, 11318, 512, 5})
+    ->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK_TEMPLATE(BM_el_nivmf_forward_backward, float)
     ->Args({64, 100, 128, 5})
     ->Args({64, 11318, 512, 5})

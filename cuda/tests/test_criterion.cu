@@ -216,6 +216,8 @@ void check_criterion(T guidance, bool exact, bool sampled) {
   const auto want = pdml_test::cpu_criterion(k, sampled);
   CublasHandle cublas;
   const CudaStream stream;
+  // pdml requires the handle bound to the call's stream (it never rebinds it).
+  REQUIRE(cublasSetStream(cublas.handle, stream) == CUBLAS_STATUS_SUCCESS);
   const pdml::cuda::Context context{stream, cublas.handle};
 
   StridedMatrix<T> e(k.embeddings, k.batch, k.dims, 3), v(k.proxies, k.classes, k.dims, 0),
@@ -350,6 +352,8 @@ void check_nivmf_point_similarity(bool exact) {
                                                              temperature, g);
   CublasHandle cublas;
   const CudaStream stream;
+  // pdml requires the handle bound to the call's stream (it never rebinds it).
+  REQUIRE(cublasSetStream(cublas.handle, stream) == CUBLAS_STATUS_SUCCESS);
   const pdml::cuda::Context context{stream, cublas.handle};
   // Inputs and outputs as strided views.
   StridedMatrix<T> ev(e, b, d, 2), vv(v, c, d, 3), kv(k, c, d, 1), gvw(g, b, c, 2);

@@ -47,6 +47,8 @@ void check_against_cpu(bool exact, int n_samples, bool recompute = false) {
 
   CublasHandle cublas;
   const CudaStream stream;
+  // pdml requires the handle bound to the call's stream (it never rebinds it).
+  REQUIRE(cublasSetStream(cublas.handle, stream) == CUBLAS_STATUS_SUCCESS);
   const pdml::cuda::Context context{stream, cublas.handle};
   StridedMatrix<T> xv(x, n, d, 2), vv(v, c, d, 3), kv(k, c, d, 1), gvw(g, out_rows, c, 2);
   StridedMatrix<T> out(out_rows, c, 1), gx(n, d, 2), gv(c, d, 1), gk(c, d, 4);

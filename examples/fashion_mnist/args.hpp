@@ -19,6 +19,15 @@ struct ArgumentError : std::runtime_error {
 
 enum class LossKind { el_nivmf, proxy_anchor, proxy_nca, el_vmf };
 
+/// zero_shot: train on classes 0-4, evaluate on the held-out classes 5-9 and on
+/// the test images of 0-4. seen: train on all 10 classes, evaluate on the test
+/// images of all 10.
+enum class Protocol { zero_shot, seen };
+
+inline const char* protocol_name(Protocol protocol) {
+  return protocol == Protocol::zero_shot ? "zeroshot" : "seen";
+}
+
 inline const char* loss_name(LossKind kind) {
   switch (kind) {
     case LossKind::el_nivmf: return "elnivmf";
@@ -31,6 +40,8 @@ inline const char* loss_name(LossKind kind) {
 
 struct Config {
   LossKind loss = LossKind::el_nivmf;
+  Protocol protocol = Protocol::zero_shot;
+  long suite_images = 2000;     ///< images per split in the corruption suite (0 = no suite)
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   std::string out_dir = "fashion_mnist_out";
   int epochs = 5;
@@ -61,9 +72,16 @@ struct Config {
 inline std::string usage() {
   return R"(Usage: fashion_mnist [options]
 Trains an MLP embedding on Fashion-MNIST classes 0-4 and evaluates retrieval on
-the held-out classes 5-9 (zero-shot) and on the test images of classes 0-4.
+the held-out classes 5-9 (zero-shot) and on the test images of classes 0-4
+(or, with --protocol seen, trains on all 10 classes and evaluates on their test
+images), then runs the corruption and ambiguity suite on each evaluated split.
 
   --loss NAME            elnivmf (default) | proxyanchor | proxynca | elvmf
+  --protocol NAME        zeroshot (default: train on classes 0-4, evaluate on
+                         5-9 and on the test images of 0-4) | seen (train on
+                         all 10 classes, evaluate on their test images)
+  --suite-images N       test images per split in the corruption and ambiguity
+                         suite, 0 = no suite (default 2000)
   --data-dir DIR         IDX files (default /usr/share/datasets/fashion-mnist,
                          from Debian's dataset-fashion-mnist package)
   --out-dir DIR          results, curves and pictures (default fashion_mnist_out)
@@ -153,6 +171,12 @@ inline Config parse_arguments(int argc, const char* const* argv) {
       else if (value == "elvmf") config.loss = LossKind::el_vmf;
       else throw ArgumentError("option --loss: unknown loss '" + value +
                                "' (elnivmf, proxyanchor, proxynca or elvmf)");
+    } else if (option == "--protocol") {
+      if (value == "zeroshot") config.protocol = Protocol::zero_shot;
+      else if (value == "seen") config.protocol = Protocol::seen;
+      else throw ArgumentError("option --protocol: unknown protocol '" + value + "' (zeroshot or seen)");
+    } else if (option == "--suite-images") {
+      config.suite_images = parse_integer(option, value, 0, 100000);
     } else if (option == "--data-dir") {
       config.data_dir = value;
     } else if (option == "--out-dir") {

@@ -89,6 +89,75 @@ inline void write_image_grid(const std::string& path,
   write_png_gray(path, pixels, width, height);
 }
 
+/// A 3 x 5 pixel font for numbers: digits, '.', '-' (bit 2 = left column).
+inline const std::uint8_t* glyph_3x5(char ch) {
+  static const std::uint8_t digits[10][5] = {
+      {7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7}, {7, 1, 3, 1, 7}, {5, 5, 7, 1, 1},
+      {7, 4, 7, 1, 7}, {7, 4, 7, 5, 7}, {7, 1, 1, 2, 2}, {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7}};
+  static const std::uint8_t dot[5] = {0, 0, 0, 0, 2};
+  static const std::uint8_t minus[5] = {0, 0, 7, 0, 0};
+  if (ch >= '0' && ch <= '9') return digits[ch - '0'];
+  if (ch == '.') return dot;
+  if (ch == '-') return minus;
+  return nullptr;
+}
+
+/// Like write_image_grid, with a number (digits, '.', '-') written in black
+/// under each image; labels[r][c] belongs to rows[r][c].
+inline void write_labelled_image_grid(const std::string& path,
+                                      const std::vector<std::vector<const float*>>& rows,
+                                      const std::vector<std::vector<std::string>>& labels,
+                                      int image_rows, int image_cols, int scale = 2) {
+  std::size_t columns = 0;
+  for (const auto& r : rows) columns = std::max(columns, r.size());
+  if (rows.empty() || columns == 0) throw std::invalid_argument("write_labelled_image_grid: no images");
+  if (labels.size() != rows.size()) throw std::invalid_argument("write_labelled_image_grid: one label row per image row");
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    if (labels[r].size() != rows[r].size()) {
+      throw std::invalid_argument("write_labelled_image_grid: one label per image");
+    }
+  }
+  const int gap = 4, text_h = 5 * scale, row_gap = text_h + 6;
+  const int cell_w = image_cols * scale, cell_h = image_rows * scale;
+  const int width = static_cast<int>(columns) * (cell_w + gap) + gap;
+  const int height = static_cast<int>(rows.size()) * (cell_h + row_gap) + gap;
+  std::vector<std::uint8_t> pixels(static_cast<std::size_t>(width) * static_cast<std::size_t>(height), 255);
+  auto put = [&](int x, int y, std::uint8_t v) {
+    if (x >= 0 && x < width && y >= 0 && y < height) {
+      pixels[static_cast<std::size_t>(y) * static_cast<std::size_t>(width) + static_cast<std::size_t>(x)] = v;
+    }
+  };
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    for (std::size_t c = 0; c < rows[r].size(); ++c) {
+      const float* image = rows[r][c];
+      const int x0 = gap + static_cast<int>(c) * (cell_w + gap);
+      const int y0 = gap + static_cast<int>(r) * (cell_h + row_gap);
+      for (int y = 0; y < cell_h; ++y) {
+        for (int x = 0; x < cell_w; ++x) {
+          const float v = std::min(1.0f, std::max(0.0f, image[(y / scale) * image_cols + (x / scale)]));
+          put(x0 + x, y0 + y, static_cast<std::uint8_t>(std::lround(255.0f * (1.0f - v))));
+        }
+      }
+      // The label, centred under the image, 4 * scale pixels per character.
+      const std::string& text = labels[r][c];
+      const int text_w = static_cast<int>(text.size()) * 4 * scale - scale;
+      int tx = x0 + (cell_w - text_w) / 2;
+      const int ty = y0 + cell_h + 3;
+      for (char ch : text) {
+        if (const std::uint8_t* glyph = glyph_3x5(ch)) {
+          for (int gy = 0; gy < 5 * scale; ++gy) {
+            for (int gx = 0; gx < 3 * scale; ++gx) {
+              if ((glyph[gy / scale] >> (2 - gx / scale)) & 1) put(tx + gx, ty + gy, 0);
+            }
+          }
+        }
+        tx += 4 * scale;
+      }
+    }
+  }
+  write_png_gray(path, pixels, width, height);
+}
+
 struct Curve {
   std::string name;
   std::string color;

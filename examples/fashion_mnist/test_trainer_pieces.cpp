@@ -224,6 +224,14 @@ TEST_CASE("the command line is parsed and bad arguments are explained", "[fashio
   CHECK(c.quiet);
   CHECK(c.seed == 9);
   CHECK(parse({"--help"}).help);
+  CHECK(c.protocol == fmnist::Protocol::zero_shot);
+  CHECK(c.suite_images == 2000);
+  const fmnist::Config seen = parse({"--protocol", "seen", "--suite-images", "0"});
+  CHECK(seen.protocol == fmnist::Protocol::seen);
+  CHECK(seen.suite_images == 0);
+  CHECK_THAT(error_of([&] { parse({"--protocol", "fewshot"}); }),
+             Catch::Contains("unknown protocol 'fewshot'"));
+  CHECK_THAT(error_of([&] { parse({"--suite-images", "-1"}); }), Catch::Contains("--suite-images"));
   CHECK_THAT(error_of([&] { parse({"--loss", "triplet"}); }), Catch::Contains("unknown loss 'triplet'"));
   CHECK_THAT(error_of([&] { parse({"--epochs"}); }), Catch::Contains("--epochs needs a value"));
   CHECK_THAT(error_of([&] { parse({"--epochs", "2.5"}); }), Catch::Contains("--epochs"));

@@ -10,6 +10,7 @@
 #include <pdml/core/gradient_mode.hpp>
 #include <pdml/core/labels.hpp>
 #include <pdml/core/matrix_view.hpp>
+#include <pdml/core/scaled_norm.hpp>
 #include <pdml/core/thread_scratch.hpp>
 #include <pdml/core/validate.hpp>
 

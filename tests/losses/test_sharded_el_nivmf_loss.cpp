@@ -197,6 +197,27 @@ TEST_CASE("ShardedElNivmfLoss rejects bad input before writing anything", "[loss
     bad = o;
     bad.criterion.n_samples = 0;
     CHECK_THROWS_AS(Sharded(bad), std::invalid_argument);
+    // Single-process-only options are refused by name, not ignored.
+    auto refuses = [](const Sharded::Options& options, const std::string& name) {
+      try {
+        Sharded refused(options);
+        FAIL("accepted " << name);
+      } catch (const std::invalid_argument& e) {
+        CHECK(std::string(e.what()).find(name) != std::string::npos);
+      }
+    };
+    bad = o;
+    bad.criterion.reduction = pdml::Reduction::sum;
+    refuses(bad, "options.criterion.reduction");
+    bad = o;
+    bad.criterion.ignore_label = -1;
+    refuses(bad, "options.criterion.ignore_label");
+    bad = o;
+    bad.criterion.log_temperature = true;
+    refuses(bad, "options.criterion.log_temperature");
+    bad = o;
+    bad.criterion.gradients = pdml::GradientMode::accumulate;
+    refuses(bad, "options.criterion.gradients");
   }
   const Sharded loss(o);
   pdml::SingleProcessCommunicator comm;

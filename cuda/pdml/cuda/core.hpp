@@ -11,9 +11,13 @@
 // * Workspace. Like CUB, an entry point called with workspace == nullptr only
 //   stores the number of bytes it needs in workspace_bytes and returns
 //   cudaSuccess; called again with at least that many bytes of device memory
-//   it runs. Nothing inside pdml::cuda calls cudaMalloc.
+//   it runs. Nothing inside pdml::cuda calls cudaMalloc. Any base address is
+//   accepted: WorkspaceCarver aligns it up to kWorkspaceAlignment, and every
+//   size includes the kWorkspaceAlignment - 1 bytes of slack for that.
 // * Streams. All work is enqueued on the caller's stream; no call
-//   synchronizes the device or the stream.
+//   synchronizes the device or the stream. A backward runs on its forward's
+//   stream or on one ordered after it (docs/cuda.md). The cuBLAS handle must
+//   be bound to the call's stream; pdml never rebinds it (HandleScope).
 // * Determinism. No pdml kernel uses floating-point atomics; every reduction
 //   runs in a fixed order, so outputs are bitwise reproducible for the same
 //   inputs, device and launch (see docs/cuda.md for cuBLAS).
@@ -29,16 +33,29 @@
 #include "pdml/config.hpp"
 #include "pdml/core/detail/non_deduced.hpp"
 #include "pdml/core/matrix_view.hpp"
+#include "pdml/cuda/detail/device_status.hpp"
 #include "pdml/cuda/nivmf_scoring.hpp"
 
 namespace pdml {
 namespace cuda {
 
+/// How pdml's fp32 GEMMs may use tensor cores (Context::gemm_precision).
+/// fp64 GEMMs are always plain DGEMMs. See docs/cuda.md for the agreement
+/// with the CPU each setting gives.
+enum class GemmPrecision {
+  fp32,  ///< default: full fp32 products (cublasSgemm, no TF32), 1e-5 agreement
+  tf32,  ///< opt-in: TF32 tensor cores (CUBLAS_COMPUTE_32F_FAST_TF32)
+  bf16,  ///< opt-in: BF16 tensor cores (CUBLAS_COMPUTE_32F_FAST_16BF)
+};
+
 /// Where the work of a pdml::cuda call runs: the caller's stream and, for
-/// calls that multiply matrices, the caller's cuBLAS handle.
+/// calls that multiply matrices, the caller's cuBLAS handle, which must be
+/// bound to `stream` (cublasSetStream(cublas, stream)): pdml never rebinds
+/// it, because cublasSetStream would also reset the handle's workspace.
 struct Context {
   cudaStream_t stream = nullptr;
   cublasHandle_t cublas = nullptr;
+  GemmPrecision gemm_precision = GemmPrecision::fp32;
 };
 
 /// Alignment of every buffer carved out of a caller workspace (bytes); the
@@ -48,10 +65,12 @@ constexpr std::size_t kWorkspaceAlignment = 256;
 /// Carves typed, aligned buffers out of one caller-provided workspace.
 /// Constructed with a null base it only counts bytes, which is how the size
 /// queries are answered: the planning pass and the running pass execute the
-/// same sequence of take() calls, so they cannot disagree.
+/// same sequence of take() calls, so they cannot disagree. Any base address
+/// is accepted: the carver aligns it up to kWorkspaceAlignment, and bytes()
+/// includes the kWorkspaceAlignment - 1 bytes of slack that this may skip.
 class WorkspaceCarver {
  public:
-  explicit WorkspaceCarver(void* base) : base_(static_cast<unsigned char*>(base)) {}
+  explicit WorkspaceCarver(void* base) : base_(align_base(base)) {}
 
   template <class T>
   T* take(std::size_t count) {
@@ -60,10 +79,18 @@ class WorkspaceCarver {
     return base_ == nullptr ? nullptr : reinterpret_cast<T*>(base_ + begin);
   }
 
-  std::size_t bytes() const { return used_; }
+  /// Bytes a caller must provide: what was taken, plus the alignment slack.
+  std::size_t bytes() const { return used_ == 0 ? 0 : used_ + kWorkspaceAlignment - 1; }
   bool planning() const { return base_ == nullptr; }
 
  private:
+  static unsigned char* align_base(void* base) {
+    if (base == nullptr) return nullptr;
+    const std::uintptr_t address = reinterpret_cast<std::uintptr_t>(base);
+    const std::uintptr_t aligned =
+        (address + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment;
+    return static_cast<unsigned char*>(base) + (aligned - address);
+  }
   static std::size_t round_up(std::size_t bytes) {
     return (bytes + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment;
   }

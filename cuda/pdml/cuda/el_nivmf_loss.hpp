@@ -13,8 +13,11 @@
 //   to get workspace_bytes, then with a device buffer of that size. The
 //   buffer holds the saved state: keep it, and the forward's inputs, alive and
 //   unchanged until the last backward of that forward.
-// * cuBLAS: the caller's handle; pdml binds it to the stream for the call and
-//   restores its previous stream.
+// * cuBLAS: the caller's handle, bound to context.stream by the caller (else
+//   std::invalid_argument); its modes are set for the call and restored
+//   (HandleScope), its stream and workspace are never touched.
+// * Device status: Saved::status() points at a DeviceStatus word that the
+//   forward's kernels set on invalid device data (docs/cuda.md).
 // * Half precision (ElNivmfLoss<float> only): forward and
 //   forward_with_samples also take embeddings and proxy vectors as __half or
 //   __nv_bfloat16 views; one fused pass converts them into fp32 buffers of
@@ -71,6 +74,10 @@ class ElNivmfLoss {
     bool sampled = false;
     T* samples = nullptr;                     ///< (S B) x D, when forward drew them
     detail::VmfSampleBuffers<T> sampler;      ///< the sampler's saved state
+    /// The forward's DeviceStatus word (device memory, inside the workspace):
+    /// 0 when the device data was valid, else DeviceStatus bits. Written by
+    /// the forward's kernels in stream order; read it after them.
+    const std::uint32_t* status() const { return state.status; }
   };
 
   explicit ElNivmfLoss(Options options) : options_(options) {
@@ -105,9 +112,9 @@ class ElNivmfLoss {
       return cudaSuccess;
     }
     plan.sampled = true;
-    CublasStreamScope scope(context.cublas, context.stream);
+    HandleScope scope(fn, context);
     PDML_CUDA_TRY(scope.status());
-    const detail::CudaBackend backend{context.stream, context.cublas};
+    const detail::CudaBackend backend{context.stream, context.cublas, context.gemm_precision};
     PDML_CUDA_TRY(detail::el_nivmf_forward_sampled(backend, plan.state, plan.sampler,
                                                    plan.samples, rng, loss));
     saved = plan;
@@ -133,10 +140,10 @@ class ElNivmfLoss {
     }
     plan.sampled = false;
     plan.state.samples_view = samples;
-    CublasStreamScope scope(context.cublas, context.stream);
+    HandleScope scope(fn, context);
     PDML_CUDA_TRY(scope.status());
-    const detail::CudaBackend backend{context.stream, context.cublas};
-    PDML_CUDA_TRY(detail::el_nivmf_forward(backend, plan.state, loss));
+    const detail::CudaBackend backend{context.stream, context.cublas, context.gemm_precision};
+    PDML_CUDA_TRY(detail::el_nivmf_forward_given_samples(backend, plan.state, loss));
     saved = plan;
     return cudaSuccess;
   }
@@ -196,9 +203,9 @@ class ElNivmfLoss {
     if (grad_samples != nullptr) {
       detail::check_device_view(fn, "grad_samples", *grad_samples, rows, st.dims);
     }
-    CublasStreamScope scope(context.cublas, context.stream);
+    HandleScope scope(fn, context);
     PDML_CUDA_TRY(scope.status());
-    const detail::CudaBackend backend{context.stream, context.cublas};
+    const detail::CudaBackend backend{context.stream, context.cublas, context.gemm_precision};
     PDML_CUDA_TRY(detail::el_nivmf_backward_step(
         backend, st, saved.sampled ? &saved.sampler : nullptr, grad_loss, grad_embeddings,
         grad_proxies, grad_kappas, grad_temperature, grad_samples));
@@ -240,9 +247,9 @@ class ElNivmfLoss {
     if (detail::answer_size_query(fn, workspace, workspace_bytes, carver.bytes())) {
       return cudaSuccess;
     }
-    CublasStreamScope scope(context.cublas, context.stream);
+    HandleScope scope(fn, context);
     PDML_CUDA_TRY(scope.status());
-    const detail::CudaBackend backend{context.stream, context.cublas};
+    const detail::CudaBackend backend{context.stream, context.cublas, context.gemm_precision};
     PDML_CUDA_TRY(detail::el_nivmf_forward_from_half(backend, plan.state, converted, embeddings,
                                                      proxies,
                                                      plan.sampled ? &plan.sampler : nullptr,

@@ -65,9 +65,9 @@ cudaError_t el_nivmf_similarity_forward(void* workspace, std::size_t& workspace_
                                         similarities, recompute_in_backward, st)) {
     return cudaSuccess;
   }
-  CublasStreamScope scope(context.cublas, context.stream);
+  HandleScope scope(fn, context);
   PDML_CUDA_TRY(scope.status());
-  const detail::CudaBackend backend{context.stream, context.cublas};
+  const detail::CudaBackend backend{context.stream, context.cublas, context.gemm_precision};
   PDML_CUDA_TRY(detail::el_nivmf_similarity_run(backend, st, similarities));
   saved.state = st;
   return cudaSuccess;
@@ -88,9 +88,9 @@ cudaError_t el_nivmf_similarity_backward(const ElNivmfSimilaritySaved<T>& saved,
   detail::el_nivmf_similarity_check_backward(fn, saved.state, grad_similarities, grad_samples,
                                              grad_proxies, grad_kappas);
   if (context.cublas == nullptr) detail::throw_cuda_argument(fn, "context.cublas", "is null");
-  CublasStreamScope scope(context.cublas, context.stream);
+  HandleScope scope(fn, context);
   PDML_CUDA_TRY(scope.status());
-  const detail::CudaBackend backend{context.stream, context.cublas};
+  const detail::CudaBackend backend{context.stream, context.cublas, context.gemm_precision};
   return detail::el_nivmf_similarity_backward_run(backend, saved.state, grad_similarities,
                                                   grad_samples, grad_proxies, grad_kappas,
                                                   grad_temperature);

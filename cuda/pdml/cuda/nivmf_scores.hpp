@@ -57,9 +57,9 @@ cudaError_t nivmf_scores_forward(void* workspace, std::size_t& workspace_bytes,
                                  min_kappa, scoring, scores, st)) {
     return cudaSuccess;
   }
-  CublasStreamScope scope(context.cublas, context.stream);
+  HandleScope scope(fn, context);
   PDML_CUDA_TRY(scope.status());
-  const detail::CudaBackend backend{context.stream, context.cublas};
+  const detail::CudaBackend backend{context.stream, context.cublas, context.gemm_precision};
   PDML_CUDA_TRY(detail::nivmf_scores_run(backend, st, proxies, scores));
   saved.state = st;
   return cudaSuccess;
@@ -76,9 +76,9 @@ cudaError_t nivmf_scores_backward(const NivmfScoresSaved<T>& saved, ConstMatrixV
   detail::nivmf_scores_check_backward(fn, saved.state, grad_scores, grad_points, grad_proxies,
                                       grad_kappas);
   if (context.cublas == nullptr) detail::throw_cuda_argument(fn, "context.cublas", "is null");
-  CublasStreamScope scope(context.cublas, context.stream);
+  HandleScope scope(fn, context);
   PDML_CUDA_TRY(scope.status());
-  const detail::CudaBackend backend{context.stream, context.cublas};
+  const detail::CudaBackend backend{context.stream, context.cublas, context.gemm_precision};
   return detail::nivmf_scores_backward_run(backend, saved.state, grad_scores, grad_points,
                                            grad_proxies, grad_kappas);
 }

@@ -145,9 +145,9 @@ cudaError_t nivmf_point_similarity_forward(void* workspace, std::size_t& workspa
   st.min_kappa = min_kappa;
   st.temperature = temperature;
   st.kappas = kappas;
-  CublasStreamScope scope(context.cublas, context.stream);
+  HandleScope scope(fn, context);
   PDML_CUDA_TRY(scope.status());
-  const detail::CudaBackend backend{context.stream, context.cublas};
+  const detail::CudaBackend backend{context.stream, context.cublas, context.gemm_precision};
   PDML_CUDA_TRY(detail::nivmf_point_forward(backend, st, embeddings, proxies, similarities));
   saved.state = st;
   return cudaSuccess;
@@ -169,9 +169,9 @@ cudaError_t nivmf_point_similarity_backward(const NivmfPointSimilaritySaved<T>& 
   detail::check_device_view(fn, "grad_proxies", grad_proxies, st.classes, st.dims);
   detail::check_device_view(fn, "grad_kappas", grad_kappas, st.classes, st.dims);
   if (context.cublas == nullptr) detail::throw_cuda_argument(fn, "context.cublas", "is null");
-  CublasStreamScope scope(context.cublas, context.stream);
+  HandleScope scope(fn, context);
   PDML_CUDA_TRY(scope.status());
-  const detail::CudaBackend backend{context.stream, context.cublas};
+  const detail::CudaBackend backend{context.stream, context.cublas, context.gemm_precision};
   return detail::nivmf_point_backward(backend, st, grad_similarities, grad_embeddings,
                                       grad_proxies, grad_kappas, grad_temperature);
 }
@@ -218,9 +218,9 @@ cudaError_t cosine_similarity_forward(void* workspace, std::size_t& workspace_by
   if (detail::answer_size_query(fn, workspace, workspace_bytes, carver.bytes())) {
     return cudaSuccess;
   }
-  CublasStreamScope scope(context.cublas, context.stream);
+  HandleScope scope(fn, context);
   PDML_CUDA_TRY(scope.status());
-  const detail::CudaBackend backend{context.stream, context.cublas};
+  const detail::CudaBackend backend{context.stream, context.cublas, context.gemm_precision};
   PDML_CUDA_TRY(detail::cosine_forward(backend, st, embeddings, proxies, similarities));
   saved.state = st;
   return cudaSuccess;
@@ -247,9 +247,9 @@ cudaError_t cosine_similarity_forward(void* workspace, std::size_t& workspace_by
   if (detail::answer_size_query(fn, workspace, workspace_bytes, carver.bytes())) {
     return cudaSuccess;
   }
-  CublasStreamScope scope(context.cublas, context.stream);
+  HandleScope scope(fn, context);
   PDML_CUDA_TRY(scope.status());
-  const detail::CudaBackend backend{context.stream, context.cublas};
+  const detail::CudaBackend backend{context.stream, context.cublas, context.gemm_precision};
   PDML_CUDA_TRY(detail::cosine_forward_from_half(backend, st, converted, embeddings, proxies,
                                                  similarities));
   saved.state = st;
@@ -270,9 +270,9 @@ cudaError_t cosine_similarity_backward(const CosineSimilaritySaved<T>& saved,
   detail::check_device_view(fn, "grad_embeddings", grad_embeddings, st.rows, st.dims);
   detail::check_device_view(fn, "grad_proxies", grad_proxies, st.classes, st.dims);
   if (context.cublas == nullptr) detail::throw_cuda_argument(fn, "context.cublas", "is null");
-  CublasStreamScope scope(context.cublas, context.stream);
+  HandleScope scope(fn, context);
   PDML_CUDA_TRY(scope.status());
-  const detail::CudaBackend backend{context.stream, context.cublas};
+  const detail::CudaBackend backend{context.stream, context.cublas, context.gemm_precision};
   return detail::cosine_backward(backend, st, grad_similarities, grad_embeddings, grad_proxies,
                                  grad_temperature);
 }

@@ -14,9 +14,11 @@
 #include <string>
 #include <initializer_list>
 #include <utility>
+#include <type_traits>
 
 #include "pdml/core/labels.hpp"
 #include "pdml/core/matrix_view.hpp"
+#include "pdml/core/scaled_norm.hpp"
 
 namespace pdml {
 namespace detail {
@@ -72,6 +74,20 @@ void check_finite(const char* function, const char* argument, MatrixView<T> view
         os << "has a non-finite element at (" << r << ", " << c << ")";
         throw_invalid(function, argument, os.str());
       }
+    }
+  }
+}
+
+/// Every row's Euclidean norm is a finite T (rows already checked finite): the
+/// norm is taken scaled, so only rows whose true norm exceeds the largest T fail.
+template <class T>
+void check_row_norms_fit(const char* function, const char* argument, MatrixView<T> view) {
+  for (Index r = 0; r < view.rows; ++r) {
+    const ScaledNorm norm = scaled_norm(view.data + r * view.stride, view.cols);
+    if (!norm.template fits<typename std::remove_const<T>::type>()) {
+      std::ostringstream os;
+      os << "has row " << r << " whose norm exceeds the largest finite value of its type";
+      throw_invalid(function, argument, os.str());
     }
   }
 }

@@ -25,36 +25,40 @@
 // The exact sampler is in nivmf_sampler.hpp, batched host APIs in nivmf_batch.hpp.
 
 #include <cmath>
+#include <cstdint>
 
 #include "pdml/config.hpp"
+#include "pdml/core/scaled_norm.hpp"
 #include "pdml/distributions/vmf.hpp"
 #include "pdml/math/vmf_normalizer.hpp"
 
 namespace pdml {
 namespace detail {
 
-/// |K nu|.
+/// The elements u_j = k_j nu_j of K nu, as doubles.
+template <class T>
+struct KNuElements {
+  const T* nu;
+  const T* k;
+  PDML_HOST_DEVICE double operator()(std::int64_t j) const {
+    return static_cast<double>(k[j]) * static_cast<double>(nu[j]);
+  }
+};
+
+/// |K nu|, taken scaled (no overflow or underflow of the squares for any
+/// finite k; |K nu| <= max_j k_j since nu is a unit vector).
 template <class T>
 PDML_HOST_DEVICE T nivmf_norm_k_nu(int p, const T* nu, const T* k) {
-  T s = T(0);
-  for (int j = 0; j < p; ++j) {
-    const T u = k[j] * nu[j];
-    s += u * u;
-  }
-  return std::sqrt(s);
+  return static_cast<T>(scaled_norm_of(p, KNuElements<T>{nu, k}).to_double());
 }
 
 /// |K nu| and sum_j log k_j.
 template <class T>
 PDML_HOST_DEVICE void nivmf_scale_terms(int p, const T* nu, const T* k, T* norm_k_nu,
                                         T* sum_log_k) {
-  T s = T(0), l = T(0);
-  for (int j = 0; j < p; ++j) {
-    const T u = k[j] * nu[j];
-    s += u * u;
-    l += std::log(k[j]);
-  }
-  *norm_k_nu = std::sqrt(s);
+  T l = T(0);
+  for (int j = 0; j < p; ++j) l += std::log(k[j]);
+  *norm_k_nu = nivmf_norm_k_nu(p, nu, k);
   *sum_log_k = l;
 }
 
@@ -94,13 +98,9 @@ PDML_HOST_DEVICE void nivmf_log_density_offset_backward(int p, const T* nu, cons
 /// The normalized log-density log f(x) of nivMF(nu, k) at the unit vector x.
 template <class T>
 PDML_HOST_DEVICE T nivmf_log_prob(int p, const T* nu, const T* k, const T* x) {
-  T zz = T(0), uz = T(0);
-  for (int j = 0; j < p; ++j) {
-    const T z = k[j] * x[j];
-    zz += z * z;
-    uz += k[j] * nu[j] * z;
-  }
-  const T norm_z = std::sqrt(zz);
+  T uz = T(0);
+  for (int j = 0; j < p; ++j) uz += k[j] * nu[j] * (k[j] * x[j]);
+  const T norm_z = detail::nivmf_norm_k_nu(p, x, k);  // |K x|, scaled
   return nivmf_log_density_offset(p, nu, k) + uz / norm_z - T(p) * std::log(norm_z);
 }
 
@@ -111,17 +111,11 @@ PDML_HOST_DEVICE T nivmf_log_prob(int p, const T* nu, const T* k, const T* x) {
 template <class T>
 PDML_HOST_DEVICE void nivmf_log_prob_backward(int p, const T* nu, const T* k, const T* x,
                                               T grad_out, T* grad_nu, T* grad_k, T* grad_x) {
-  T zz = T(0), uz = T(0), uu = T(0);
-  for (int j = 0; j < p; ++j) {
-    const T z = k[j] * x[j];
-    const T u = k[j] * nu[j];
-    zz += z * z;
-    uz += u * z;
-    uu += u * u;
-  }
-  const T b = std::sqrt(zz);
+  T uz = T(0);
+  for (int j = 0; j < p; ++j) uz += (k[j] * nu[j]) * (k[j] * x[j]);
+  const T b = detail::nivmf_norm_k_nu(p, x, k);  // |K x|, scaled
   const T inv_b = T(1) / b;
-  const T r = detail::vmf_resultant_ratio(p, std::sqrt(uu));
+  const T r = detail::vmf_resultant_ratio(p, detail::nivmf_norm_k_nu(p, nu, k));
   const T z_coef = -uz * inv_b * inv_b * inv_b - T(p) * inv_b * inv_b;
   for (int j = 0; j < p; ++j) {
     const T z = k[j] * x[j];

@@ -75,6 +75,16 @@ void check_nivmf_parameters(const char* fn, InputView<T> directions, InputView<T
       if (!(concentrations(r, c) > T(0))) {
         throw_invalid(fn, "concentrations", "must have every entry > 0");
       }
+      // The pushforward divides by k and its gradients scale with max k / min k:
+      // within [2^-500, 2^500] (double) / [2^-60, 2^60] (float) both stay finite
+      // for incoming gradients up to ~1e300 / ~1e2 (docs/reliability.md).
+      const T bound = std::ldexp(T(1), sizeof(T) == sizeof(float) ? 60 : 500);
+      if (!(concentrations(r, c) >= T(1) / bound && concentrations(r, c) <= bound)) {
+        std::ostringstream os;
+        os << "has entry " << concentrations(r, c) << " at (" << r << ", " << c
+           << ") outside [" << T(1) / bound << ", " << bound << "]";
+        throw_invalid(fn, "concentrations", os.str());
+      }
     }
   }
 }

@@ -11,8 +11,11 @@
 // Since k_j > 0 and nu != 0, kappa > 0: the vMF's uniform case never occurs.
 
 #include <cmath>
+#include <limits>
 
 #include "pdml/config.hpp"
+#include "pdml/core/scaled_norm.hpp"
+#include "pdml/distributions/nivmf.hpp"
 #include "pdml/distributions/vmf_sampler.hpp"
 #include "pdml/random/random_stream.hpp"
 
@@ -22,17 +25,16 @@ namespace pdml {
 /// values); returns kappa = |K nu|.
 template <class T>
 PDML_HOST_DEVICE T nivmf_preimage_parameters(int p, const T* nu, const T* k, T* mean_direction) {
-  double s = 0.0;
+  // |K nu| scaled (core/scaled_norm.hpp): no overflow or underflow of the squares.
+  const detail::KNuElements<T> u{nu, k};
+  const ScaledNorm norm = scaled_norm_of(p, u);
+  const double inv_value = 1.0 / norm.value;
   for (int j = 0; j < p; ++j) {
-    const double u = static_cast<double>(k[j]) * static_cast<double>(nu[j]);
-    s += u * u;
+    mean_direction[j] = static_cast<T>(::scalbn(u(j), -norm.exponent) * inv_value);
   }
-  const double kappa = ::sqrt(s);
-  for (int j = 0; j < p; ++j) {
-    mean_direction[j] =
-        static_cast<T>(static_cast<double>(k[j]) * static_cast<double>(nu[j]) / kappa);
-  }
-  return static_cast<T>(kappa);
+  // |K nu| <= max_j k_j for a unit nu; a direction accepted within its tolerance
+  // (|nu| = 1 + O(sqrt eps)) may push it a hair past the largest T: saturate there.
+  return norm.template fits<T>() ? static_cast<T>(norm.to_double()) : std::numeric_limits<T>::max();
 }
 
 /// Draws x ~ nivMF(nu, k) from `stream`, given the preimage parameters

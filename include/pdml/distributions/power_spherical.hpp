@@ -175,8 +175,8 @@ PDML_HOST_DEVICE T beta_shape_derivative_impl(T a, T b, T z, T z_complement, T l
     total_abs += detail::abs_(contribution);
     // Past the peak (the integrand decays from sigma ~ 1/lambda on) and negligible: stop.
     if (right > T(4) &&
-        !(detail::abs_(contribution) > std::numeric_limits<T>::epsilon() *
-                                             std::numeric_limits<T>::epsilon() * total_abs)) {
+        !(detail::abs_(contribution) > detail::epsilon_<T>() *
+                                             detail::epsilon_<T>() * total_abs)) {
       break;
     }
     left = right;
@@ -312,7 +312,7 @@ constexpr int kPowerSphericalTangentAttempts = 4;
 template <class T>
 PDML_HOST_DEVICE PowerSphericalDraw<T> power_spherical_draw(int p, const T* mu, T kappa,
                                                             RandomStream& stream, T* x) {
-  const T nan = std::numeric_limits<T>::quiet_NaN();
+  const T nan = detail::quiet_nan_<T>();
   PowerSphericalDraw<T> out{nan, nan, nan, nan, nan, nan, false};
   const T beta_shape = T(0.5) * T(p - 1);
   if (p < 2 || !(kappa >= T(0))) {

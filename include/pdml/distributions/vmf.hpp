@@ -19,9 +19,11 @@
 // Batched, validated host entry points are in vmf_batch.hpp.
 
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 
 #include "pdml/config.hpp"
+#include "pdml/core/scaled_norm.hpp"
 #include "pdml/math/vmf_normalizer.hpp"
 
 namespace pdml {
@@ -34,9 +36,27 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE T vmf_dot(int p, const T* a, const T* b) {
   return s;
 }
 
+/// |a|, taken scaled (core/scaled_norm.hpp): no overflow or underflow of the squares.
 template <class T>
 PDML_HOST_DEVICE PDML_FORCE_INLINE T vmf_norm(int p, const T* a) {
-  return std::sqrt(vmf_dot(p, a, a));
+  return static_cast<T>(scaled_norm(a, p).to_double());
+}
+
+/// Elements rho (a_j + b_j) (the natural parameter of a PPK's product), as doubles.
+template <class T>
+struct VmfScaledSumElements {
+  const T* a;
+  const T* b;
+  T rho;
+  PDML_HOST_DEVICE double operator()(std::int64_t j) const {
+    return static_cast<double>(rho) * (static_cast<double>(a[j]) + static_cast<double>(b[j]));
+  }
+};
+
+/// |rho (a + b)|, scaled.
+template <class T>
+PDML_HOST_DEVICE T vmf_scaled_sum_norm(int p, const T* a, const T* b, T rho) {
+  return static_cast<T>(scaled_norm_of(p, VmfScaledSumElements<T>{a, b, rho}).to_double());
 }
 
 /// Below this kappa the ratios use their Taylor series (truncation error
@@ -294,14 +314,9 @@ PDML_HOST_DEVICE void vmf_kl_backward(int p, const T* mu1, T kappa1, const T* mu
 /// rho = 1: expected likelihood kernel; rho = 1/2: Bhattacharyya kernel.
 template <class T>
 PDML_HOST_DEVICE T vmf_log_ppk(int p, const T* eta1, const T* eta2, T rho) {
-  T s = T(0);
-  for (int j = 0; j < p; ++j) {
-    const T e = rho * (eta1[j] + eta2[j]);
-    s += e * e;
-  }
   return rho * (vmf_log_normalizer(p, detail::vmf_norm(p, eta1)) +
                 vmf_log_normalizer(p, detail::vmf_norm(p, eta2))) -
-         vmf_log_normalizer(p, std::sqrt(s));
+         vmf_log_normalizer(p, detail::vmf_scaled_sum_norm(p, eta1, eta2, rho));
 }
 
 /// d/deta_i = rho (r(k3) eta3 - r(k_i) eta_i), eta3 = rho (eta1 + eta2);
@@ -312,12 +327,7 @@ PDML_HOST_DEVICE void vmf_log_ppk_backward(int p, const T* eta1, const T* eta2, 
                                            T* grad_rho = nullptr) {
   const T k1 = detail::vmf_norm(p, eta1);
   const T k2 = detail::vmf_norm(p, eta2);
-  T s = T(0);
-  for (int j = 0; j < p; ++j) {
-    const T e = rho * (eta1[j] + eta2[j]);
-    s += e * e;
-  }
-  const T k3 = std::sqrt(s);
+  const T k3 = detail::vmf_scaled_sum_norm(p, eta1, eta2, rho);
   const T r1 = detail::vmf_resultant_ratio(p, k1);
   const T r2 = detail::vmf_resultant_ratio(p, k2);
   const T r3 = detail::vmf_resultant_ratio(p, k3);
@@ -329,9 +339,7 @@ PDML_HOST_DEVICE void vmf_log_ppk_backward(int p, const T* eta1, const T* eta2, 
   if (grad_rho) {
     // d k3 / d rho = k3 / rho = |eta1 + eta2|, so the last term is A(k3) |eta1 + eta2|
     // = r(k3) k3 |eta1 + eta2|, finite for every rho.
-    T n12 = T(0);
-    for (int j = 0; j < p; ++j) n12 += (eta1[j] + eta2[j]) * (eta1[j] + eta2[j]);
-    n12 = std::sqrt(n12);
+    const T n12 = detail::vmf_scaled_sum_norm(p, eta1, eta2, T(1));
     *grad_rho = grad_out * (vmf_log_normalizer(p, k1) + vmf_log_normalizer(p, k2) +
                             r3 * k3 * n12);
   }

@@ -14,8 +14,14 @@
 //     distribution n: implicit reparameterisation in kappa (exact), pathwise
 //     in mu; at kappa = 0 an unbiased estimator (see vmf_sampler.hpp).
 //
+// Range: every finite eta whose rows have a norm |eta_n| = kappa_n that is a
+// finite T is drawn exactly (norms are taken scaled, Wood's envelope is formed
+// without overflow of 2 kappa); rows with |eta_n| above the largest T (only
+// possible when several elements are near it) are rejected with
+// std::invalid_argument naming `eta`, before anything is written.
+//
 // Iteration cap: a draw that hits the cap of Wood's rejection loop (probability
-// below 2^-100 per draw) is written as NaN, counted in
+// below 2^-100 per draw for valid input) is written as NaN, counted in
 // VmfSampleSaved::failed_draws, skipped by the backward, and vmf_sample throws
 // VmfSampleCapReached (a std::runtime_error) after writing every other sample.
 
@@ -100,6 +106,7 @@ void vmf_sample(ConstMatrixView<detail::NonDeduced<T>> eta, int n_samples, RngKe
     detail::throw_invalid(fn, "eta", "has too many columns");
   }
   detail::check_finite(fn, "eta", eta);
+  detail::check_row_norms_fit(fn, "eta", eta);
   if (n_samples < 0) detail::throw_invalid(fn, "n_samples", "must be non-negative");
   const Index count = eta.rows;
   const int p = static_cast<int>(eta.cols);
@@ -143,13 +150,14 @@ void vmf_sample(ConstMatrixView<detail::NonDeduced<T>> eta, int n_samples, RngKe
     const Index n = i % count;
     RandomStream stream(rng, static_cast<std::uint64_t>(i));
     const T kappa = kappas[static_cast<std::size_t>(n)];
-    T* tangent = tangents != nullptr && kappa > T(0) ? tangents + i * p : nullptr;
+    const bool pathwise = kappa > vmf_uniform_kappa<T>();  // else the uniform-case backward
+    T* tangent = tangents != nullptr && pathwise ? tangents + i * p : nullptr;
     const VmfSampleDraw<T> draw =
         vmf_sample_one(stream, p, directions.data() + n * p,
                        marginal_params[static_cast<std::size_t>(n)], samples.row(i), tangent);
     if (!draw.ok) ++failed;
     if (draws != nullptr) draws[i] = draw;
-    if (tangents != nullptr && !(kappa > T(0))) {
+    if (tangents != nullptr && !pathwise) {
       const T* x = samples.row(i);
       for (int j = 0; j < p; ++j) tangents[i * p + j] = x[j];
     }
@@ -196,7 +204,7 @@ void vmf_sample_backward(const VmfSampleSaved<T>& saved,
       for (int j = 0; j < p; ++j) g[j] = T(0);
       const T kappa = saved.kappas[static_cast<std::size_t>(n)];
       const T* mu = saved.directions.data() + n * p;
-      const bool uniform_case = !(kappa > T(0));
+      const bool uniform_case = !(kappa > vmf_uniform_kappa<T>());
       double one_minus_mean = 1.0;
       double one_plus_mean = 1.0;
       if (!uniform_case) {

@@ -29,6 +29,7 @@
 #include <limits>
 
 #include "pdml/config.hpp"
+#include "pdml/core/scaled_norm.hpp"
 #include "pdml/random/random_stream.hpp"
 
 namespace pdml {
@@ -51,7 +52,7 @@ struct VmfMarginalDraw {
 namespace detail {
 
 PDML_HOST_DEVICE inline VmfMarginalDraw vmf_invalid_marginal(int attempts) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double nan = detail::quiet_nan_<double>();
   return VmfMarginalDraw{nan, nan, nan, attempts, false};
 }
 
@@ -82,7 +83,7 @@ struct VmfMarginalParams {
 /// The parameters of vmf_draw_marginal for vMF(., kappa) on S^{p-1}.
 PDML_HOST_DEVICE inline VmfMarginalParams vmf_marginal_params(int p, double kappa) {
   VmfMarginalParams params{p, kappa, 0.0, 0.0, 0.0, 0.0, SymmetricBetaShape<double>(), false};
-  if (p < 2 || !(kappa >= 0.0) || !(kappa < std::numeric_limits<double>::infinity())) {
+  if (p < 2 || !(kappa >= 0.0) || !(kappa < detail::infinity_<double>())) {
     return params;
   }
   params.valid = true;
@@ -90,7 +91,9 @@ PDML_HOST_DEVICE inline VmfMarginalParams vmf_marginal_params(int p, double kapp
   // Wood (1994). Envelope parameter b = (-2k + sqrt(4k^2 + (p-1)^2)) / (p-1),
   // rationalised so that it does not cancel for large kappa.
   const double pm1 = static_cast<double>(p - 1);
-  params.b = pm1 / (2.0 * kappa + ::hypot(2.0 * kappa, pm1));  // no overflow of 4k^2
+  // Beyond 2^1000, 2 kappa may overflow: the same b from (p-1) / (2 kappa).
+  params.b = kappa < 0x1p+1000 ? pm1 / (2.0 * kappa + ::hypot(2.0 * kappa, pm1))
+                               : (0.5 * pm1 / kappa) / (1.0 + ::hypot(1.0, 0.5 * pm1 / kappa));
   params.one_minus_x0 = 2.0 * params.b / (1.0 + params.b);
   params.x0 = (1.0 - params.b) / (1.0 + params.b);
   params.log_one_minus_x0_sq = ::log(4.0 * params.b) - 2.0 * ::log1p(params.b);
@@ -187,7 +190,8 @@ namespace detail {
 // Elsewhere (device, SSE2/AVX2 hosts, where GCC does not vectorise this loop
 // and the polynomials are slower than libm's scalar routines) libm is used.
 // Both are accurate to ~1-2 ulp; results differ between the two in the last
-// bits only (the same holds for host vs device libm).
+// bits only (the same holds for host vs device libm). Builds for the x86
+// baseline choose between the two at run time (vmf_tail_panel below).
 #if !PDML_DEVICE_COMPILATION && defined(__AVX512F__)
 #define PDML_VMF_SIMD_QUADRATURE 1
 #else
@@ -195,39 +199,42 @@ namespace detail {
 #endif
 
 // log(x) for a positive normal x (random_stream.hpp's atanh series).
+template <bool kFma = kFusedFma>
 PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_quadrature_log(double x) {
-  return -0.5 * minus_two_log(x);
+  return -0.5 * minus_two_log<kFma>(x);
 }
 
 // log1p(z) for z >= 0: log(1 + z) corrected by the rounding of 1 + z.
+template <bool kFma = kFusedFma>
 PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_quadrature_log1p(double z) {
   const double u = 1.0 + z;
-  return vmf_quadrature_log(u) + (z - (u - 1.0)) / u;
+  return vmf_quadrature_log<kFma>(u) + (z - (u - 1.0)) / u;
 }
 
 // exp(v) for v clamped to [-700, 700]: v = k ln2 + r (Cody-Waite, |r| <=
 // ln2 / 2), degree-13 Taylor polynomial of e^r (truncation < 5e-18), 2^k from
 // the exponent bits. The clamp only touches nodes below e^-700 of the peak.
+template <bool kFma = kFusedFma>
 PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_quadrature_exp(double v) {
   v = v < -700.0 ? -700.0 : (v > 700.0 ? 700.0 : v);
   constexpr double kShifter = 6755399441055744.0;  // 1.5 * 2^52: rounds to an integer
-  const double k = fused(v, 1.4426950408889634, kShifter) - kShifter;
-  double r = fused(-k, 6.93147180559890330187e-01, v);  // ln2 high part (exact k * hi)
-  r = fused(-k, 5.49792301870837115524e-14, r);           // ln2 low part
+  const double k = fused_as<kFma>(v, 1.4426950408889634, kShifter) - kShifter;
+  double r = fused_as<kFma>(-k, 6.93147180559890330187e-01, v);  // ln2 high part (exact k * hi)
+  r = fused_as<kFma>(-k, 5.49792301870837115524e-14, r);           // ln2 low part
   double poly = 1.0 / 6227020800.0;
-  poly = fused(poly, r, 1.0 / 479001600.0);
-  poly = fused(poly, r, 1.0 / 39916800.0);
-  poly = fused(poly, r, 1.0 / 3628800.0);
-  poly = fused(poly, r, 1.0 / 362880.0);
-  poly = fused(poly, r, 1.0 / 40320.0);
-  poly = fused(poly, r, 1.0 / 5040.0);
-  poly = fused(poly, r, 1.0 / 720.0);
-  poly = fused(poly, r, 1.0 / 120.0);
-  poly = fused(poly, r, 1.0 / 24.0);
-  poly = fused(poly, r, 1.0 / 6.0);
-  poly = fused(poly, r, 0.5);
-  poly = fused(poly, r, 1.0);
-  poly = fused(poly, r, 1.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 479001600.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 39916800.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 3628800.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 362880.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 40320.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 5040.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 720.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 120.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 24.0);
+  poly = fused_as<kFma>(poly, r, 1.0 / 6.0);
+  poly = fused_as<kFma>(poly, r, 0.5);
+  poly = fused_as<kFma>(poly, r, 1.0);
+  poly = fused_as<kFma>(poly, r, 1.0);
   // k + 1023 in [323, 1723] sits in the low mantissa bits of k + 1.5 2^52 + 1023.
   const double scale = bits_as_double(double_as_bits(k + (kShifter + 1023.0)) << 52);
   return poly * scale;
@@ -286,8 +293,13 @@ PDML_HOST_DEVICE inline double vmf_bisect_level(const VmfTailLogWeight& weight, 
 // must keep its relative precision: kappa m (1 - x^2) is the exponent, and
 // 1 - x from a rounded x near 1 would be off by ~1e-10 relative at
 // kappa = 1e6. Both terms of (c - m) + m (1 - x^2) are non-negative.
-PDML_HOST_DEVICE inline double vmf_tail_panel(const VmfTailLogWeight& weight, double c_minus_m,
-                                              double m, double peak, double v_lo, double v_hi) {
+// kSimd: the vectorisable elementary functions above (with fused_as<kFma>),
+// else libm's.
+template <bool kSimd, bool kFma>
+PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_tail_panel_body(const VmfTailLogWeight& weight,
+                                                              double c_minus_m, double m,
+                                                              double peak, double v_lo,
+                                                              double v_hi) {
   // Gauss-Legendre nodes in ascending order (negative half first).
   constexpr double kNodes[16] = {
       -0.98940093499164993260, -0.94457502307323257608, -0.86563120238783174388,
@@ -307,7 +319,7 @@ PDML_HOST_DEVICE inline double vmf_tail_panel(const VmfTailLogWeight& weight, do
   const double center = v_lo + half;
   // Node-parallel (summed afterwards in a fixed order).
   double terms[16];
-#if PDML_VMF_SIMD_QUADRATURE
+  if constexpr (kSimd) {
   PDML_SIMD_LOOP
   for (int i = 0; i < 16; ++i) {
     // weight(x) of VmfTailLogWeight with the vectorisable functions;
@@ -316,12 +328,12 @@ PDML_HOST_DEVICE inline double vmf_tail_panel(const VmfTailLogWeight& weight, do
     const double one_minus_x2 = v * (2.0 - v);
     const double safe_v = v < 1.0 - 0x1p-53 ? v : 1.0 - 0x1p-53;
     const double log_weight =
-        weight.a * vmf_quadrature_log1p(weight.m_over_two_minus_m * one_minus_x2) -
-        weight.slope * one_minus_x2 + weight.jacobian_power * vmf_quadrature_log1p(-safe_v);
+        weight.a * vmf_quadrature_log1p<kFma>(weight.m_over_two_minus_m * one_minus_x2) -
+        weight.slope * one_minus_x2 + weight.jacobian_power * vmf_quadrature_log1p<kFma>(-safe_v);
     terms[i] = kWeights[i] * (c_minus_m + m * one_minus_x2) *
-               vmf_quadrature_exp(log_weight - peak);
+               vmf_quadrature_exp<kFma>(log_weight - peak);
   }
-#else
+  } else {
   for (int i = 0; i < 16; ++i) {
     const double v = center + half * kNodes[i];
     const double one_minus_x2 = v * (2.0 - v);
@@ -330,10 +342,32 @@ PDML_HOST_DEVICE inline double vmf_tail_panel(const VmfTailLogWeight& weight, do
     if (weight.jacobian_power != 0.0) log_weight += weight.jacobian_power * ::log1p(-v);
     terms[i] = kWeights[i] * (c_minus_m + m * one_minus_x2) * ::exp(log_weight - peak);
   }
-#endif
+  }
   double panel_sum = 0.0;
   for (int i = 0; i < 16; ++i) panel_sum += terms[i];
   return half * panel_sum;
+}
+
+#if PDML_HAS_CPU_DISPATCH
+// Run-time dispatched (core/cpu_dispatch.hpp): the vectorised node loop at
+// the AVX-512 level, libm below it (as PDML_VMF_SIMD_QUADRATURE chooses at
+// compile time). The two agree to a few ulp.
+PDML_TARGET_AVX512 inline double vmf_tail_panel_avx512(const VmfTailLogWeight& weight,
+                                                       double c_minus_m, double m, double peak,
+                                                       double v_lo, double v_hi) {
+  return vmf_tail_panel_body<true, true>(weight, c_minus_m, m, peak, v_lo, v_hi);
+}
+#endif
+
+PDML_HOST_DEVICE inline double vmf_tail_panel(const VmfTailLogWeight& weight, double c_minus_m,
+                                              double m, double peak, double v_lo, double v_hi) {
+#if PDML_HAS_CPU_DISPATCH
+  if (cpu_level() == CpuLevel::avx512) {
+    return vmf_tail_panel_avx512(weight, c_minus_m, m, peak, v_lo, v_hi);
+  }
+#endif
+  return vmf_tail_panel_body<PDML_VMF_SIMD_QUADRATURE != 0, kFusedFma>(weight, c_minus_m, m, peak,
+                                                                        v_lo, v_hi);
 }
 
 }  // namespace detail
@@ -358,6 +392,10 @@ PDML_HOST_DEVICE inline double vmf_tail_panel(const VmfTailLogWeight& weight, do
 PDML_HOST_DEVICE inline double vmf_marginal_dw_dkappa(int p, double kappa, double one_minus_w,
                                                       double one_plus_w, double one_minus_mean,
                                                       double one_plus_mean) {
+  // Beyond 2^1000 (where 4 kappa below may overflow) u = kappa (1 - w) follows
+  // Gamma((p-1)/2, 1) up to relative terms O(p / kappa) < 1e-290, and the integral
+  // is exactly u / kappa^2 for that law: dw/dkappa = (1 - w) / kappa.
+  if (kappa >= 0x1p+1000) return one_minus_w / kappa;
   const bool upper = one_minus_w <= one_minus_mean;
   const double m = upper ? one_minus_w : one_plus_w;
   (void)one_plus_mean;  // (1 + A) - (1 + w) is taken as (1 - w) - (1 - A): no cancellation
@@ -469,34 +507,40 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_sum_lanes(const double (&acc)[kVmf
   return (quarter[0] + quarter[2]) + (quarter[1] + quarter[3]);
 }
 
-template <class T>
-PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_dot(const T* a, const T* b, int n) {
+// The multiply-adds are written as fused_as<kFma>: the dispatched kernels
+// (kFma = true) leave the compiler nothing to contract, so a kernel gives the
+// same bits wherever it is inlined or cloned.
+template <bool kFma, class T>
+PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_dot_body(const T* a, const T* b, int n) {
   // Below one lane-width (small p) a single accumulator is cheaper.
   double tail = 0.0;
   int i = n - n % kVmfDotLanes;
-  for (int j = i; j < n; ++j) tail += static_cast<double>(a[j]) * static_cast<double>(b[j]);
+  for (int j = i; j < n; ++j) {
+    tail = fused_as<kFma>(static_cast<double>(a[j]), static_cast<double>(b[j]), tail);
+  }
   if (i == 0) return tail;
   double acc[kVmfDotLanes] = {};
   for (int start = 0; start < i; start += kVmfDotLanes) {
     PDML_SIMD_LOOP
     for (int k = 0; k < kVmfDotLanes; ++k) {
-      acc[k] += static_cast<double>(a[start + k]) * static_cast<double>(b[start + k]);
+      acc[k] = fused_as<kFma>(static_cast<double>(a[start + k]), static_cast<double>(b[start + k]),
+                              acc[k]);
     }
   }
   return vmf_sum_lanes(acc) + tail;
 }
 
 // mu^T g and |g|^2 in one pass (same accumulation scheme as vmf_dot).
-template <class T>
-PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm(const T* mu, const T* g, int n,
-                                                         double& dot, double& norm2) {
+template <bool kFma, class T>
+PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm_body(const T* mu, const T* g, int n,
+                                                              double& dot, double& norm2) {
   double dot_tail = 0.0;
   double norm_tail = 0.0;
   const int i = n - n % kVmfDotLanes;
   for (int j = i; j < n; ++j) {
     const double gj = static_cast<double>(g[j]);
-    dot_tail += static_cast<double>(mu[j]) * gj;
-    norm_tail += gj * gj;
+    dot_tail = fused_as<kFma>(static_cast<double>(mu[j]), gj, dot_tail);
+    norm_tail = fused_as<kFma>(gj, gj, norm_tail);
   }
   if (i == 0) {
     dot = dot_tail;
@@ -509,49 +553,89 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm(const T* mu, const T* g
     PDML_SIMD_LOOP
     for (int k = 0; k < kVmfDotLanes; ++k) {
       const double gk = static_cast<double>(g[start + k]);
-      d[k] += static_cast<double>(mu[start + k]) * gk;
-      q[k] += gk * gk;
+      d[k] = fused_as<kFma>(static_cast<double>(mu[start + k]), gk, d[k]);
+      q[k] = fused_as<kFma>(gk, gk, q[k]);
     }
   }
   dot = vmf_sum_lanes(d) + dot_tail;
   norm2 = vmf_sum_lanes(q) + norm_tail;
 }
 
+#if PDML_HAS_CPU_DISPATCH
+// Run-time dispatched kernels (core/cpu_dispatch.hpp); the wider levels fuse
+// the accumulation, so their sums agree with the baseline level's to a few ulp.
+template <class T>
+PDML_TARGET_AVX512 inline double vmf_dot_avx512(const T* a, const T* b, int n) {
+  return vmf_dot_body<true>(a, b, n);
+}
+template <class T>
+PDML_TARGET_AVX2 inline double vmf_dot_avx2(const T* a, const T* b, int n) {
+  return vmf_dot_body<true>(a, b, n);
+}
+template <class T>
+PDML_TARGET_AVX512 inline void vmf_dot_and_norm_avx512(const T* mu, const T* g, int n,
+                                                        double& dot, double& norm2) {
+  vmf_dot_and_norm_body<true>(mu, g, n, dot, norm2);
+}
+template <class T>
+PDML_TARGET_AVX2 inline void vmf_dot_and_norm_avx2(const T* mu, const T* g, int n, double& dot,
+                                                    double& norm2) {
+  vmf_dot_and_norm_body<true>(mu, g, n, dot, norm2);
+}
+#endif
+
+template <class T>
+PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_dot(const T* a, const T* b, int n) {
+#if PDML_HAS_CPU_DISPATCH
+  switch (cpu_level()) {
+    case CpuLevel::avx512: return vmf_dot_avx512(a, b, n);
+    case CpuLevel::avx2: return vmf_dot_avx2(a, b, n);
+    default: break;
+  }
+#endif
+  return vmf_dot_body<kFusedFma>(a, b, n);
+}
+
+template <class T>
+PDML_HOST_DEVICE PDML_FORCE_INLINE void vmf_dot_and_norm(const T* mu, const T* g, int n,
+                                                         double& dot, double& norm2) {
+#if PDML_HAS_CPU_DISPATCH
+  switch (cpu_level()) {
+    case CpuLevel::avx512: vmf_dot_and_norm_avx512(mu, g, n, dot, norm2); return;
+    case CpuLevel::avx2: vmf_dot_and_norm_avx2(mu, g, n, dot, norm2); return;
+    default: break;
+  }
+#endif
+  vmf_dot_and_norm_body<kFusedFma>(mu, g, n, dot, norm2);
+}
+
 }  // namespace detail
 
-/// kappa = |eta| and mu = eta / kappa (overflow-safe); for eta = 0 returns 0
-/// and mu = e_1 (any direction gives the same, uniform, distribution).
+/// kappa = |eta| and mu = eta / kappa (overflow- and underflow-safe: the
+/// scaled norm of core/scaled_norm.hpp); for eta = 0 returns 0 and mu = e_1
+/// (any direction gives the same, uniform, distribution). A |eta| above the
+/// largest T comes back as +inf (vmf_sample rejects such rows).
 template <class T>
 PDML_HOST_DEVICE T vmf_mean_direction(const T* eta, int p, T* mu) {
-  // Usual case: |eta|^2 accumulated directly in double (vectorised lanes).
-  // That is exact-range for float input; for double input it is used only
-  // when the sum lies where squares neither overflowed nor lost precision to
-  // underflow, else the scaled two-pass form below runs.
-  double sum = detail::vmf_dot(eta, eta, p);
-  double norm;
-  if (sum >= 0x1p-900 && sum <= 0x1p+900) {
-    norm = ::sqrt(sum);
-  } else {
-    T largest = T(0);
-    for (int i = 0; i < p; ++i) {
-      const T magnitude = eta[i] < T(0) ? -eta[i] : eta[i];
-      largest = magnitude > largest ? magnitude : largest;
-    }
-    if (!(largest > T(0))) {
-      for (int i = 0; i < p; ++i) mu[i] = T(i == 0 ? 1 : 0);
-      return T(0);
-    }
-    const double inv_largest = 1.0 / static_cast<double>(largest);
-    sum = 0.0;
-    for (int i = 0; i < p; ++i) {
-      const double scaled = static_cast<double>(eta[i]) * inv_largest;
-      sum += scaled * scaled;
-    }
-    norm = static_cast<double>(largest) * ::sqrt(sum);
+  // |eta|^2 accumulated in double (vectorised lanes); the scaled pass only
+  // runs where that sum overflowed or lost precision to underflow.
+  const ScaledNorm norm = scaled_norm_given_sum_of_squares(eta, p, 1, detail::vmf_dot(eta, eta, p));
+  if (!(norm.value > 0.0)) {
+    for (int i = 0; i < p; ++i) mu[i] = T(i == 0 ? 1 : 0);
+    return T(0);
   }
-  const double inv_norm = 1.0 / norm;
-  for (int i = 0; i < p; ++i) mu[i] = static_cast<T>(static_cast<double>(eta[i]) * inv_norm);
-  return static_cast<T>(norm);
+  divide_by_scaled_norm(eta, p, 1, norm, mu);
+  return static_cast<T>(norm.to_double());
+}
+
+/// Below this concentration, sqrt of the smallest normal T (1.5e-154 in double,
+/// 1.1e-19 in float), vMF(mu, kappa) is the uniform distribution to T's precision
+/// (they differ by O(kappa)) while the pathwise derivative of a sample, ~1/kappa,
+/// could overflow T: the batched backward (vmf_sample.hpp) then uses the kappa = 0
+/// estimator (vmf_sample_one_backward_uniform), exact in expectation up to O(kappa).
+template <class T>
+PDML_HOST_DEVICE constexpr T vmf_uniform_kappa() {
+  return sizeof(T) == sizeof(float) ? T(1.0842021724855044e-19) : T(1.4916681462400413e-154);
 }
 
 /// Everything about one sample that its backward needs, besides the unit
@@ -600,7 +684,7 @@ PDML_HOST_DEVICE VmfSampleDraw<T> vmf_sample_one(RandomStream& stream, int p, co
   // 2. The marginal w.
   const VmfMarginalDraw marginal = vmf_draw_marginal(stream, marginal_params);
   if (!marginal.ok || !(norm > 0.0)) {
-    const T nan = std::numeric_limits<T>::quiet_NaN();
+    const T nan = detail::quiet_nan_<T>();
     for (int i = 0; i < p; ++i) {
       x[i] = nan;
       if (unit_tangent != nullptr) unit_tangent[i] = nan;

@@ -159,7 +159,14 @@ KMeansResult kmeans(ConstMatrixView<T> points, Index n_clusters,
   if (options.restarts < 1) detail::throw_invalid(fn, "options.restarts", "must be at least 1");
   if (options.block < 1) detail::throw_invalid(fn, "options.block", "must be at least 1");
 
-  const RowMajorMatrix<double> data = as_eigen(points).template cast<double>();
+  // Lloyd's iterations run on the points times one power of two 2^-exponent that
+  // brings the largest magnitude into [0.5, 1): exact, it changes no assignment, and
+  // no squared distance overflows or vanishes for any finite input. Centroids and
+  // inertia are scaled back at the end.
+  RowMajorMatrix<double> data = as_eigen(points).template cast<double>();
+  const double largest = data.size() > 0 ? data.cwiseAbs().maxCoeff() : 0.0;
+  const int exponent = largest > 0.0 ? std::ilogb(largest) + 1 : 0;
+  for (Index i = 0; i < data.size(); ++i) data.data()[i] = std::scalbn(data.data()[i], -exponent);
   const Eigen::VectorXd point_norms = data.rowwise().squaredNorm();
   const Index k = n_clusters;
   const Index block = std::min(options.block, n);
@@ -218,13 +225,19 @@ KMeansResult kmeans(ConstMatrixView<T> points, Index n_clusters,
         break;
       }
     }
-    if (inertia < best.inertia) {
+    if (!(best.assignments.size() == assignments.size()) || inertia < best.inertia) {
       best.inertia = inertia;
       best.assignments = assignments;
       best.centroids = centroids;
       best.iterations = iteration;
     }
   }
+  // Back to the input's scale (the inertia saturates at the largest double where
+  // the true sum of squared distances exceeds it).
+  for (Index i = 0; i < best.centroids.size(); ++i) {
+    best.centroids.data()[i] = std::scalbn(best.centroids.data()[i], exponent);
+  }
+  best.inertia = std::min(std::scalbn(best.inertia, 2 * exponent), std::numeric_limits<double>::max());
   return best;
 }
 

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,7 @@
 
 #include "pdml/core/eigen_map.hpp"
 #include "pdml/core/matrix_view.hpp"
+#include "pdml/core/scaled_norm.hpp"
 #include "pdml/core/validate.hpp"
 
 namespace pdml {
@@ -68,22 +70,42 @@ inline void check_blocks(const char* function, const SearchBlocks& blocks) {
 
 /// The rows the search scores: normalized rows for cosine, raw rows (and
 /// their squared norms) for Euclidean. Rows of a zero vector stay zero.
+/// Norms are never squared unscaled: cosine rows are divided by their scaled
+/// norm (core/scaled_norm.hpp), and Euclidean rows are all multiplied by one
+/// power of two 2^-exponent that brings the largest magnitude into [0.5, 1)
+/// (exact, and it leaves the ranking unchanged), so that squared norms and
+/// dot products neither overflow nor vanish for any finite input.
 template <class T>
 struct SearchPoints {
   RowMajorMatrix<T> points;
   Eigen::Matrix<T, Eigen::Dynamic, 1> squared_norms;  // Euclidean only
+  int exponent = 0;  // Euclidean: points = embeddings * 2^-exponent
 };
 
 template <class T>
 SearchPoints<T> prepare_points(ConstMatrixView<T> embeddings, Distance distance) {
   SearchPoints<T> prepared;
   prepared.points = as_eigen(embeddings);
+  const Index cols = prepared.points.cols();
   if (distance == Distance::cosine) {
     for (Index r = 0; r < prepared.points.rows(); ++r) {
-      const T norm = prepared.points.row(r).norm();
-      if (norm > T(0)) prepared.points.row(r) /= norm;
+      T* row = prepared.points.row(r).data();
+      const ScaledNorm norm = scaled_norm(row, cols);
+      if (norm.value > 0.0) divide_by_scaled_norm(row, cols, 1, norm, row);
     }
   } else {
+    T largest = T(0);
+    for (Index r = 0; r < prepared.points.rows(); ++r) {
+      largest = std::max(largest, prepared.points.row(r).cwiseAbs().maxCoeff());
+    }
+    if (largest > T(0)) {
+      prepared.exponent = std::ilogb(largest) + 1;
+      for (Index r = 0; r < prepared.points.rows(); ++r) {
+        for (Index c = 0; c < cols; ++c) {
+          prepared.points(r, c) = std::scalbn(prepared.points(r, c), -prepared.exponent);
+        }
+      }
+    }
     prepared.squared_norms = prepared.points.rowwise().squaredNorm();
   }
   return prepared;
@@ -216,10 +238,14 @@ void nearest_neighbors(ConstMatrixView<T> embeddings, Index k, Distance distance
                               neighbors(q0 + a, r) = indices[a * k + r];
                               if (!want_distances) continue;
                               const T s = scores[a * k + r];
+                              // Euclidean: back to the input's scale, saturating at
+                              // the largest T where the true distance exceeds it.
                               distances(q0 + a, r) =
                                   distance == Distance::cosine
                                       ? T(1) - s
-                                      : std::sqrt(std::max(T(0), -s));
+                                      : std::min(std::scalbn(std::sqrt(std::max(T(0), -s)),
+                                                             prepared.exponent),
+                                                 std::numeric_limits<T>::max());
                             }
                           }
                         });

@@ -20,6 +20,7 @@
 
 #include "pdml/core/labels.hpp"
 #include "pdml/core/matrix_view.hpp"
+#include "pdml/core/scaled_norm.hpp"
 #include "pdml/core/validate.hpp"
 #include "pdml/evaluation/retrieval.hpp"
 
@@ -74,16 +75,16 @@ double norm_uncertainty_auroc(ConstMatrixView<T> embeddings,
   if (static_cast<Index>(nearest_is_correct.size()) != embeddings.rows) {
     detail::throw_invalid(fn, "nearest_is_correct", "must hold one value per row of embeddings");
   }
-  std::vector<double> norms(static_cast<std::size_t>(embeddings.rows));
+  // The AUROC depends on the order of the norms only: it is computed from log |e|,
+  // taken scaled (finite for every finite non-zero row, however large or subnormal;
+  // the zero row ranks lowest), so no norm overflows or ties spuriously at 0.
+  std::vector<double> log_norms(static_cast<std::size_t>(embeddings.rows));
   for (Index r = 0; r < embeddings.rows; ++r) {
-    double sum = 0.0;
-    for (Index c = 0; c < embeddings.cols; ++c) {
-      const double x = static_cast<double>(embeddings(r, c));
-      sum += x * x;
-    }
-    norms[static_cast<std::size_t>(r)] = std::sqrt(sum);
+    const ScaledNorm norm = scaled_norm(embeddings.row(r), embeddings.cols);
+    log_norms[static_cast<std::size_t>(r)] =
+        norm.value > 0.0 ? norm.log() : std::numeric_limits<double>::lowest();
   }
-  return auroc(norms.data(), nearest_is_correct.data(), embeddings.rows);
+  return auroc(log_norms.data(), nearest_is_correct.data(), embeddings.rows);
 }
 
 /// The same, running the nearest-neighbour search itself (self excluded).
@@ -111,6 +112,53 @@ double norm_uncertainty_auroc(MatrixView<T> embeddings, Labels labels,
                               Distance distance = Distance::cosine,
                               const SearchBlocks& blocks = SearchBlocks{}) {
   return norm_uncertainty_auroc(ConstMatrixView<T>(embeddings), labels, distance, blocks);
+}
+
+/// Retrieval with rejection: for each fraction q of `fractions` (each in
+/// (0, 1]), the share of correct outcomes among the ceil(q n) queries with the
+/// highest `scores` (n finite values, higher = more certain), i.e. the
+/// accuracy left after rejecting the least certain 1 - q. A group of tied
+/// scores that straddles the cut counts in proportion to the part of it kept
+/// (the expectation over random tie-breaking), so a constant score gives the
+/// overall accuracy at every q: the floor that random ordering reaches on
+/// average.
+template <class T>
+std::vector<double> rejection_curve(const T* scores, const std::uint8_t* correct, Index n,
+                                    const std::vector<double>& fractions) {
+  constexpr const char* fn = "pdml::rejection_curve";
+  if (n < 1) detail::throw_invalid(fn, "n", "must be at least 1");
+  if (scores == nullptr) detail::throw_invalid(fn, "scores", "is a null pointer");
+  if (correct == nullptr) detail::throw_invalid(fn, "correct", "is a null pointer");
+  for (Index i = 0; i < n; ++i) {
+    if (!std::isfinite(scores[i])) detail::throw_invalid(fn, "scores", "has a non-finite element");
+  }
+  for (double q : fractions) {
+    if (!(q > 0.0 && q <= 1.0)) detail::throw_invalid(fn, "fractions", "must lie in (0, 1]");
+  }
+  std::vector<Index> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), Index(0));
+  std::sort(order.begin(), order.end(), [&](Index a, Index b) {
+    return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
+  });
+  std::vector<double> accuracy;
+  accuracy.reserve(fractions.size());
+  for (double q : fractions) {
+    const auto kept = std::max<Index>(
+        1, std::min<Index>(n, static_cast<Index>(std::ceil(q * static_cast<double>(n) - 1e-9))));
+    double hits = 0.0;
+    for (Index start = 0; start < kept;) {
+      Index end = start + 1;
+      while (end < n && scores[order[end]] == scores[order[start]]) ++end;
+      Index group_hits = 0;
+      for (Index t = start; t < end; ++t) group_hits += correct[order[t]] != 0 ? 1 : 0;
+      const Index taken = std::min(end, kept) - start;
+      hits += static_cast<double>(group_hits) * static_cast<double>(taken) /
+              static_cast<double>(end - start);
+      start = end;
+    }
+    accuracy.push_back(hits / static_cast<double>(kept));
+  }
+  return accuracy;
 }
 
 }  // namespace pdml

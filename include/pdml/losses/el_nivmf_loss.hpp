@@ -6,11 +6,13 @@
 // as one forward/backward pair over views. Math: docs/math.md, section
 // similarities-losses; contract and a training step: docs/api.md.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Core>
@@ -86,14 +88,20 @@ class ElNivmfLoss {
     mutable RowMajorMatrix<T> grad_samples;     ///< (S B) x D
     mutable RowMajorMatrix<T> grad_directions;  ///< B x D (guided only)
     mutable RowMajorMatrix<T> grad_proxy_terms; ///< C x D (guided only)
-    mutable std::vector<T> previous_gradients;  ///< GradientMode::accumulate scratch
-
     /// The B per-sample Proxy-NCA losses loss_i = -sim(i, y_i) + logsumexp_c sim(i, c)
     /// of the last forward as a B x 1 view (0 for ignored rows); valid until the next
     /// forward. Their reduction plus the ProxyAnchor term is what forward returns.
     ConstMatrixView<T> sample_losses() const { return nca.sample_losses(); }
     /// Rows that counted (all of them unless options.ignore_label is set).
     Index kept_rows() const { return nca.kept_rows; }
+    // Transactions: forward draws into the pending buffers and swaps them in only once
+    // the draw succeeded; backward stages its gradients here and writes the caller's
+    // outputs only once all of them are finite.
+    RowMajorMatrix<T> pending_samples;
+    VmfSampleSaved<T> pending_sampler;
+    mutable RowMajorMatrix<T> staged_embeddings;  ///< B x D
+    mutable RowMajorMatrix<T> staged_proxies;     ///< C x D
+    mutable RowMajorMatrix<T> staged_kappas;      ///< C x D
   };
 
   explicit ElNivmfLoss(Options options) : options_(options) {
@@ -136,8 +144,19 @@ class ElNivmfLoss {
     const char* fn = "pdml::ElNivmfLoss::forward";
     validate_inputs(fn, embeddings, labels, proxies, kappas, temperature);
     const Index b = embeddings.rows, d = embeddings.cols;
-    saved.samples.resize(options_.n_samples * b, d);
-    vmf_sample(embeddings, options_.n_samples, rng, detail::dense(saved.samples), &saved.sampler);
+    if (options_.scoring == NivmfScoring::exact_density) {
+      double k_min = 0, k_max = 0;  // the samples are unit vectors
+      detail::check_exact_density_kappas(fn, kappas, options_.min_kappa, k_min, k_max);
+    }
+    detail::check_score_range(fn, proxies, kappas, options_.min_kappa, options_.scoring, 1.0,
+                              1.0, temperature_of(temperature));
+    // Drawn aside and swapped in: should a draw reach the sampler's iteration cap
+    // (VmfSampleCapReached, below 2^-100 per draw), the previous forward stays usable.
+    saved.pending_samples.resize(options_.n_samples * b, d);
+    vmf_sample(embeddings, options_.n_samples, rng, detail::dense(saved.pending_samples),
+               &saved.pending_sampler);
+    saved.samples.swap(saved.pending_samples);
+    std::swap(saved.sampler, saved.pending_sampler);
     return forward_unchecked(detail::dense_const(saved.samples), embeddings, labels,
                              proxies, kappas, temperature, true, saved);
   }
@@ -161,12 +180,12 @@ class ElNivmfLoss {
     detail::check_input(fn, "samples", samples, options_.n_samples * embeddings.rows,
                         embeddings.cols);
     if (options_.scoring == NivmfScoring::exact_density) {
-      for (Index r = 0; r < samples.rows; ++r) {
-        if (as_eigen(samples).row(r).squaredNorm() == T(0)) {
-          detail::throw_invalid(fn, "samples", "has a zero row (not a point on the sphere)");
-        }
-      }
+      detail::check_exact_density_range(fn, "samples", samples, kappas, options_.min_kappa);
     }
+    double x_min = 0, x_max = 0;
+    detail::row_norm_range(samples, x_min, x_max);
+    detail::check_score_range(fn, proxies, kappas, options_.min_kappa, options_.scoring, x_min,
+                              x_max, temperature_of(temperature));
     return forward_unchecked(samples, embeddings, labels, proxies, kappas, temperature, false,
                              saved);
   }
@@ -186,8 +205,8 @@ class ElNivmfLoss {
     const char* fn = "pdml::ElNivmfLoss::backward";
     check_backward(fn, saved, grad_embeddings, grad_proxies, grad_kappas, grad_samples);
     detail::check_scalar(fn, "grad_loss", grad_loss, false);
-    run_backward(saved, grad_embeddings, grad_proxies, grad_kappas, grad_temperature,
-                 grad_samples, grad_loss, [&](MatrixView<T> grad_pairs) {
+    run_backward(fn, "grad_loss", saved, grad_embeddings, grad_proxies, grad_kappas,
+                 grad_temperature, grad_samples, grad_loss, [&](MatrixView<T> grad_pairs) {
                    detail::proxy_nca_backward_unchecked(saved.nca, grad_loss, grad_pairs);
                  });
   }
@@ -207,8 +226,8 @@ class ElNivmfLoss {
                             "needs options.reduction = none (pass a scalar grad_loss)");
     }
     detail::check_input(fn, "grad_sample_losses", grad_sample_losses, saved.batch, 1);
-    run_backward(saved, grad_embeddings, grad_proxies, grad_kappas, grad_temperature,
-                 grad_samples, T(0), [&](MatrixView<T> grad_pairs) {
+    run_backward(fn, "grad_sample_losses", saved, grad_embeddings, grad_proxies, grad_kappas,
+                 grad_temperature, grad_samples, T(0), [&](MatrixView<T> grad_pairs) {
                    detail::proxy_nca_backward_rows(
                        saved.nca, [&](Index i) { return grad_sample_losses(i, 0); },
                        grad_pairs);
@@ -258,49 +277,79 @@ class ElNivmfLoss {
 
   /// The shared backward: nca_backward fills the B x C gradient of the Proxy-NCA term;
   /// the ProxyAnchor term is scaled by grad_loss (0 for the per-sample form, whose
-  /// options exclude guidance).
+  /// options exclude guidance). Every gradient is computed into the Saved's staging
+  /// buffers first; the caller's outputs are written (overwritten or added to) only once
+  /// all of them are finite, since a gradient can exceed the largest T (e.g. in float
+  /// for a tiny temperature against large |K nu|). Otherwise it throws naming
+  /// upstream_name, the caller's upstream gradient, with nothing written.
   template <class NcaBackward>
-  void run_backward(const Saved& saved, MatrixView<T> grad_embeddings,
-                    MatrixView<T> grad_proxies, MatrixView<T> grad_kappas, T* grad_temperature,
+  void run_backward(const char* fn, const char* upstream_name, const Saved& saved,
+                    MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
+                    MatrixView<T> grad_kappas, T* grad_temperature,
                     MatrixView<T>* grad_samples, T grad_loss,
                     NcaBackward&& nca_backward) const {
-    const MatrixView<T> no_view{nullptr, 0, 0, 0};
-    detail::with_gradient_mode(
-        options_.gradients,
-        {grad_embeddings, grad_proxies, grad_kappas, grad_samples ? *grad_samples : no_view},
-        grad_temperature, saved.previous_gradients, [&] {
-          nca_backward(detail::dense(saved.grad_pairs));
-          MatrixView<T> sample_grads =
-              grad_samples != nullptr ? *grad_samples : detail::dense(saved.grad_samples);
-          detail::el_nivmf_similarity_backward_unchecked(
-              saved.similarity, detail::dense_const(saved.grad_pairs), sample_grads,
-              grad_proxies, grad_kappas, grad_temperature);
-          if (grad_temperature != nullptr && options_.log_temperature) {
-            *grad_temperature *= saved.similarity.temperature;  // dL/dlogT = T dL/dT
-          }
-          auto g_e = as_eigen(grad_embeddings);
-          if (saved.sampled) {
-            vmf_sample_backward(saved.sampler, ConstMatrixView<T>(sample_grads),
-                                grad_embeddings);
-          } else {
-            g_e.setZero();
-          }
-          if (saved.guided) {
-            // sum reduction is B' times the mean, the ProxyAnchor term included.
-            const T anchor_scale = options_.reduction == Reduction::mean
-                                       ? T(1)
-                                       : static_cast<T>(saved.nca.kept_rows);
-            detail::proxy_anchor_backward_unchecked(
-                saved.anchor, grad_loss * options_.guidance_weight * anchor_scale,
-                detail::dense(saved.grad_pairs));
-            detail::cosine_similarity_backward_unchecked(
-                saved.cosine, detail::dense_const(saved.grad_pairs),
-                detail::dense(saved.grad_directions), detail::dense(saved.grad_proxy_terms),
-                static_cast<T*>(nullptr));
-            g_e += saved.grad_directions;
-            as_eigen(grad_proxies) += saved.grad_proxy_terms;
-          }
-        });
+    auto overflow = [&]() {
+      std::ostringstream os;
+      os << "is too large for this forward pass (its temperature "
+         << saved.similarity.temperature
+         << "): some gradient exceeds the largest finite value of its type; nothing was "
+            "written";
+      detail::throw_invalid(fn, upstream_name, os.str());
+    };
+    nca_backward(detail::dense(saved.grad_pairs));
+    T staged_temperature = 0;
+    detail::el_nivmf_similarity_backward_unchecked(
+        saved.similarity, detail::dense_const(saved.grad_pairs), detail::dense(saved.grad_samples),
+        detail::dense(saved.staged_proxies), detail::dense(saved.staged_kappas),
+        &staged_temperature);
+    if (options_.log_temperature) {
+      staged_temperature *= saved.similarity.temperature;  // dL/dlogT = T dL/dT
+    }
+    if (!saved.grad_samples.allFinite() || !saved.staged_proxies.allFinite() ||
+        !saved.staged_kappas.allFinite() || !std::isfinite(staged_temperature)) {
+      overflow();
+    }
+    saved.staged_embeddings.setZero();  // after forward_with_samples: only the guidance term
+    if (saved.sampled) {
+      vmf_sample_backward(saved.sampler, detail::dense_const(saved.grad_samples),
+                          detail::dense(saved.staged_embeddings));
+    }
+    if (saved.guided) {
+      // sum reduction is B' times the mean, the ProxyAnchor term included.
+      const T anchor_scale = options_.reduction == Reduction::mean
+                                 ? T(1)
+                                 : static_cast<T>(saved.nca.kept_rows);
+      detail::proxy_anchor_backward_unchecked(
+          saved.anchor, grad_loss * options_.guidance_weight * anchor_scale,
+          detail::dense(saved.grad_pairs));
+      detail::cosine_similarity_backward_unchecked(
+          saved.cosine, detail::dense_const(saved.grad_pairs),
+          detail::dense(saved.grad_directions), detail::dense(saved.grad_proxy_terms),
+          static_cast<T*>(nullptr));
+      saved.staged_embeddings += saved.grad_directions;
+      saved.staged_proxies += saved.grad_proxy_terms;
+    }
+    if (!saved.staged_embeddings.allFinite() || !saved.staged_proxies.allFinite()) overflow();
+    const bool add = options_.gradients == GradientMode::accumulate;
+    auto commit = [add](MatrixView<T> output, const RowMajorMatrix<T>& staged) {
+      if (add) {
+        as_eigen(output) += staged;
+      } else {
+        as_eigen(output) = staged;
+      }
+    };
+    commit(grad_embeddings, saved.staged_embeddings);
+    commit(grad_proxies, saved.staged_proxies);
+    commit(grad_kappas, saved.staged_kappas);
+    if (grad_samples != nullptr) commit(*grad_samples, saved.grad_samples);
+    if (grad_temperature != nullptr) {
+      *grad_temperature = add ? *grad_temperature + staged_temperature : staged_temperature;
+    }
+  }
+
+  /// T from the caller's temperature argument (log T with options.log_temperature).
+  T temperature_of(T argument) const {
+    return options_.log_temperature ? std::exp(argument) : argument;
   }
 
   void validate_inputs(const char* fn, ConstMatrixView<T> embeddings, Labels labels,
@@ -309,6 +358,7 @@ class ElNivmfLoss {
     detail::check_nonempty(fn, "embeddings", embeddings);
     if (embeddings.cols < 2) detail::throw_invalid(fn, "embeddings", "needs at least 2 columns");
     detail::check_input(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
+    detail::check_row_norms_fit(fn, "embeddings", embeddings);
     detail::check_nonempty(fn, "proxies", proxies);
     detail::check_same_cols(fn, "proxies", proxies, "embeddings", embeddings);
     detail::check_proxy_vectors(fn, "proxies", proxies, proxies.rows, embeddings.cols);
@@ -317,13 +367,11 @@ class ElNivmfLoss {
     detail::check_labels(fn, "labels", labels, embeddings.rows, proxies.rows,
                          options_.ignore_label ? &*options_.ignore_label : nullptr);
     if (options_.log_temperature) {
+      // log T: T = exp(log T) must be a normal number, as a temperature itself must.
       detail::check_scalar(fn, "temperature", temperature, false);
-      if (!std::isfinite(std::exp(temperature)) || !(std::exp(temperature) > T(0))) {
-        detail::throw_invalid(fn, "temperature",
-                              "is log T, and exp of it is not a positive finite number");
-      }
+      detail::check_temperature(fn, std::exp(temperature));
     } else {
-      detail::check_scalar(fn, "temperature", temperature, true);
+      detail::check_temperature(fn, temperature);
     }
   }
 
@@ -332,8 +380,7 @@ class ElNivmfLoss {
                       ConstMatrixView<T> kappas, T temperature_argument, bool sampled,
                       Saved& saved) const {
     const Index b = embeddings.rows, c_count = proxies.rows, d = embeddings.cols;
-    const T temperature =
-        options_.log_temperature ? std::exp(temperature_argument) : temperature_argument;
+    const T temperature = temperature_of(temperature_argument);
     saved.options = options_;
     saved.sampled = sampled;
     saved.batch = b;
@@ -361,6 +408,9 @@ class ElNivmfLoss {
     }
     saved.grad_pairs.resize(b, c_count);
     saved.grad_samples.resize(Index(options_.n_samples) * b, d);
+    saved.staged_embeddings.resize(b, d);
+    saved.staged_proxies.resize(c_count, d);
+    saved.staged_kappas.resize(c_count, d);
     const T anchor_scale =
         options_.reduction == Reduction::mean ? T(1) : static_cast<T>(saved.nca.kept_rows);
     return saved.nca_loss + options_.guidance_weight * anchor_scale * saved.anchor_loss;
@@ -389,19 +439,32 @@ Index warm_start_proxies(ConstMatrixView<detail::NonDeduced<T>> embeddings, Labe
                        ignore_label ? &*ignore_label : nullptr);
   detail::check_no_overlap<T>(fn, {{"proxies", proxies}, {"kappas", kappas}});
   detail::check_scalar(fn, "initial_kappa", initial_kappa, true);
-  const auto e = as_eigen(embeddings);
+  // The direction of a sum does not change under a common power-of-two scale: each
+  // class sums its embeddings scaled by 2^-e (e the exponent of the class's largest
+  // magnitude), so that sums of large rows do not overflow and rows near the
+  // subnormals keep their bits.
+  std::vector<T> largest(static_cast<std::size_t>(proxies.rows), T(0));
+  for (Index i = 0; i < embeddings.rows; ++i) {
+    if (ignore_label && labels[i] == *ignore_label) continue;
+    T& top = largest[static_cast<std::size_t>(labels[i])];
+    for (Index j = 0; j < embeddings.cols; ++j) top = std::max(top, std::abs(embeddings(i, j)));
+  }
   RowMajorMatrix<T> sums = RowMajorMatrix<T>::Zero(proxies.rows, embeddings.cols);
   for (Index i = 0; i < embeddings.rows; ++i) {
     if (ignore_label && labels[i] == *ignore_label) continue;
-    sums.row(labels[i]) += e.row(i);
+    const T top = largest[static_cast<std::size_t>(labels[i])];
+    const int exponent = top > T(0) ? std::ilogb(top) : 0;
+    for (Index j = 0; j < embeddings.cols; ++j) {
+      sums(labels[i], j) += std::scalbn(embeddings(i, j), -exponent);
+    }
   }
   auto v = as_eigen(proxies);
   auto k = as_eigen(kappas);
   Index initialized = 0;
   for (Index c = 0; c < proxies.rows; ++c) {
-    const T norm = sums.row(c).norm();
-    if (!(norm > T(0))) continue;
-    v.row(c) = sums.row(c) / norm;
+    const ScaledNorm norm = scaled_norm(sums.row(c).data(), sums.cols());
+    if (!(norm.value > 0.0)) continue;
+    divide_by_scaled_norm(sums.row(c).data(), sums.cols(), 1, norm, v.row(c).data());
     k.row(c).setConstant(initial_kappa);
     ++initialized;
   }

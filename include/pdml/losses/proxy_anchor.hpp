@@ -40,16 +40,15 @@ namespace detail {
 /// One class's ProxyAnchor term, for the class `label` whose cosines are column `column` of
 /// cosines (B x n); writes that column of grad (B x n), dL/ds for grad_loss = 1. The weights
 /// 1/|P+| and 1/C come from the caller, so that a block of the classes (or one shard of them)
-/// uses the counts of all classes.
+/// uses the counts of all classes. Rows labelled *ignore_label (when given) take no part.
 template <class T>
 T proxy_anchor_class_term(ConstMatrixView<T> cosines, Labels labels, Index column,
                           std::int64_t label, T alpha, T delta, T pos_weight, T neg_weight,
-                          MatrixView<T> grad,
-                          std::optional<std::int64_t> ignore_label = std::nullopt) {
+                          MatrixView<T> grad, const std::int64_t* ignore_label = nullptr) {
   const Index b = cosines.rows;
   auto g = as_eigen(grad);
-  // An ignored row is no class's positive and no class's negative (gradient 0).
-  auto kept = [&](Index i) { return !ignore_label || labels[i] != *ignore_label; };
+  // An ignored row is no class's positive and no class's negative.
+  auto kept = [&](Index i) { return ignore_label == nullptr || labels[i] != *ignore_label; };
   // log(1 + sum exp z) = logsumexp({0} u {z}); the exponents are stored in grad first.
   T pos_top = 0, neg_top = 0;
   bool is_present = false;
@@ -94,15 +93,14 @@ T proxy_anchor_forward_unchecked(ConstMatrixView<T> cosines, Labels labels,
                                  std::optional<std::int64_t> ignore_label = std::nullopt) {
   const Index b = cosines.rows, c_count = cosines.cols;
   saved.ignore_label = ignore_label;
-  // An ignored row is no class's positive and no class's negative.
-  auto kept = [&](Index i) { return !ignore_label || labels[i] != *ignore_label; };
+  const std::int64_t* ignored = ignore_label ? &*ignore_label : nullptr;
   saved.grad_cosines.resize(b, c_count);
   saved.class_terms.resize(c_count);
   // Kept in saved so that a reused Saved allocates nothing after the first step.
   std::vector<char>& present = saved.class_present;
   present.assign(static_cast<std::size_t>(c_count), 0);
   for (Index i = 0; i < b; ++i) {
-    if (kept(i)) present[static_cast<std::size_t>(labels[i])] = 1;
+    if (ignored == nullptr || labels[i] != *ignored) present[static_cast<std::size_t>(labels[i])] = 1;
   }
   Index n_present = 0;
   for (char p : present) n_present += p;
@@ -111,7 +109,7 @@ T proxy_anchor_forward_unchecked(ConstMatrixView<T> cosines, Labels labels,
   parallel_rows(c_count, 2 * b, [&](Index c) {
     saved.class_terms[c] = proxy_anchor_class_term(cosines, labels, c, std::int64_t(c), alpha,
                                                    delta, pos_weight, neg_weight,
-                                                   dense(saved.grad_cosines), ignore_label);
+                                                   dense(saved.grad_cosines), ignored);
   });
   T total = 0;
   for (Index c = 0; c < c_count; ++c) total += saved.class_terms[c];

@@ -28,12 +28,15 @@
 #include <Eigen/Core>
 
 #include "pdml/core/eigen_map.hpp"
+#include "pdml/core/gradient_mode.hpp"
+#include "pdml/core/labels.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/distributions/vmf_sample.hpp"
 #include "pdml/losses/communicator.hpp"
 #include "pdml/losses/el_nivmf_loss.hpp"
 #include "pdml/losses/proxy_anchor.hpp"
 #include "pdml/losses/proxy_nca.hpp"
+#include "pdml/losses/reduction.hpp"
 #include "pdml/random/philox.hpp"
 #include "pdml/similarities/cosine.hpp"
 #include "pdml/similarities/detail/batched.hpp"
@@ -125,26 +128,21 @@ class ShardedElNivmfLoss {
 
   explicit ShardedElNivmfLoss(Options options) : options_(options), criterion_(options.criterion) {
     const char* fn = "pdml::ShardedElNivmfLoss::ShardedElNivmfLoss";
-    if (options.block_classes < 1) {
-      detail::throw_invalid(fn, "options.block_classes", "must be >= 1");
+    if (options.block_classes < 1) detail::throw_invalid(fn, "options.block_classes", "must be >= 1");
+    // The sharded reduction implements the paper's criterion (mean over the batch, every row
+    // kept, T itself, gradients overwritten); the other single-process options are refused
+    // rather than silently ignored.
+    if (options.criterion.reduction != Reduction::mean) {
+      detail::throw_invalid(fn, "options.criterion.reduction", "must be Reduction::mean here");
     }
-    // The single-process options this criterion does not implement (yet) are refused, not ignored.
-    const auto& c = options.criterion;
-    if (c.reduction != Reduction::mean) {
-      detail::throw_invalid(fn, "options.criterion.reduction",
-                            "must be mean for the sharded criterion");
+    if (options.criterion.ignore_label) {
+      detail::throw_invalid(fn, "options.criterion.ignore_label", "is not supported here");
     }
-    if (c.ignore_label) {
-      detail::throw_invalid(fn, "options.criterion.ignore_label",
-                            "is not supported by the sharded criterion");
+    if (options.criterion.log_temperature) {
+      detail::throw_invalid(fn, "options.criterion.log_temperature", "is not supported here");
     }
-    if (c.log_temperature) {
-      detail::throw_invalid(fn, "options.criterion.log_temperature",
-                            "is not supported by the sharded criterion (pass T)");
-    }
-    if (c.gradients != GradientMode::overwrite) {
-      detail::throw_invalid(fn, "options.criterion.gradients",
-                            "must be overwrite for the sharded criterion");
+    if (options.criterion.gradients != GradientMode::overwrite) {
+      detail::throw_invalid(fn, "options.criterion.gradients", "must be GradientMode::overwrite here");
     }
   }
 
@@ -157,7 +155,7 @@ class ShardedElNivmfLoss {
   /// anything (and before communicating: a rank that throws leaves the others waiting in
   /// the collective, so a trainer aborts the group on an exception).
   template <class Communicator>
-  T forward(ConstMatrixView<T> embeddings, const std::int64_t* labels,
+  T forward(ConstMatrixView<T> embeddings, Labels labels,
             ConstMatrixView<T> proxies, ConstMatrixView<T> kappas, T temperature, RngKey rng,
             ClassShard shard, Communicator& communicator, Saved& saved) const {
     static_assert(is_communicator_v<Communicator, T>,
@@ -180,7 +178,8 @@ class ShardedElNivmfLoss {
     saved.temperature = temperature;
     saved.samples.resize(Index(o.n_samples) * b, d);
     vmf_sample(embeddings, o.n_samples, rng, detail::dense(saved.samples), &saved.sampler);
-    saved.labels.assign(labels, labels + b);
+    saved.labels.resize(static_cast<std::size_t>(b));
+    for (Index i = 0; i < b; ++i) saved.labels[static_cast<std::size_t>(i)] = labels[i];
     saved.guided = o.guidance_weight != T(0);
     saved.embeddings.resize(saved.guided ? b : 0, saved.guided ? d : 0);
     if (saved.guided) saved.embeddings = as_eigen(embeddings);

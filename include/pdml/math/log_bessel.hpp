@@ -32,6 +32,7 @@
 
 #include "pdml/config.hpp"
 #include "pdml/math/detail/debye_coefficients.hpp"
+#include "pdml/math/detail/scalar.hpp"
 
 namespace pdml {
 namespace detail {
@@ -50,10 +51,10 @@ constexpr double kLogTwoPi = 1.8378770664093454835606594728112352797227949472;
 constexpr double kTinyArgument = 1e-290;
 
 PDML_HOST_DEVICE PDML_FORCE_INLINE double quiet_nan() {
-  return std::numeric_limits<double>::quiet_NaN();
+  return pdml::detail::quiet_nan_<double>();
 }
 PDML_HOST_DEVICE PDML_FORCE_INLINE double infinity() {
-  return std::numeric_limits<double>::infinity();
+  return pdml::detail::infinity_<double>();
 }
 
 /// Pieces of the Debye expansion at order v and argument x = v z, written
@@ -422,8 +423,13 @@ PDML_HOST_DEVICE inline double ratio_part_positive(double v, double x, RatioPart
   return r <= 0.5 ? 1.0 - r : kummer_moments(v, x).complement;
 }
 
+/// Largest supported order: above ~1e33 log I is lost at the smallest arguments and
+/// above ~1e153 v^2 + x^2 overflows (found by fuzz/fuzz_bessel.cpp); orders of a vMF
+/// on S^{p-1} are p/2 - 1 < 2^30. Larger orders give NaN, as negative ones do.
+constexpr double kMaxOrder = 1e30;
+
 PDML_HOST_DEVICE PDML_FORCE_INLINE bool invalid(double v, double x) {
-  return !(v >= 0.0) || !(x >= 0.0) || v == infinity();
+  return !(v >= 0.0) || !(x >= 0.0) || !(v <= kMaxOrder);
 }
 
 PDML_HOST_DEVICE inline double log_bessel_i(double v, double x) {
@@ -433,27 +439,40 @@ PDML_HOST_DEVICE inline double log_bessel_i(double v, double x) {
   return log_bessel_i_positive(v, x);
 }
 
+/// Below this argument r = x / (2v + 2) (1 - x^2 / (4 (v + 1)(v + 2)) + ...) is its
+/// first term to double precision (the correction is below 1e-300), 1 - r rounds to 1
+/// and dr/dx to its limit 1 / (2v + 2): used there rather than the general paths,
+/// which lose the subnormal range (2v / x overflows).
+constexpr double kRatioLeadingTermArgument = 1e-150;
+
 PDML_HOST_DEVICE inline double ratio_part(double v, double x, RatioPart part) {
   if (invalid(v, x)) return quiet_nan();
-  if (x == 0.0) {
-    return part == RatioPart::ratio ? 0.0 : part == RatioPart::complement ? 1.0 : 0.5 / (v + 1.0);
+  if (x < kRatioLeadingTermArgument) {
+    const double slope = 0.5 / (v + 1.0);
+    return part == RatioPart::ratio ? x * slope
+                                    : part == RatioPart::complement ? 1.0 - x * slope : slope;
   }
   if (x == infinity()) return part == RatioPart::ratio ? 1.0 : 0.0;
-  return ratio_part_positive(v, x, part);
+  // Outside the documented accuracy domain the expansions may round a hair past
+  // the range of a ratio of positive Bessel functions: clamp to it.
+  const double value = ratio_part_positive(v, x, part);
+  if (part == RatioPart::derivative) return value < 0.0 ? 0.0 : value;
+  return value < 0.0 ? 0.0 : (value > 1.0 ? 1.0 : value);
 }
 
 }  // namespace bessel
 }  // namespace detail
 
 /// log I_v(x), the log of the modified Bessel function of the first kind.
-/// v >= 0, x >= 0; x = 0 gives 0 for v = 0 and -inf otherwise; NaN for
-/// negative or NaN input.
+/// 0 <= v <= 1e30, x >= 0; x = 0 gives 0 for v = 0 and -inf otherwise; NaN for
+/// negative or NaN input and for orders above 1e30.
 template <class T>
 PDML_HOST_DEVICE inline T log_bessel_i(T v, T x) {
   return static_cast<T>(detail::bessel::log_bessel_i(static_cast<double>(v), static_cast<double>(x)));
 }
 
-/// I_{v+1}(x) / I_v(x) in [0, 1); 0 at x = 0. Never formed from two logs.
+/// I_{v+1}(x) / I_v(x) in [0, 1] (0 <= v <= 1e30, x >= 0; NaN otherwise); 0 at
+/// x = 0, x / (2v + 2) below x = 1e-150. Never formed from two logs.
 template <class T>
 PDML_HOST_DEVICE inline T bessel_i_ratio(T v, T x) {
   return static_cast<T>(detail::bessel::ratio_part(static_cast<double>(v), static_cast<double>(x),

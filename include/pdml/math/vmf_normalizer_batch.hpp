@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "pdml/core/cpu_dispatch.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/core/validate.hpp"
 #include "pdml/math/log_bessel.hpp"
@@ -117,7 +118,8 @@ PDML_FORCE_INLINE void debye_block(double v, double half_p_log_two_pi, const dou
 }
 
 template <int K, class T>
-void debye_loop(int p, const T* kappa, Index n, T* log_normalizer, T* mean_resultant) {
+PDML_FORCE_INLINE void debye_loop_body(int p, const T* kappa, Index n, T* log_normalizer,
+                                       T* mean_resultant) {
   const double v = 0.5 * p - 1.0;
   // Small orders: the Debye lanes hold only for kappa >= kDebyeMinArgument;
   // the other lanes of a block are re-evaluated by the scalar routine from
@@ -147,6 +149,33 @@ void debye_loop(int p, const T* kappa, Index n, T* log_normalizer, T* mean_resul
       if (mean_resultant) mean_resultant[start + lane] = static_cast<T>(out_mean[lane]);
     }
   }
+}
+
+#if PDML_HAS_CPU_DISPATCH
+// Run-time dispatched kernels (core/cpu_dispatch.hpp); the wider levels may
+// contract multiply-adds into FMAs, so results agree to a few ulp.
+template <int K, class T>
+PDML_TARGET_AVX512 void debye_loop_avx512(int p, const T* kappa, Index n, T* log_normalizer,
+                                          T* mean_resultant) {
+  debye_loop_body<K>(p, kappa, n, log_normalizer, mean_resultant);
+}
+template <int K, class T>
+PDML_TARGET_AVX2 void debye_loop_avx2(int p, const T* kappa, Index n, T* log_normalizer,
+                                      T* mean_resultant) {
+  debye_loop_body<K>(p, kappa, n, log_normalizer, mean_resultant);
+}
+#endif
+
+template <int K, class T>
+void debye_loop(int p, const T* kappa, Index n, T* log_normalizer, T* mean_resultant) {
+#if PDML_HAS_CPU_DISPATCH
+  switch (cpu_level()) {
+    case CpuLevel::avx512: debye_loop_avx512<K>(p, kappa, n, log_normalizer, mean_resultant); return;
+    case CpuLevel::avx2: debye_loop_avx2<K>(p, kappa, n, log_normalizer, mean_resultant); return;
+    default: break;
+  }
+#endif
+  debye_loop_body<K>(p, kappa, n, log_normalizer, mean_resultant);
 }
 
 }  // namespace vmf_batch

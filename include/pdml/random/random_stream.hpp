@@ -22,6 +22,7 @@
 #include <limits>
 
 #include "pdml/config.hpp"
+#include "pdml/core/cpu_dispatch.hpp"
 #include "pdml/math/detail/scalar.hpp"
 #include "pdml/random/philox.hpp"
 
@@ -192,25 +193,38 @@ namespace detail {
 // x86 hosts when compiled with FMA, e.g. -march=haswell or -march=native).
 // Without hardware FMA, ::fma is a slow software routine, so the host falls
 // back to a * b + c: the normals then differ from the device's in the last
-// bits (they remain correct to ~1 ulp).
+// bits (they remain correct to ~1 ulp). Exception: fill_normals in builds
+// with run-time dispatch (core/cpu_dispatch.hpp) always fuses (see there).
 #if PDML_DEVICE_COMPILATION || defined(__FMA__) || defined(__aarch64__)
 #define PDML_FUSED_FMA 1
 #else
 #define PDML_FUSED_FMA 0
 #endif
+constexpr bool kFusedFma = PDML_FUSED_FMA != 0;
+// The same with the choice made by the caller: the run-time dispatched
+// kernels (core/cpu_dispatch.hpp) always fuse, whatever the flags, so that
+// every dispatch level draws the same bits.
+template <bool kFma>
+PDML_HOST_DEVICE PDML_FORCE_INLINE double fused_as(double a, double b, double c) {
+  if constexpr (kFma) {
+    return ::fma(a, b, c);
+  } else {
+    return a * b + c;
+  }
+}
+template <bool kFma>
+PDML_HOST_DEVICE PDML_FORCE_INLINE float fused_as(float a, float b, float c) {
+  if constexpr (kFma) {
+    return ::fmaf(a, b, c);
+  } else {
+    return a * b + c;
+  }
+}
 PDML_HOST_DEVICE PDML_FORCE_INLINE double fused(double a, double b, double c) {
-#if PDML_FUSED_FMA
-  return ::fma(a, b, c);
-#else
-  return a * b + c;
-#endif
+  return fused_as<kFusedFma>(a, b, c);
 }
 PDML_HOST_DEVICE PDML_FORCE_INLINE float fused(float a, float b, float c) {
-#if PDML_FUSED_FMA
-  return ::fmaf(a, b, c);
-#else
-  return a * b + c;
-#endif
+  return fused_as<kFusedFma>(a, b, c);
 }
 
 // Bit casts: __builtin_bit_cast where available (GCC's vectoriser does not
@@ -261,6 +275,7 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE std::uint32_t float_as_bits(float value) {
 // -2 log(u) for a normal number u in (0, 1): u = 2^e m with m in
 // [sqrt(1/2), sqrt(2)), log m = 2 atanh(s), s = (m - 1)/(m + 1), |s| <= 0.1716,
 // by its Taylor series (12 terms: truncation < 1e-18 relative).
+template <bool kFma = kFusedFma>
 PDML_HOST_DEVICE PDML_FORCE_INLINE double minus_two_log(double u) {
   const std::uint64_t bits = double_as_bits(u);
   const bool high = (bits & 0x000fffffffffffffULL) > 0x6a09e667f3bcdULL;  // m > sqrt(2)
@@ -275,21 +290,22 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE double minus_two_log(double u) {
   const double s = f / (2.0 + f);
   const double z = s * s;
   double poly = 4.347826086956521739072e-02;
-  poly = fused(poly, z, 4.761904761904761904697e-02);
-  poly = fused(poly, z, 5.263157894736842105156e-02);
-  poly = fused(poly, z, 5.882352941176470588255e-02);
-  poly = fused(poly, z, 6.666666666666666666983e-02);
-  poly = fused(poly, z, 7.692307692307692307797e-02);
-  poly = fused(poly, z, 9.090909090909090909337e-02);
-  poly = fused(poly, z, 1.111111111111111111096e-01);
-  poly = fused(poly, z, 1.428571428571428571409e-01);
-  poly = fused(poly, z, 2.000000000000000000027e-01);
-  poly = fused(poly, z, 3.333333333333333333424e-01);
-  poly = fused(poly, z, 1.0);
+  poly = fused_as<kFma>(poly, z, 4.761904761904761904697e-02);
+  poly = fused_as<kFma>(poly, z, 5.263157894736842105156e-02);
+  poly = fused_as<kFma>(poly, z, 5.882352941176470588255e-02);
+  poly = fused_as<kFma>(poly, z, 6.666666666666666666983e-02);
+  poly = fused_as<kFma>(poly, z, 7.692307692307692307797e-02);
+  poly = fused_as<kFma>(poly, z, 9.090909090909090909337e-02);
+  poly = fused_as<kFma>(poly, z, 1.111111111111111111096e-01);
+  poly = fused_as<kFma>(poly, z, 1.428571428571428571409e-01);
+  poly = fused_as<kFma>(poly, z, 2.000000000000000000027e-01);
+  poly = fused_as<kFma>(poly, z, 3.333333333333333333424e-01);
+  poly = fused_as<kFma>(poly, z, 1.0);
   const double log_m = (2.0 * s) * poly;
-  return -2.0 * fused(exponent, 6.931471805599453094287e-01, log_m);
+  return -2.0 * fused_as<kFma>(exponent, 6.931471805599453094287e-01, log_m);
 }
 
+template <bool kFma = kFusedFma>
 PDML_HOST_DEVICE PDML_FORCE_INLINE float minus_two_log(float u) {
   const std::uint32_t bits = float_as_bits(u);
   const bool high = (bits & 0x7fffffu) > 0x3504f3u;  // m > sqrt(2)
@@ -300,17 +316,18 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE float minus_two_log(float u) {
   const float s = f / (2.0f + f);
   const float z = s * s;
   float poly = 1.111111111111111111096e-01f;
-  poly = fused(poly, z, 1.428571428571428571409e-01f);
-  poly = fused(poly, z, 2.000000000000000000027e-01f);
-  poly = fused(poly, z, 3.333333333333333333424e-01f);
-  poly = fused(poly, z, 1.0f);
+  poly = fused_as<kFma>(poly, z, 1.428571428571428571409e-01f);
+  poly = fused_as<kFma>(poly, z, 2.000000000000000000027e-01f);
+  poly = fused_as<kFma>(poly, z, 3.333333333333333333424e-01f);
+  poly = fused_as<kFma>(poly, z, 1.0f);
   const float log_m = (2.0f * s) * poly;
-  return -2.0f * fused(exponent, 6.931471805599453094287e-01f, log_m);
+  return -2.0f * fused_as<kFma>(exponent, 6.931471805599453094287e-01f, log_m);
 }
 
 // sin and cos of 2 pi u for u in (0, 1): 4u = q + r exactly (q integer, |r| <=
 // 1/2), so 2 pi u = q pi/2 + (pi/2) r with no reduction error; Taylor
 // polynomials of sin((pi/2) r), cos((pi/2) r) (truncation < 1e-18 / 1e-9).
+template <bool kFma = kFusedFma>
 PDML_HOST_DEVICE PDML_FORCE_INLINE void sin_cos_two_pi(double u, double& s, double& c) {
   const double t = 4.0 * u;
   // Round to nearest by adding and subtracting 2^52 (t is never a half
@@ -319,25 +336,25 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE void sin_cos_two_pi(double u, double& s, doub
   const double r = t - q;
   const double z = r * r;
   double sp = -4.377065467313742278522e-14;
-  sp = fused(sp, z, 6.066935731106195668720e-12);
-  sp = fused(sp, z, -6.688035109811467234220e-10);
-  sp = fused(sp, z, 5.692172921967926812936e-08);
-  sp = fused(sp, z, -3.598843235212085340899e-06);
-  sp = fused(sp, z, 1.604411847873598218960e-04);
-  sp = fused(sp, z, -4.681754135318688101454e-03);
-  sp = fused(sp, z, 7.969262624616704512561e-02);
-  sp = fused(sp, z, -6.459640975062462536901e-01);
-  sp = fused(sp, z, 1.570796326794896619256e+00);
+  sp = fused_as<kFma>(sp, z, 6.066935731106195668720e-12);
+  sp = fused_as<kFma>(sp, z, -6.688035109811467234220e-10);
+  sp = fused_as<kFma>(sp, z, 5.692172921967926812936e-08);
+  sp = fused_as<kFma>(sp, z, -3.598843235212085340899e-06);
+  sp = fused_as<kFma>(sp, z, 1.604411847873598218960e-04);
+  sp = fused_as<kFma>(sp, z, -4.681754135318688101454e-03);
+  sp = fused_as<kFma>(sp, z, 7.969262624616704512561e-02);
+  sp = fused_as<kFma>(sp, z, -6.459640975062462536901e-01);
+  sp = fused_as<kFma>(sp, z, 1.570796326794896619256e+00);
   double cp = -5.294400200734623763561e-13;
-  cp = fused(cp, z, 6.565963114979472364403e-11);
-  cp = fused(cp, z, -6.386603083791852242753e-09);
-  cp = fused(cp, z, 4.710874778818171504513e-07);
-  cp = fused(cp, z, -2.520204237306060548562e-05);
-  cp = fused(cp, z, 9.192602748394265803395e-04);
-  cp = fused(cp, z, -2.086348076335296087533e-02);
-  cp = fused(cp, z, 2.536695079010480136474e-01);
-  cp = fused(cp, z, -1.233700550136169827426e+00);
-  cp = fused(cp, z, 1.0);
+  cp = fused_as<kFma>(cp, z, 6.565963114979472364403e-11);
+  cp = fused_as<kFma>(cp, z, -6.386603083791852242753e-09);
+  cp = fused_as<kFma>(cp, z, 4.710874778818171504513e-07);
+  cp = fused_as<kFma>(cp, z, -2.520204237306060548562e-05);
+  cp = fused_as<kFma>(cp, z, 9.192602748394265803395e-04);
+  cp = fused_as<kFma>(cp, z, -2.086348076335296087533e-02);
+  cp = fused_as<kFma>(cp, z, 2.536695079010480136474e-01);
+  cp = fused_as<kFma>(cp, z, -1.233700550136169827426e+00);
+  cp = fused_as<kFma>(cp, z, 1.0);
   const double sin_r = r * sp;
   // q in {0, .., 4}; quadrant q mod 4 decided by comparisons, not integers.
   const bool odd = q == 1.0 || q == 3.0;
@@ -349,22 +366,23 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE void sin_cos_two_pi(double u, double& s, doub
   c = negate_cos ? -cos_abs : cos_abs;
 }
 
+template <bool kFma = kFusedFma>
 PDML_HOST_DEVICE PDML_FORCE_INLINE void sin_cos_two_pi(float u, float& s, float& c) {
   const float t = 4.0f * u;
   const float q = (t + 8388608.0f) - 8388608.0f;
   const float r = t - q;
   const float z = r * r;
   float sp = 1.604411847873598218960e-04f;
-  sp = fused(sp, z, -4.681754135318688101454e-03f);
-  sp = fused(sp, z, 7.969262624616704512561e-02f);
-  sp = fused(sp, z, -6.459640975062462536901e-01f);
-  sp = fused(sp, z, 1.570796326794896619256e+00f);
+  sp = fused_as<kFma>(sp, z, -4.681754135318688101454e-03f);
+  sp = fused_as<kFma>(sp, z, 7.969262624616704512561e-02f);
+  sp = fused_as<kFma>(sp, z, -6.459640975062462536901e-01f);
+  sp = fused_as<kFma>(sp, z, 1.570796326794896619256e+00f);
   float cp = -2.520204237306060548562e-05f;
-  cp = fused(cp, z, 9.192602748394265803395e-04f);
-  cp = fused(cp, z, -2.086348076335296087533e-02f);
-  cp = fused(cp, z, 2.536695079010480136474e-01f);
-  cp = fused(cp, z, -1.233700550136169827426e+00f);
-  cp = fused(cp, z, 1.0f);
+  cp = fused_as<kFma>(cp, z, 9.192602748394265803395e-04f);
+  cp = fused_as<kFma>(cp, z, -2.086348076335296087533e-02f);
+  cp = fused_as<kFma>(cp, z, 2.536695079010480136474e-01f);
+  cp = fused_as<kFma>(cp, z, -1.233700550136169827426e+00f);
+  cp = fused_as<kFma>(cp, z, 1.0f);
   const float sin_r = r * sp;
   const bool odd = q == 1.0f || q == 3.0f;
   const bool negate_sin = q == 2.0f || q == 3.0f;
@@ -380,25 +398,27 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE void sin_cos_two_pi(float u, float& s, float&
 // double, 3 for float: relative error ~1 ulp), times x. Unlike ::sqrt it
 // carries no errno branch, so the lane loops vectorise; and it is the same
 // sequence of correctly rounded operations on host and device.
+template <bool kFma = kFusedFma>
 PDML_HOST_DEVICE PDML_FORCE_INLINE double radius_sqrt(double x) {
   double y = bits_as_double(0x5fe6eb50c7b537a9ULL - (double_as_bits(x) >> 1));
   const double half_x = 0.5 * x;
-  y = y * fused(-half_x * y, y, 1.5);
-  y = y * fused(-half_x * y, y, 1.5);
-  y = y * fused(-half_x * y, y, 1.5);
-  y = y * fused(-half_x * y, y, 1.5);
+  y = y * fused_as<kFma>(-half_x * y, y, 1.5);
+  y = y * fused_as<kFma>(-half_x * y, y, 1.5);
+  y = y * fused_as<kFma>(-half_x * y, y, 1.5);
+  y = y * fused_as<kFma>(-half_x * y, y, 1.5);
   const double root = x * y;
   // One last correction of the root itself: r + (x - r^2) / (2 r).
-  return fused(fused(-root, root, x), 0.5 * y, root);
+  return fused_as<kFma>(fused_as<kFma>(-root, root, x), 0.5 * y, root);
 }
+template <bool kFma = kFusedFma>
 PDML_HOST_DEVICE PDML_FORCE_INLINE float radius_sqrt(float x) {
   float y = bits_as_float(0x5f3759dfu - (float_as_bits(x) >> 1));
   const float half_x = 0.5f * x;
-  y = y * fused(-half_x * y, y, 1.5f);
-  y = y * fused(-half_x * y, y, 1.5f);
-  y = y * fused(-half_x * y, y, 1.5f);
+  y = y * fused_as<kFma>(-half_x * y, y, 1.5f);
+  y = y * fused_as<kFma>(-half_x * y, y, 1.5f);
+  y = y * fused_as<kFma>(-half_x * y, y, 1.5f);
   const float root = x * y;
-  return fused(fused(-root, root, x), 0.5f * y, root);
+  return fused_as<kFma>(fused_as<kFma>(-root, root, x), 0.5f * y, root);
 }
 
 }  // namespace detail
@@ -408,11 +428,11 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE float radius_sqrt(float x) {
 /// approximation is the uniform lattice, which truncates |z| at
 /// sqrt(2 log 2^53) = 8.57 for double (tail mass 1e-17) and
 /// sqrt(2 log 2^24) = 5.77 for float (tail mass 8e-9).
-template <class T>
+template <class T, bool kFma = detail::kFusedFma>
 PDML_HOST_DEVICE PDML_FORCE_INLINE void box_muller(T u1, T u2, T& z0, T& z1) {
-  const T radius = detail::radius_sqrt(detail::minus_two_log(u1));
+  const T radius = detail::radius_sqrt<kFma>(detail::minus_two_log<kFma>(u1));
   T s, c;
-  detail::sin_cos_two_pi(u2, s, c);
+  detail::sin_cos_two_pi<kFma>(u2, s, c);
   z0 = radius * c;
   z1 = radius * s;
 }
@@ -446,9 +466,12 @@ constexpr int kNormalLanes = 8;
 template <class T>
 PDML_HOST_DEVICE void fill_normals(RandomStream& stream, T* out, int count);
 
-template <>
-PDML_HOST_DEVICE inline void fill_normals<double>(RandomStream& stream, double* out, int count) {
-  constexpr int kLanes = detail::kNormalLanes;
+namespace detail {
+
+template <bool kFma>
+PDML_HOST_DEVICE PDML_FORCE_INLINE void fill_normals_body(RandomStream& stream, double* out,
+                                                     int count) {
+  constexpr int kLanes = kNormalLanes;
   const int blocks = (count + 1) / 2;
   const std::uint32_t first = stream.blocks_used();
   for (int j = 0; j < blocks; j += kLanes) {
@@ -462,7 +485,7 @@ PDML_HOST_DEVICE inline void fill_normals<double>(RandomStream& stream, double* 
       const double u2 = uniform_from_bits(static_cast<std::uint64_t>(words[2][l]) |
                                           (static_cast<std::uint64_t>(words[3][l]) << 32));
       double z0, z1;
-      box_muller(u1, u2, z0, z1);
+      box_muller<double, kFma>(u1, u2, z0, z1);
       z[0][l] = z0;
       z[1][l] = z1;
     }
@@ -473,9 +496,10 @@ PDML_HOST_DEVICE inline void fill_normals<double>(RandomStream& stream, double* 
   stream.skip_blocks(static_cast<std::uint32_t>(blocks));
 }
 
-template <>
-PDML_HOST_DEVICE inline void fill_normals<float>(RandomStream& stream, float* out, int count) {
-  constexpr int kLanes = detail::kNormalLanes;
+template <bool kFma>
+PDML_HOST_DEVICE PDML_FORCE_INLINE void fill_normals_body(RandomStream& stream, float* out,
+                                                     int count) {
+  constexpr int kLanes = kNormalLanes;
   const int blocks = (count + 3) / 4;
   const std::uint32_t first = stream.blocks_used();
   for (int j = 0; j < blocks; j += kLanes) {
@@ -485,8 +509,10 @@ PDML_HOST_DEVICE inline void fill_normals<float>(RandomStream& stream, float* ou
     PDML_SIMD_LOOP
     for (int l = 0; l < kLanes; ++l) {
       float z0, z1, z2, z3;
-      box_muller(uniform_from_bits(words[0][l]), uniform_from_bits(words[1][l]), z0, z1);
-      box_muller(uniform_from_bits(words[2][l]), uniform_from_bits(words[3][l]), z2, z3);
+      box_muller<float, kFma>(uniform_from_bits(words[0][l]), uniform_from_bits(words[1][l]),
+                              z0, z1);
+      box_muller<float, kFma>(uniform_from_bits(words[2][l]), uniform_from_bits(words[3][l]),
+                              z2, z3);
       z[0][l] = z0;
       z[1][l] = z1;
       z[2][l] = z2;
@@ -497,6 +523,49 @@ PDML_HOST_DEVICE inline void fill_normals<float>(RandomStream& stream, float* ou
     for (int i = 0; i < available; ++i) out[base + i] = z[i & 3][i >> 2];
   }
   stream.skip_blocks(static_cast<std::uint32_t>(blocks));
+}
+
+#if PDML_HAS_CPU_DISPATCH
+// Run-time dispatched kernels (core/cpu_dispatch.hpp). Every level fuses its
+// multiply-adds (the baseline level through libm's correctly rounded fma,
+// only used on CPUs without AVX2/FMA), so all levels give the same normals,
+// and these are the bits of -march=native builds and of the CUDA device.
+template <class T>
+PDML_TARGET_AVX512 inline void fill_normals_avx512(RandomStream& stream, T* out, int count) {
+  fill_normals_body<true>(stream, out, count);
+}
+template <class T>
+PDML_TARGET_AVX2 inline void fill_normals_avx2(RandomStream& stream, T* out, int count) {
+  fill_normals_body<true>(stream, out, count);
+}
+template <class T>
+inline void fill_normals_dispatch(RandomStream& stream, T* out, int count) {
+  switch (cpu_level()) {
+    case CpuLevel::avx512: fill_normals_avx512(stream, out, count); break;
+    case CpuLevel::avx2: fill_normals_avx2(stream, out, count); break;
+    default: fill_normals_body<true>(stream, out, count); break;
+  }
+}
+#endif
+
+}  // namespace detail
+
+template <>
+PDML_HOST_DEVICE inline void fill_normals<double>(RandomStream& stream, double* out, int count) {
+#if PDML_HAS_CPU_DISPATCH
+  detail::fill_normals_dispatch(stream, out, count);
+#else
+  detail::fill_normals_body<detail::kFusedFma>(stream, out, count);
+#endif
+}
+
+template <>
+PDML_HOST_DEVICE inline void fill_normals<float>(RandomStream& stream, float* out, int count) {
+#if PDML_HAS_CPU_DISPATCH
+  detail::fill_normals_dispatch(stream, out, count);
+#else
+  detail::fill_normals_body<detail::kFusedFma>(stream, out, count);
+#endif
 }
 
 // ---------------------------------------------------------------- exponential
@@ -528,8 +597,8 @@ constexpr int kGammaMaxAttempts = 64;
 /// log space; shape < 1 uses Gamma(shape) = Gamma(shape + 1) U^(1 / shape).
 template <class T>
 PDML_HOST_DEVICE GammaDraw<T> gamma(RandomStream& stream, T shape) {
-  const T nan = std::numeric_limits<T>::quiet_NaN();
-  if (!(shape > T(0)) || !(shape < std::numeric_limits<T>::infinity())) {
+  const T nan = detail::quiet_nan_<T>();
+  if (!(shape > T(0)) || !(shape < detail::infinity_<T>())) {
     return GammaDraw<T>{nan, nan, false};
   }
   const bool boost = shape < T(1);
@@ -601,7 +670,7 @@ PDML_HOST_DEVICE T gamma_value_shape_at_least_one(NormalPairSource<T>& normals, 
       return d * v;
     }
   }
-  return std::numeric_limits<T>::quiet_NaN();
+  return detail::quiet_nan_<T>();
 }
 
 }  // namespace detail
@@ -664,9 +733,9 @@ template <class T>
 PDML_HOST_DEVICE BetaDraw<T> beta(RandomStream& stream, T a, T b) {
   const GammaDraw<T> x = gamma<T>(stream, a);
   const GammaDraw<T> y = gamma<T>(stream, b);
-  const T nan = std::numeric_limits<T>::quiet_NaN();
+  const T nan = detail::quiet_nan_<T>();
   if (!x.ok || !y.ok) return BetaDraw<T>{nan, nan, nan, nan, false};
-  const T tiny = std::numeric_limits<T>::min();
+  const T tiny = detail::min_normal_<T>();
   if (x.value >= tiny && y.value >= tiny) {
     const T sum = x.value + y.value;
     const T log_sum = detail::log_(sum);

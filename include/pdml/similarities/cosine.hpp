@@ -80,7 +80,7 @@ void cosine_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> embeddings
   detail::check_nonempty(fn, "proxies", proxies);
   detail::check_same_cols(fn, "proxies", proxies, "embeddings", embeddings);
   detail::check_proxy_vectors(fn, "proxies", proxies, proxies.rows, embeddings.cols);
-  detail::check_scalar(fn, "temperature", temperature, true);
+  detail::check_temperature(fn, temperature);
   detail::check_output(fn, "similarities", similarities, embeddings.rows, proxies.rows);
   detail::cosine_similarity_forward_unchecked(embeddings, proxies, temperature, similarities,
                                               saved);

@@ -8,14 +8,17 @@
 // image i at row s B + i); ElNivmfLoss (losses/el_nivmf_loss.hpp) draws them itself.
 // Math: docs/math.md, section similarities-losses.
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include <Eigen/Core>
+
+#include "pdml/core/cpu_dispatch.hpp"
 #include "pdml/core/eigen_map.hpp"
 #include "pdml/core/gradient_mode.hpp"
 #include "pdml/core/matrix_view.hpp"
+#include "pdml/distributions/vmf_sampler.hpp"
 #include "pdml/similarities/detail/batched.hpp"
 #include "pdml/similarities/nivmf_scoring.hpp"
 
@@ -35,6 +38,102 @@ struct ElNivmfSimilaritySaved {
 };
 
 namespace detail {
+
+#if PDML_HAS_CPU_DISPATCH
+// The per-image softmax over samples of el_nivmf_similarity_forward, for image
+// i: w holds its S rows l_s / T scores (row s at w + s * row_stride, C each),
+// overwritten with the weights; top (the similarity row), mean and sum (C
+// each) receive lse - log S, sum_s w_s l_s / T and lse. Plain loops with a
+// vectorisable exp (vmf_quadrature_exp, evaluated in double) so that the
+// run-time dispatched kernels below vectorise them at the level the CPU has.
+// Only builds with run-time dispatch use it: where the flags already give the
+// wide instruction set, Eigen's vectorised float exp (below) is faster.
+template <bool kFma, class T>
+PDML_FORCE_INLINE void el_nivmf_softmax_image_body(T* w, Index row_stride, Index n_samples,
+                                                   Index c_count, T inv_t, T log_s, T* top,
+                                                   T* mean, T* sum) {
+  for (Index c = 0; c < c_count; ++c) top[c] = w[c] * inv_t;
+  for (Index s = 1; s < n_samples; ++s) {
+    const T* row = w + s * row_stride;
+    PDML_SIMD_LOOP
+    for (Index c = 0; c < c_count; ++c) {
+      const T scaled = row[c] * inv_t;
+      top[c] = scaled > top[c] ? scaled : top[c];
+    }
+  }
+  for (Index c = 0; c < c_count; ++c) {
+    sum[c] = T(0);
+    mean[c] = T(0);
+  }
+  // Chunks of kChunk classes: the exponentials go to a local array first (a
+  // lane loop with no stores to memory the compiler must assume aliased).
+  constexpr Index kChunk = 16;
+  for (Index s = 0; s < n_samples; ++s) {
+    T* row = w + s * row_stride;
+    for (Index start = 0; start < c_count; start += kChunk) {
+      const Index count = c_count - start < kChunk ? c_count - start : kChunk;
+      // scaled is rounded once and used twice, so that no level contracts
+      // scaled - top into an FMA (that would change the weights' last bits).
+      T scaled[kChunk];
+      double exponent[kChunk];
+      for (Index k = 0; k < kChunk; ++k) {
+        scaled[k] = k < count ? row[start + k] * inv_t : T(0);
+        exponent[k] = k < count ? static_cast<double>(scaled[k] - top[start + k]) : 0.0;
+      }
+      double e[kChunk];
+      PDML_SIMD_LOOP
+      for (Index k = 0; k < kChunk; ++k) e[k] = vmf_quadrature_exp<kFma>(exponent[k]);
+      for (Index k = 0; k < count; ++k) {
+        const T value = static_cast<T>(e[k]);
+        mean[start + k] += value * scaled[k];
+        row[start + k] = value;
+        sum[start + k] += value;
+      }
+    }
+  }
+  for (Index c = 0; c < c_count; ++c) {
+    const T inv_sum = T(1) / sum[c];
+    for (Index s = 0; s < n_samples; ++s) w[s * row_stride + c] *= inv_sum;
+    mean[c] *= inv_sum;
+    sum[c] = top[c] + std::log(sum[c]);
+    top[c] = sum[c] - log_s;
+  }
+}
+
+// Run-time dispatched kernels (core/cpu_dispatch.hpp); results agree with the
+// baseline level's to a few ulp.
+template <class T>
+PDML_TARGET_AVX512 void el_nivmf_softmax_image_avx512(T* w, Index row_stride, Index n_samples,
+                                                      Index c_count, T inv_t, T log_s, T* top,
+                                                      T* mean, T* sum) {
+  el_nivmf_softmax_image_body<true>(w, row_stride, n_samples, c_count, inv_t, log_s, top, mean,
+                                    sum);
+}
+template <class T>
+PDML_TARGET_AVX2 void el_nivmf_softmax_image_avx2(T* w, Index row_stride, Index n_samples,
+                                                  Index c_count, T inv_t, T log_s, T* top,
+                                                  T* mean, T* sum) {
+  el_nivmf_softmax_image_body<true>(w, row_stride, n_samples, c_count, inv_t, log_s, top, mean,
+                                    sum);
+}
+
+template <class T>
+void el_nivmf_softmax_image(T* w, Index row_stride, Index n_samples, Index c_count, T inv_t,
+                            T log_s, T* top, T* mean, T* sum) {
+  switch (cpu_level()) {
+    case CpuLevel::avx512:
+      el_nivmf_softmax_image_avx512(w, row_stride, n_samples, c_count, inv_t, log_s, top, mean,
+                                    sum);
+      return;
+    case CpuLevel::avx2:
+      el_nivmf_softmax_image_avx2(w, row_stride, n_samples, c_count, inv_t, log_s, top, mean, sum);
+      return;
+    default: break;
+  }
+  el_nivmf_softmax_image_body<kFusedFma>(w, row_stride, n_samples, c_count, inv_t, log_s, top,
+                                         mean, sum);
+}
+#endif
 
 template <class T>
 void el_nivmf_similarity_forward_unchecked(ConstMatrixView<T> samples, Index n_samples,
@@ -60,12 +159,19 @@ void el_nivmf_similarity_forward_unchecked(ConstMatrixView<T> samples, Index n_s
       saved.scores);
   const T inv_t = T(1) / temperature;
   const T log_s = std::log(static_cast<T>(n_samples));
-  auto sim = as_eigen(similarities);
   auto& w = recompute ? saved.scratch_pairs : saved.weights;
   auto& sums = saved.log_sums;  // holds the sums of exponentials, then their logs
   // Row-wise over classes (contiguous, vectorized exp): for image i and every class,
   // top = max_s l/T, e_s = exp(l_s/T - top), sum = sum_s e_s, w_s = e_s / sum,
   // mean = sum_s w_s l_s/T, lse = top + log(sum).
+#if PDML_HAS_CPU_DISPATCH
+  parallel_rows(b, c_count * n_samples, [&](Index i) {
+    el_nivmf_softmax_image(w.data() + i * c_count, b * c_count, n_samples, c_count, inv_t, log_s,
+                           similarities.row(i), saved.mean_scaled.data() + i * c_count,
+                           sums.data() + i * c_count);
+  });
+#else
+  auto sim = as_eigen(similarities);
   parallel_rows(b, c_count * n_samples, [&](Index i) {
     auto top = sim.row(i).array();
     auto mean = saved.mean_scaled.row(i).array();
@@ -87,6 +193,7 @@ void el_nivmf_similarity_forward_unchecked(ConstMatrixView<T> samples, Index n_s
     sum = top + sum.log();
     top = sum - log_s;
   });
+#endif
 }
 
 /// Overwrites grad_samples ((S B) x D), grad_proxies and grad_kappas (C x D); writes
@@ -150,14 +257,13 @@ void el_nivmf_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> samples,
   detail::check_shape_of(fn, "kappas", kappas, "proxies", proxies.rows, proxies.cols);
   detail::check_input(fn, "kappas", kappas, proxies.rows, proxies.cols);
   detail::check_min_kappa(fn, min_kappa);
-  detail::check_scalar(fn, "temperature", temperature, true);
+  detail::check_temperature(fn, temperature);
   if (scoring == NivmfScoring::exact_density) {
-    for (Index r = 0; r < samples.rows; ++r) {
-      if (as_eigen(samples).row(r).squaredNorm() == T(0)) {
-        detail::throw_invalid(fn, "samples", "has a zero row (not a point on the sphere)");
-      }
-    }
+    detail::check_exact_density_range(fn, "samples", samples, kappas, min_kappa);
   }
+  double x_min = 0, x_max = 0;
+  detail::row_norm_range(samples, x_min, x_max);
+  detail::check_score_range(fn, proxies, kappas, min_kappa, scoring, x_min, x_max, temperature);
   detail::check_output(fn, "similarities", similarities, samples.rows / n_samples, proxies.rows);
   detail::el_nivmf_similarity_forward_unchecked(samples, Index(n_samples), proxies, kappas,
                                                 min_kappa, temperature, scoring, similarities,

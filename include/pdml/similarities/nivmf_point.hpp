@@ -44,18 +44,21 @@ void nivmf_point_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> embed
   detail::check_shape_of(fn, "kappas", kappas, "proxies", proxies.rows, proxies.cols);
   detail::check_input(fn, "kappas", kappas, proxies.rows, embeddings.cols);
   detail::check_min_kappa(fn, min_kappa);
-  detail::check_scalar(fn, "temperature", temperature, true);
+  detail::check_temperature(fn, temperature);
   if (scoring != NivmfScoring::paper_rule && scoring != NivmfScoring::exact_density) {
     detail::throw_invalid(fn, "scoring", "is not a NivmfScoring value");
   }
   if (scoring == NivmfScoring::exact_density) {
+    double k_min = 0, k_max = 0;  // the points are unit directions
+    detail::check_exact_density_kappas(fn, kappas, min_kappa, k_min, k_max);
     for (Index i = 0; i < embeddings.rows; ++i) {
-      if (as_eigen(embeddings).row(i).squaredNorm() == T(0)) {
+      if (detail::is_zero_row(embeddings, i)) {
         detail::throw_invalid(fn, "embeddings",
                               "has a zero row (no mean direction for the exact density)");
       }
     }
   }
+  detail::check_score_range(fn, proxies, kappas, min_kappa, scoring, 1.0, 1.0, temperature);
   detail::check_output(fn, "similarities", similarities, embeddings.rows, proxies.rows);
   const Index b = embeddings.rows, c_count = proxies.rows;
   RowMajorMatrix<T> directions;

@@ -18,12 +18,16 @@
 // offsets (the log-normalizers) are evaluated once per proxy.
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <sstream>
 
 #include "pdml/core/eigen_map.hpp"
 #include "pdml/core/gradient_mode.hpp"
 #include "pdml/core/matrix_view.hpp"
+#include "pdml/core/scaled_norm.hpp"
 #include "pdml/distributions/nivmf.hpp"
 #include "pdml/similarities/detail/batched.hpp"
 
@@ -62,6 +66,85 @@ struct NivmfScoresSaved {
 
 namespace detail {
 
+/// Elements k_j nu_j of K nu for nu = v / |v| (|v| given scaled), as doubles, k clamped:
+/// each is at most k_j in magnitude, so none overflows.
+template <class T>
+struct ClampedKNuElements {
+  const T* v;
+  const T* k;
+  T min_kappa;
+  ScaledNorm v_norm;
+  double operator()(std::int64_t j) const {
+    const double nu = ::scalbn(static_cast<double>(v[j]), -v_norm.exponent) / v_norm.value;
+    return static_cast<double>(k[j] > min_kappa ? k[j] : min_kappa) * nu;
+  }
+};
+
+/// Throws std::invalid_argument naming `argument` (the temperature where there is one)
+/// unless every score and every score / temperature
+/// stays below max(T) / 64 (so that the log-sum-exps over samples and classes and
+/// their sums stay finite), for points of norm in [x_min, x_max] (1 for unit samples).
+/// Per proxy (no allocation): r = |K nu| = |K v| / |v| from scaled norms and
+///   paper rule:  |l| <= |a| + sqrt(D) r x_max,  a = log C_D(r) + sum log k - log r
+///                (sqrt(D): bound on the partial sums of the matrix product);
+///   exact:       |l| <= |b| + k_max^2 / k_min + D max|log(k x)|,  b = a + log r.
+template <class T>
+void check_score_range(const char* function, ConstMatrixView<T> proxies,
+                       ConstMatrixView<T> kappas, T min_kappa, NivmfScoring scoring,
+                       double x_min, double x_max, T temperature,
+                       const char* argument = "temperature") {
+  const Index d = proxies.cols;
+  // Compared as bound / temperature (which may overflow to +inf and then fails),
+  // never as bound against limit * temperature (which may overflow and then passes).
+  const double limit = static_cast<double>(std::numeric_limits<T>::max()) / 64.0;
+  for (Index c = 0; c < proxies.rows; ++c) {
+    const T* k = kappas.row(c);
+    double sum_log_k = 0.0, k_lo = std::numeric_limits<double>::max(), k_hi = 0.0;
+    for (Index j = 0; j < d; ++j) {
+      const double kj = static_cast<double>(k[j] > min_kappa ? k[j] : min_kappa);
+      sum_log_k += std::log(kj);
+      k_lo = std::min(k_lo, kj);
+      k_hi = std::max(k_hi, kj);
+    }
+    const ScaledNorm v_norm = scaled_norm(proxies.row(c), d);
+    const double r =
+        scaled_norm_of(d, ClampedKNuElements<T>{proxies.row(c), k, min_kappa, v_norm}).to_double();
+    const double log_r = std::log(r);
+    const double density_offset = vmf_log_normalizer(static_cast<int>(d), r) + sum_log_k;
+    double bound;
+    if (scoring == NivmfScoring::paper_rule) {
+      // The matrix product's partial sums of k_j nu_j x_j are bounded by
+      // sum_j |k_j nu_j x_j| <= sqrt(D) r |x|, not by r |x|.
+      bound = std::fabs(density_offset - log_r) + std::sqrt(static_cast<double>(d)) * r * x_max;
+    } else {
+      const double log_extreme = std::max(std::fabs(std::log(k_lo * x_min)),
+                                          std::fabs(std::log(k_hi * x_max)));
+      bound = std::fabs(density_offset) + k_hi * (k_hi / k_lo) +
+              static_cast<double>(d) * log_extreme;
+    }
+    // The scores are stored in T before they are divided by the temperature.
+    if (!(bound <= limit) || !(bound / static_cast<double>(temperature) <= limit)) {
+      std::ostringstream os;
+      os << "gives proxy " << c << " scores up to |l| ~ " << bound << " at temperature "
+         << temperature << " (|l| / temperature must stay below "
+         << static_cast<double>(std::numeric_limits<T>::max()) / 64.0 << ")";
+      throw_invalid(function, argument, os.str());
+    }
+  }
+}
+
+/// Smallest and largest row norm of x (scaled; as doubles, the largest may be +inf).
+template <class T>
+void row_norm_range(ConstMatrixView<T> x, double& smallest, double& largest) {
+  smallest = std::numeric_limits<double>::infinity();
+  largest = 0.0;
+  for (Index r = 0; r < x.rows; ++r) {
+    const double norm = scaled_norm(x.row(r), x.cols).to_double();
+    smallest = std::min(smallest, norm);
+    largest = std::max(largest, norm);
+  }
+}
+
 /// Forward without validation. scores may alias nothing in the inputs.
 template <class T>
 void nivmf_scores_forward_unchecked(ConstMatrixView<T> points, ConstMatrixView<T> proxies,
@@ -78,15 +161,15 @@ void nivmf_scores_forward_unchecked(ConstMatrixView<T> points, ConstMatrixView<T
   saved.scratch_offsets.resize(c_count);
   saved.offsets.resize(c_count);
   detail::RowVector<T>& offsets = saved.offsets;
-  const auto v = as_eigen(proxies);
   const auto k_raw = as_eigen(kappas);
   // One pass per proxy row (cache-friendly at C ~ 1e4, D ~ 512): direction, clamped
   // concentrations, the slope of the score and the per-proxy offset (the only Bessel
   // evaluation, once per proxy).
   parallel_rows(c_count, 64 * d, [&](Index c) {
-    const T norm = v.row(c).norm();
-    saved.proxy_norms[c] = norm;
-    saved.directions.row(c) = v.row(c) / norm;
+    // Scaled: rows of any finite non-zero norm (1e-200, 1e200) keep a direction.
+    const ScaledNorm norm = scaled_norm(proxies.row(c), d);
+    saved.proxy_norms[c] = static_cast<T>(norm.to_double());
+    divide_by_scaled_norm(proxies.row(c), d, 1, norm, saved.directions.row(c).data());
     saved.kappas.row(c) = k_raw.row(c).cwiseMax(min_kappa);
     const T* nu = saved.directions.row(c).data();
     const T* k = saved.kappas.row(c).data();
@@ -238,13 +321,12 @@ void nivmf_scores_forward(ConstMatrixView<detail::NonDeduced<T>> points,
   detail::check_input(fn, "kappas", kappas, proxies.rows, proxies.cols);
   detail::check_min_kappa(fn, min_kappa);
   if (scoring == NivmfScoring::exact_density) {
-    for (Index i = 0; i < points.rows; ++i) {
-      if (as_eigen(points).row(i).squaredNorm() == T(0)) {
-        detail::throw_invalid(fn, "points",
-                              "has a zero row (the exact nivMF density needs a nonzero point)");
-      }
-    }
+    detail::check_exact_density_range(fn, "points", points, kappas, min_kappa);
   }
+  double x_min = 0, x_max = 0;
+  detail::row_norm_range(points, x_min, x_max);
+  detail::check_score_range(fn, proxies, kappas, min_kappa, scoring, x_min, x_max, T(1),
+                            "kappas");
   detail::check_output(fn, "scores", scores, points.rows, proxies.rows);
   detail::nivmf_scores_forward_unchecked(points, proxies, kappas, min_kappa, scoring, scores,
                                          saved);

@@ -2,6 +2,8 @@
 #pragma once
 // CudaBackend: Thrust's CUDA system on the caller's stream and cuBLAS.
 
+#include <cstddef>
+
 #include <thrust/system/cuda/execution_policy.h>
 
 #include <cublas_v2.h>
@@ -16,11 +18,17 @@ namespace detail {
 
 struct CudaBackend {
   cudaStream_t stream;
-  cublasHandle_t cublas;  // already bound to `stream` (CublasStreamScope)
+  cublasHandle_t cublas;  // bound to `stream`, modes set by HandleScope
+  GemmPrecision precision = GemmPrecision::fp32;
 
   // par_nosync: Thrust neither synchronizes the stream nor the device.
   auto policy() const { return thrust::cuda::par_nosync.on(stream); }
+  void count_kernel() const {}
   cudaError_t last_error() const { return cudaPeekAtLastError(); }
+  /// Zeroes device memory on the stream (a memset node under graph capture).
+  cudaError_t zero_bytes(void* data, std::size_t bytes) const {
+    return cudaMemsetAsync(data, 0, bytes, stream);
+  }
   cudaError_t error_from(const thrust::system_error& error) const {
     return static_cast<cudaError_t>(error.code().value());
   }
@@ -29,8 +37,8 @@ struct CudaBackend {
   cudaError_t gemm(Op op_a, Op op_b, Index m, Index n, Index k, T alpha, const T* a,
                    Index a_stride, const T* b, Index b_stride, T beta, T* c,
                    Index c_stride) const {
-    return pdml::cuda::gemm(cublas, op_a, op_b, m, n, k, alpha, a, a_stride, b, b_stride, beta, c,
-                            c_stride);
+    return pdml::cuda::gemm(cublas, precision, op_a, op_b, m, n, k, alpha, a, a_stride, b,
+                            b_stride, beta, c, c_stride);
   }
 };
 

@@ -6,6 +6,9 @@
 // CCCL's include directory; not meant for production use on the host (the
 // CPU API in include/pdml is).
 
+#include <cstddef>
+#include <cstring>
+
 #include <thrust/system/cpp/execution_policy.h>
 
 #include <cuda_runtime_api.h>
@@ -17,15 +20,35 @@ namespace pdml {
 namespace cuda {
 namespace detail {
 
+/// What a step enqueues, counted by HostBackend: kernels (for_each_index
+/// launches), GEMMs (one cuBLAS call each, at least one kernel on a GPU) and
+/// memsets.
+struct LaunchCounts {
+  long kernels = 0;
+  long gemms = 0;
+  long memsets = 0;
+};
+
 struct HostBackend {
+  LaunchCounts* counts = nullptr;  ///< counted when not null
+
   auto policy() const { return thrust::cpp::par; }
+  void count_kernel() const {
+    if (counts != nullptr) ++counts->kernels;
+  }
   cudaError_t last_error() const { return cudaSuccess; }
+  cudaError_t zero_bytes(void* data, std::size_t bytes) const {
+    if (counts != nullptr) ++counts->memsets;
+    std::memset(data, 0, bytes);
+    return cudaSuccess;
+  }
   cudaError_t error_from(const thrust::system_error&) const { return cudaErrorUnknown; }
 
   template <class T>
   cudaError_t gemm(Op op_a, Op op_b, Index m, Index n, Index k, T alpha, const T* a,
                    Index a_stride, const T* b, Index b_stride, T beta, T* c,
                    Index c_stride) const {
+    if (counts != nullptr) ++counts->gemms;
     host_gemm(op_a == Op::transpose, op_b == Op::transpose, m, n, k, alpha, a, a_stride, b,
               b_stride, beta, c, c_stride);
     return cudaSuccess;

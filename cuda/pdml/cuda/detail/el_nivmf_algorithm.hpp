@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include <cuda_runtime_api.h>
 
@@ -53,6 +54,8 @@ struct ElNivmfState {
   // Exact density only.
   T *k2 = nullptr, *squares = nullptr, *u = nullptr, *q = nullptr, *grad_square = nullptr;
   T *h_k2 = nullptr, *grad_k2 = nullptr;
+  // The criterion's DeviceStatus word (null for the standalone similarity).
+  std::uint32_t* status = nullptr;
   bool valid = false;
 };
 
@@ -117,6 +120,7 @@ void carve_el_nivmf(WorkspaceCarver& carver, ElNivmfState<T>& st, bool with_samp
   st.grad_m = carver.take<T>(n(B * C));
   st.grad_mu = carver.take<T>(n(B * D));
   st.grad_nu_anchor = carver.take<T>(n(C * D));
+  st.status = carver.take<std::uint32_t>(1);
 }
 
 #define PDML_CUDA_STEP(expr)                         \
@@ -161,15 +165,36 @@ T* el_scores_buffer(const ElNivmfState<T>& st) {
   return st.recompute ? st.grad_g : st.z;
 }
 
+template <class T>
+ProxyPrepare<T> el_proxy_prepare(const ElNivmfState<T>& st) {
+  return ProxyPrepare<T>{st.proxies, st.kappas, st.min_kappa, st.exact, st.nu,
+                         st.kc,      st.a,      st.k2,        st.vnorm, st.bias, st.status};
+}
+
 /// The EL-nivMF similarities sim (B x C, dense in st.sim) of the samples in
 /// st.samples_view: the per-proxy terms, then el_nivmf_scaled_scores. Steps
-/// 1-3 of the criterion, and the whole standalone similarity.
+/// 1-3 of the criterion, and the whole standalone similarity. With
+/// image_count > 0, image_role(i) for i < image_count runs in the same launch
+/// as the per-proxy terms (the criterion's EmbeddingPrepare).
+template <class T, class Backend, class ImageRole>
+cudaError_t el_nivmf_similarity_steps(const Backend& be, ElNivmfState<T>& st, Index image_count,
+                                      ImageRole image_role) {
+  (void)image_count;  // unused without an image role
+  (void)image_role;
+  if constexpr (!std::is_same<ImageRole, NoRole>::value) {
+    if (image_count > 0) {
+      PDML_CUDA_STEP(for_each_index(be, st.classes + image_count,
+                                    two_roles(el_proxy_prepare(st), st.classes, image_role)));
+      return el_nivmf_scaled_scores(be, st, el_scores_buffer(st));
+    }
+  }
+  PDML_CUDA_STEP(for_each_index(be, st.classes, el_proxy_prepare(st)));
+  return el_nivmf_scaled_scores(be, st, el_scores_buffer(st));
+}
+
 template <class T, class Backend>
 cudaError_t el_nivmf_similarity_steps(const Backend& be, ElNivmfState<T>& st) {
-  PDML_CUDA_STEP(for_each_index(be, st.classes,
-                                ProxyPrepare<T>{st.proxies, st.kappas, st.min_kappa, st.exact,
-                                                st.nu, st.kc, st.a, st.k2, st.vnorm, st.bias}));
-  return el_nivmf_scaled_scores(be, st, el_scores_buffer(st));
+  return el_nivmf_similarity_steps(be, st, 0, NoRole{});
 }
 
 /// The pair backward of the similarity, set up on the state's buffers.
@@ -191,13 +216,18 @@ ElPairBackward<T> el_pair_backward(const ElNivmfState<T>& st) {
 /// st.grad_bias_ic and st.grad_t_ic) to dL/dT (unless null), dL/dx
 /// (grad_samples_out, N x D), dL/dv and dL/dk (C x D). grad_nu_anchor:
 /// an extra dL/dnu (C x D, the criterion's ProxyAnchor term) or null.
-template <class T, class Backend>
+/// With image_count > 0, image_role(i) for i < image_count runs in the same
+/// launch as the per-proxy backward (the criterion's EmbeddingBackward).
+template <class T, class Backend, class ImageRole>
 cudaError_t el_nivmf_similarity_backward_steps(const Backend& be, const ElNivmfState<T>& st,
                                                T* grad_temperature,
                                                MatrixView<T> grad_samples_out,
                                                MatrixView<T> grad_proxies,
                                                MatrixView<T> grad_kappas,
-                                               const T* grad_nu_anchor) {
+                                               const T* grad_nu_anchor, Index image_count,
+                                               ImageRole image_role) {
+  (void)image_count;  // unused without an image role
+  (void)image_role;
   const Index B = st.batch, C = st.classes, D = st.dims, S = st.samples, N = S * B;
   const T inv_t = T(1) / st.temperature;
   PDML_CUDA_STEP(for_each_index(be, C, ColumnSum<T>{st.grad_bias_ic, B, C, st.grad_bias}));
@@ -224,25 +254,45 @@ cudaError_t el_nivmf_similarity_backward_steps(const Backend& be, const ElNivmfS
     PDML_CUDA_STEP(be.gemm(Op::transpose, Op::none, C, D, N, T(1), st.grad_square, C, st.squares,
                            D, T(0), st.grad_k2, D));
   }
-  return for_each_index(
-      be, C,
-      ProxyBackward<T>{st.kappas, st.min_kappa, st.exact, st.nu, st.kc, st.vnorm, st.grad_a,
-                       st.grad_k2, st.grad_bias, grad_nu_anchor, D, grad_proxies, grad_kappas});
+  const ProxyBackward<T> proxy_backward{st.kappas,    st.min_kappa,  st.exact,  st.nu,
+                                        st.kc,        st.vnorm,      st.grad_a, st.grad_k2,
+                                        st.grad_bias, grad_nu_anchor, D,        grad_proxies,
+                                        grad_kappas};
+  if constexpr (!std::is_same<ImageRole, NoRole>::value) {
+    if (image_count > 0) {
+      return for_each_index(be, C + image_count, two_roles(proxy_backward, C, image_role));
+    }
+  }
+  return for_each_index(be, C, proxy_backward);
+}
+
+template <class T, class Backend>
+cudaError_t el_nivmf_similarity_backward_steps(const Backend& be, const ElNivmfState<T>& st,
+                                               T* grad_temperature,
+                                               MatrixView<T> grad_samples_out,
+                                               MatrixView<T> grad_proxies,
+                                               MatrixView<T> grad_kappas,
+                                               const T* grad_nu_anchor) {
+  return el_nivmf_similarity_backward_steps(be, st, grad_temperature, grad_samples_out,
+                                            grad_proxies, grad_kappas, grad_nu_anchor, 0,
+                                            NoRole{});
 }
 
 /// Forward from samples already in st.samples_view; writes *loss (backend memory).
 template <class T, class Backend>
 cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss) {
   const Index B = st.batch, C = st.classes, D = st.dims;
-  PDML_CUDA_STEP(el_nivmf_similarity_steps(be, st));
+  const bool anchor = st.guidance_weight != T(0);
+  // With ProxyAnchor, mu_i = e_i / |e_i| is computed in the per-proxy launch.
+  PDML_CUDA_STEP(el_nivmf_similarity_steps(
+      be, st, anchor ? B : 0, EmbeddingPrepare<T>{st.embeddings, st.mu, st.enorm, st.status}));
   const Index chunks = lse_chunks(C);
   PDML_CUDA_STEP(for_each_index(
       be, B * chunks, RowLogsumexpPartial<T>{st.sim, C, chunks, st.lse_max, st.lse_sum}));
   PDML_CUDA_STEP(for_each_index(be, B,
                                 RowLogsumexpCombine<T>{st.lse_max, st.lse_sum, chunks, C, st.sim,
-                                                       st.labels, st.lse, st.nca}));
-  if (st.guidance_weight != T(0)) {
-    PDML_CUDA_STEP(for_each_index(be, B, EmbeddingPrepare<T>{st.embeddings, st.mu, st.enorm}));
+                                                       st.labels, st.lse, st.nca, st.status}));
+  if (anchor) {
     // M = mu Nu^T: cosine similarities of images and proxies.
     PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, B, C, D, T(1), st.mu, D, st.nu, D, T(0), st.m,
                            C));
@@ -252,7 +302,8 @@ cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss) {
   }
   PDML_CUDA_STEP(for_each_index(be, 1,
                                 FinishLoss<T>{st.nca, st.pos, st.neg, st.present, B, C,
-                                              st.guidance_weight, loss, st.n_present}));
+                                              st.guidance_weight, loss, st.n_present,
+                                              st.status}));
   st.valid = true;
   return cudaSuccess;
 }
@@ -266,28 +317,31 @@ cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T gr
                               MatrixView<T> grad_proxies, MatrixView<T> grad_kappas,
                               T* grad_temperature, MatrixView<T> grad_samples_out) {
   const Index B = st.batch, C = st.classes, D = st.dims;
-  PDML_CUDA_STEP(for_each_index(
-      be, B * C, NcaBackwardPerPair<T>{el_pair_backward(st), st.lse, st.labels, grad_loss}));
+  const NcaBackwardPerPair<T> nca_pairs{el_pair_backward(st), st.lse, st.labels, grad_loss};
   const bool anchor = st.guidance_weight != T(0);
-  if (anchor) {
+  if (!anchor) {
+    PDML_CUDA_STEP(for_each_index(be, B * C, nca_pairs));
+  } else {
+    // Both pair backwards in one launch (disjoint outputs).
+    const ProxyAnchorBackwardPerPair<T> anchor_pairs{
+        st.m,     st.labels, st.pos,   st.neg, st.n_present, grad_loss, C, st.alpha,
+        st.delta, st.guidance_weight, st.grad_m};
     PDML_CUDA_STEP(for_each_index(
         be, B * C,
-        ProxyAnchorBackwardPerPair<T>{st.m, st.labels, st.pos, st.neg, st.n_present, grad_loss, C,
-                                      st.alpha, st.delta, st.guidance_weight, st.grad_m}));
+        BothPerIndex<NcaBackwardPerPair<T>, ProxyAnchorBackwardPerPair<T>>{nca_pairs,
+                                                                           anchor_pairs}));
     // dL/dmu = dM Nu; dL/dnu (anchor part) = dM^T mu.
     PDML_CUDA_STEP(be.gemm(Op::none, Op::none, B, D, C, T(1), st.grad_m, C, st.nu, D, T(0),
                            st.grad_mu, D));
     PDML_CUDA_STEP(be.gemm(Op::transpose, Op::none, C, D, B, T(1), st.grad_m, C, st.mu, D, T(0),
                            st.grad_nu_anchor, D));
   }
-  PDML_CUDA_STEP(el_nivmf_similarity_backward_steps(be, st, grad_temperature, grad_samples_out,
-                                                    grad_proxies, grad_kappas,
-                                                    anchor ? st.grad_nu_anchor : nullptr));
-  PDML_CUDA_STEP(for_each_index(
-      be, B,
+  // EmbeddingBackward runs as a second role of the per-proxy backward launch.
+  return el_nivmf_similarity_backward_steps(
+      be, st, grad_temperature, grad_samples_out, grad_proxies, grad_kappas,
+      anchor ? st.grad_nu_anchor : nullptr, B,
       EmbeddingBackward<T>{st.mu, st.enorm, anchor ? st.grad_mu : nullptr, D,
-                           accumulate_embeddings, grad_embeddings}));
-  return cudaSuccess;
+                           accumulate_embeddings, grad_embeddings});
 }
 
 #undef PDML_CUDA_STEP

@@ -16,6 +16,12 @@ namespace pdml {
 namespace cuda {
 namespace detail {
 
+/// Clears the criterion's DeviceStatus word before a forward's kernels report.
+template <class T, class Backend>
+cudaError_t el_nivmf_reset_status(const Backend& be, const ElNivmfState<T>& st) {
+  return st.status == nullptr ? cudaSuccess : be.zero_bytes(st.status, sizeof(*st.status));
+}
+
 /// Draws S samples per image into `samples` (dense (S B) x D) and runs the
 /// forward on them; st.samples_view is set to the drawn samples.
 template <class T, class Backend>
@@ -24,10 +30,20 @@ cudaError_t el_nivmf_forward_sampled(const Backend& be, ElNivmfState<T>& st,
                                      T* loss) {
   const Index rows = st.samples * st.batch;
   const MatrixView<T> drawn{samples, rows, st.dims, st.dims};
-  const cudaError_t status = vmf_sample_run(be, st.embeddings, static_cast<int>(st.samples), rng,
-                                            drawn, sampler);
+  cudaError_t status = el_nivmf_reset_status(be, st);
+  if (status != cudaSuccess) return status;
+  status = vmf_sample_run(be, st.embeddings, static_cast<int>(st.samples), rng, drawn, sampler,
+                          st.status);
   if (status != cudaSuccess) return status;
   st.samples_view = drawn;
+  return el_nivmf_forward(be, st, loss);
+}
+
+/// The forward on caller-drawn samples (st.samples_view), status cleared first.
+template <class T, class Backend>
+cudaError_t el_nivmf_forward_given_samples(const Backend& be, ElNivmfState<T>& st, T* loss) {
+  const cudaError_t status = el_nivmf_reset_status(be, st);
+  if (status != cudaSuccess) return status;
   return el_nivmf_forward(be, st, loss);
 }
 
@@ -45,7 +61,7 @@ cudaError_t el_nivmf_forward_from_half(const Backend& be, ElNivmfState<float>& s
   const cudaError_t status = convert_half_inputs(be, embeddings, proxies, converted);
   if (status != cudaSuccess) return status;
   return sampler != nullptr ? el_nivmf_forward_sampled(be, st, *sampler, samples, rng, loss)
-                            : el_nivmf_forward(be, st, loss);
+                            : el_nivmf_forward_given_samples(be, st, loss);
 }
 
 /// The backward of either forward. sampler != null: the forward drew the

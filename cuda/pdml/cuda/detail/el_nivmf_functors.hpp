@@ -22,6 +22,7 @@
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/cuda/detail/scalar_math.hpp"
 #include "pdml/cuda/detail/device_calls.hpp"
+#include "pdml/cuda/detail/device_status.hpp"
 #include "pdml/distributions/nivmf.hpp"
 
 namespace pdml {
@@ -50,6 +51,7 @@ struct ProxyPrepare {
   T* k2;     // C x D dense (exact density only)
   T* vnorm;  // C
   T* bias;   // C
+  std::uint32_t* status = nullptr;  // DeviceStatus bits (criterion only)
   PDML_HOST_DEVICE void operator()(Index c) const {
     const Index dims = proxies.cols;
     const T* v = proxies.row(c);
@@ -59,7 +61,9 @@ struct ProxyPrepare {
     const T norm = sqrt_(vv);
     T* nu_c = nu + c * dims;
     T* kc_c = kc + c * dims;
+    bool kappas_finite = true;
     for (Index j = 0; j < dims; ++j) {
+      kappas_finite = kappas_finite && finite_value(k[j]);
       const T kj = max_of(k[j], min_kappa);
       nu_c[j] = v[j] / norm;
       kc_c[j] = kj;
@@ -71,6 +75,10 @@ struct ProxyPrepare {
     if (!exact) nivmf_score_linear(static_cast<int>(dims), nu_c, kc_c, a + c * dims);
     vnorm[c] = norm;
     bias[c] = nivmf_offset(exact, static_cast<int>(dims), nu_c, kc_c);
+    if (!finite_value(norm) || !kappas_finite) {
+      report_status(status, DeviceStatus::non_finite_proxy);
+    }
+    if (norm == T(0)) report_status(status, DeviceStatus::zero_proxy);
   }
 };
 
@@ -139,12 +147,14 @@ struct EmbeddingPrepare {
   ConstMatrixView<T> embeddings;  // B x D
   T* mu;                          // B x D dense
   T* enorm;                       // B
+  std::uint32_t* status = nullptr;  // DeviceStatus bits (criterion only)
   PDML_HOST_DEVICE void operator()(Index i) const {
     const Index dims = embeddings.cols;
     const T* e = embeddings.row(i);
     T ee = T(0);
     for (Index j = 0; j < dims; ++j) ee += e[j] * e[j];
     const T norm = sqrt_(ee);
+    if (!finite_value(norm)) report_status(status, DeviceStatus::non_finite_embedding);
     const T inv = norm > T(0) ? T(1) / norm : T(0);
     for (Index j = 0; j < dims; ++j) mu[i * dims + j] = e[j] * inv;
     enorm[i] = norm;
@@ -163,7 +173,7 @@ struct SimilarityFromProducts {
   PDML_HOST_DEVICE void operator()(Index ic) const {
     const Index i = ic / classes;
     const Index c = ic - i * classes;
-    T z_max = -std::numeric_limits<T>::infinity();
+    T z_max = -pdml::detail::infinity_<T>();
     for (Index s = 0; s < samples; ++s) {
       T& slot = g_to_z[(s * batch + i) * classes + c];
       const T z = (slot + bias[c]) * inv_temperature;
@@ -192,7 +202,7 @@ struct RowLogsumexpPartial {
     const Index begin = chunk * kReductionChunkLse;
     const Index end = begin + kReductionChunkLse < cols ? begin + kReductionChunkLse : cols;
     const T* values = x + row * cols;
-    T m = -std::numeric_limits<T>::infinity();
+    T m = -pdml::detail::infinity_<T>();
     for (Index c = begin; c < end; ++c) m = max_of(m, values[c]);
     T sum = T(0);
     for (Index c = begin; c < end; ++c) sum += exp_(values[c] - m);
@@ -213,8 +223,9 @@ struct RowLogsumexpCombine {
   const std::int64_t* labels;   // B
   T* lse;                       // B
   T* nca;                       // B: lse_i - sim_{i,y_i}
+  std::uint32_t* status = nullptr;  // DeviceStatus bits
   PDML_HOST_DEVICE void operator()(Index i) const {
-    T m = -std::numeric_limits<T>::infinity();
+    T m = -pdml::detail::infinity_<T>();
     for (Index k = 0; k < chunks; ++k) m = max_of(m, part_max[i * chunks + k]);
     T sum = T(0);
     for (Index k = 0; k < chunks; ++k) {
@@ -223,7 +234,9 @@ struct RowLogsumexpCombine {
     const T value = m + log_(sum);
     lse[i] = value;
     const std::int64_t y = labels[i];
-    nca[i] = label_ok(y, classes) ? value - sim[i * classes + y] : quiet_nan<T>();
+    const bool ok = label_ok(y, classes);
+    nca[i] = ok ? value - sim[i * classes + y] : quiet_nan<T>();
+    if (!ok) report_status(status, DeviceStatus::label_out_of_range);
   }
 };
 
@@ -283,6 +296,7 @@ struct FinishLoss {
   T guidance_weight;
   T* loss;           // 1, device
   T* n_present;      // 1, saved for the backward
+  std::uint32_t* status = nullptr;  // DeviceStatus bits
   PDML_HOST_DEVICE void operator()(Index) const {
     T nca_sum = T(0);
     for (Index i = 0; i < batch; ++i) nca_sum += nca[i];
@@ -301,6 +315,7 @@ struct FinishLoss {
       *n_present = T(0);
     }
     *loss = value;
+    if (!finite_value(value)) report_status(status, DeviceStatus::non_finite_loss);
   }
 };
 

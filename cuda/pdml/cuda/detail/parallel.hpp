@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <limits>
+#include <type_traits>
 
 #include <thrust/for_each.h>
 #include <thrust/iterator/counting_iterator.h>
@@ -40,6 +41,7 @@ constexpr Index kReductionChunk = 256;
 template <class Backend, class Functor>
 cudaError_t for_each_index(const Backend& backend, Index n, Functor f) {
   if (n <= 0) return cudaSuccess;
+  backend.count_kernel();
   try {
     thrust::for_each_n(backend.policy(), thrust::counting_iterator<Index>(0), n, f);
   } catch (const thrust::system_error& error) {
@@ -47,6 +49,44 @@ cudaError_t for_each_index(const Backend& backend, Index n, Functor f) {
   }
   return backend.last_error();
 }
+
+/// Two roles in one launch (independent work that would otherwise be two
+/// launches): indices [0, first_count) run first(index), the next ones
+/// second(index - first_count). Each role computes exactly what its own launch
+/// would, so fusing changes no result; the boundary is the only divergent warp.
+template <class First, class Second>
+struct TwoRoles {
+  First first;
+  Index first_count;
+  Second second;
+  PDML_HOST_DEVICE void operator()(Index index) const {
+    if (index < first_count) {
+      first(index);
+    } else {
+      second(index - first_count);
+    }
+  }
+};
+
+/// "No second role" for functions that optionally take one.
+struct NoRole {};
+
+template <class First, class Second>
+TwoRoles<First, Second> two_roles(First first, Index first_count, Second second) {
+  return TwoRoles<First, Second>{first, first_count, second};
+}
+
+/// Two functors over the same index range in one launch: both(index) runs
+/// first(index), then second(index); they must write disjoint outputs.
+template <class First, class Second>
+struct BothPerIndex {
+  First first;
+  Second second;
+  PDML_HOST_DEVICE void operator()(Index index) const {
+    first(index);
+    second(index);
+  }
+};
 
 /// Sums values[0 .. n) (a functor of the index) into chunk partials:
 /// partial[k] = sum of the items of chunk k, in index order.

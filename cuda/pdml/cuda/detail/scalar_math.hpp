@@ -4,7 +4,6 @@
 // from pdml/math/detail/scalar.hpp, shared with the CPU layers.
 
 #include <cmath>
-#include <limits>
 
 #include "pdml/config.hpp"
 #include "pdml/math/detail/scalar.hpp"
@@ -24,11 +23,9 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE T max_of(T a, T b) {
   return a < b ? b : a;
 }
 
-// numeric_limits is constexpr, hence device-callable under
-// --expt-relaxed-constexpr (which pdml::cuda requires).
 template <class T>
 PDML_HOST_DEVICE PDML_FORCE_INLINE T quiet_nan() {
-  return std::numeric_limits<T>::quiet_NaN();
+  return pdml::detail::quiet_nan_<T>();
 }
 
 }  // namespace detail

@@ -197,7 +197,7 @@ struct ProxyNcaRow {
   PDML_HOST_DEVICE void operator()(Index i) const {
     const Index c_count = similarities.cols;
     const T* row = similarities.row(i);
-    T top = -std::numeric_limits<T>::infinity();
+    T top = -pdml::detail::infinity_<T>();
     for (Index c = 0; c < c_count; ++c) top = max_of(top, row[c]);
     T sum = T(0);
     for (Index c = 0; c < c_count; ++c) sum += exp_(row[c] - top);

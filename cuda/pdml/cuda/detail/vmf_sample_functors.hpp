@@ -17,6 +17,7 @@
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/cuda/core.hpp"
 #include "pdml/cuda/detail/device_calls.hpp"
+#include "pdml/cuda/detail/device_status.hpp"
 #include "pdml/cuda/detail/parallel.hpp"
 #include "pdml/distributions/vmf_sample.hpp"
 #include "pdml/distributions/vmf_sampler.hpp"
@@ -69,9 +70,11 @@ struct VmfSplitEta {
   T* directions;
   T* kappas;
   VmfMarginalParams* marginal_params;
+  std::uint32_t* status = nullptr;  // DeviceStatus bits (the criterion's)
   PDML_HOST_DEVICE void operator()(Index n) const {
     const int p = static_cast<int>(eta.cols);
     kappas[n] = vmf_mean_direction(eta.row(n), p, directions + n * p);
+    if (!finite_value(kappas[n])) report_status(status, DeviceStatus::non_finite_embedding);
     marginal_params[n] = vmf_marginal_params(p, static_cast<double>(kappas[n]));
   }
 };
@@ -148,13 +151,14 @@ struct VmfSampleBackwardRow {
 /// and fills the buffers for the backward.
 template <class T, class Backend>
 cudaError_t vmf_sample_run(const Backend& be, ConstMatrixView<T> eta, int n_samples, RngKey rng,
-                           MatrixView<T> samples, VmfSampleBuffers<T>& buffers) {
+                           MatrixView<T> samples, VmfSampleBuffers<T>& buffers,
+                           std::uint32_t* device_status = nullptr) {
   const Index count = eta.rows;
   const int p = static_cast<int>(eta.cols);
   buffers.rng = rng;
   cudaError_t status =
       for_each_index(be, count, VmfSplitEta<T>{eta, buffers.directions, buffers.kappas,
-                                               buffers.marginal_params});
+                                               buffers.marginal_params, device_status});
   if (status != cudaSuccess) return status;
   return for_each_index(be, count * n_samples,
                         VmfSampleRow<T>{count, p, rng, buffers.directions, buffers.kappas,

@@ -19,6 +19,7 @@
 #include "pdml/core/detail/non_deduced.hpp"  // NonDeduced, for the optional grad_temperature
 #include "pdml/core/eigen_map.hpp"
 #include "pdml/core/matrix_view.hpp"
+#include "pdml/core/scaled_norm.hpp"
 #include "pdml/core/validate.hpp"
 
 namespace pdml {
@@ -61,6 +62,71 @@ void check_proxy_vectors(const char* function, const char* argument, MatrixView<
       throw_invalid(function, argument, os.str());
     }
   }
+  check_row_norms_fit(function, argument, view);
+}
+
+/// Whether row r of x has only zero elements (a test on the elements, not on the
+/// squared norm, which underflows to 0 for rows of norm ~1e-200).
+template <class T>
+bool is_zero_row(MatrixView<T> x, Index r) {
+  const auto* row = x.row(r);
+  for (Index c = 0; c < x.cols; ++c) {
+    if (row[c] != 0) return false;
+  }
+  return true;
+}
+
+/// The exact nivMF density forms k_j^2 and Q^2 = |K x|^2 = sum_j x_j^2 k_j^2 for every
+/// point x and proxy (concentrations clamped at min_kappa). Unit points: k_max^2 must be
+/// finite and k_min^2 normal, else throws naming `kappas`. Returns [k_min, k_max].
+template <class T>
+void check_exact_density_kappas(const char* function, MatrixView<const T> kappas, T min_kappa,
+                                double& k_min, double& k_max) {
+  const double largest = static_cast<double>(std::numeric_limits<T>::max());
+  const double smallest = static_cast<double>(std::numeric_limits<T>::min());  // normal
+  k_max = static_cast<double>(min_kappa);
+  k_min = largest;
+  for (Index r = 0; r < kappas.rows; ++r) {
+    for (Index c = 0; c < kappas.cols; ++c) {
+      const double k = static_cast<double>(std::max(kappas(r, c), min_kappa));
+      k_max = std::max(k_max, k);
+      k_min = std::min(k_min, k);
+    }
+  }
+  if (!(k_max * k_max <= largest) || !(k_min * k_min >= smallest)) {
+    std::ostringstream os;
+    os << "(clamped at min_kappa) spans [" << k_min << ", " << k_max
+       << "]: the exact density needs every k^2 finite and normal in its type";
+    throw_invalid(function, "kappas", os.str());
+  }
+}
+
+/// The same, and for caller-given points: |K x|^2 normal for every point x (it lies
+/// between (k_min |x|)^2 and (k_max |x|)^2); throws naming points_argument otherwise.
+template <class T>
+void check_exact_density_range(const char* function, const char* points_argument,
+                               MatrixView<const T> points, MatrixView<const T> kappas,
+                               T min_kappa) {
+  double k_min = 0, k_max = 0;
+  check_exact_density_kappas(function, kappas, min_kappa, k_min, k_max);
+  const double largest = static_cast<double>(std::numeric_limits<T>::max());
+  const double smallest = static_cast<double>(std::numeric_limits<T>::min());
+  for (Index r = 0; r < points.rows; ++r) {
+    const ScaledNorm norm = scaled_norm(points.row(r), points.cols);
+    if (norm.value == 0.0) {
+      std::ostringstream os;
+      os << "has a zero row " << r << " (the exact nivMF density needs a nonzero point)";
+      throw_invalid(function, points_argument, os.str());
+    }
+    const double x = norm.to_double();
+    const double hi = k_max * x, lo = k_min * x;
+    if (!(hi * hi <= largest) || !(lo * lo >= smallest)) {
+      std::ostringstream os;
+      os << "has row " << r << " with |x| = " << x << ", for which |K x|^2 leaves the normal"
+         << " range of its type (concentrations in [" << k_min << ", " << k_max << "])";
+      throw_invalid(function, points_argument, os.str());
+    }
+  }
 }
 
 /// A view whose rows and columns are only known to be positive (shape deduced from it).
@@ -74,6 +140,21 @@ void check_nonempty(const char* function, const char* argument, MatrixView<T> vi
 template <class T>
 void check_min_kappa(const char* function, T min_kappa) {
   check_scalar(function, "min_kappa", min_kappa, true);
+}
+
+/// A temperature T for which 1/T is finite: positive, finite and at least the smallest
+/// normal number of its type (1.2e-38 in float, 2.2e-308 in double), so that
+/// 1/T <= 8.5e37 (float) / 4.5e307 (double). Smaller positive T (subnormal) would make
+/// 1/T overflow and every similarity NaN.
+template <class T>
+void check_temperature(const char* function, T temperature) {
+  check_scalar(function, "temperature", temperature, true);
+  if (!(temperature >= std::numeric_limits<T>::min())) {
+    std::ostringstream os;
+    os << "is " << temperature << ", below the smallest normal number "
+       << std::numeric_limits<T>::min() << " of its type (1/temperature would overflow)";
+    throw_invalid(function, "temperature", os.str());
+  }
 }
 
 /// Output gradient views: exact shape (their contents are overwritten).
@@ -105,12 +186,13 @@ template <class T, class Directions, class Norms>
 void normalize_rows(MatrixView<const T> x, Directions& directions, Norms& norms) {
   directions.resize(x.rows, x.cols);
   norms.resize(x.rows);
-  const auto in = as_eigen(x);
   parallel_rows(x.rows, x.cols, [&](Index r) {
-    const T norm = in.row(r).norm();
-    norms[r] = norm;
-    if (norm > T(0)) {
-      directions.row(r) = in.row(r) / norm;
+    // Scaled: a row of any finite non-zero norm keeps its direction (its norm
+    // is +inf in T only when it exceeds the largest T).
+    const ScaledNorm norm = scaled_norm(x.row(r), x.cols);
+    norms[r] = static_cast<T>(norm.to_double());
+    if (norm.value > 0.0) {
+      divide_by_scaled_norm(x.row(r), x.cols, 1, norm, directions.row(r).data());
     } else {
       directions.row(r).setZero();
     }

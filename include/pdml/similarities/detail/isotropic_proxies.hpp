@@ -48,7 +48,7 @@ void check_isotropic_inputs(const char* fn, ConstMatrixView<T> embeddings,
   check_proxy_vectors(fn, "proxies", proxies, proxies.rows, embeddings.cols);
   check_input(fn, "kappas", kappas, proxies.rows, Index(1));
   check_min_kappa(fn, min_kappa);
-  check_scalar(fn, "temperature", temperature, true);
+  check_temperature(fn, temperature);
   check_output(fn, "similarities", similarities, embeddings.rows, proxies.rows);
 }
 
