@@ -6,6 +6,7 @@
 // core: configuration, views, validation
 #include <pdml/config.hpp>
 #include <pdml/version.hpp>
+#include <pdml/core/cpu_dispatch.hpp>
 #include <pdml/core/eigen_map.hpp>
 #include <pdml/core/gradient_mode.hpp>
 #include <pdml/core/labels.hpp>
