@@ -23,6 +23,7 @@
 #include <pdml/losses/el_nivmf_loss.hpp>
 #include <pdml/math/log_bessel.hpp>
 #include <pdml/similarities/cosine.hpp>
+#include <pdml/similarities/el_vmf.hpp>
 #include <pdml/similarities/kl_vmf.hpp>
 #include <pdml/similarities/l2.hpp>
 
@@ -624,4 +625,60 @@ TEMPLATE_TEST_CASE("l2_similarity: squared distances that overflow are rejected 
   kappas << tiny;
   forward(T(1));
   CHECK(s(0, 0) == T(0));
+}
+
+TEMPLATE_TEST_CASE("ppk and kl similarities: embeddings and kappas whose sum of norms leaves T "
+                   "are rejected naming them before writing (found by fuzz_similarities)",
+                   "[robustness]", float, double) {
+  using T = TestType;
+  const T big = std::numeric_limits<T>::max() / T(2);
+  Matrix<T> e(1, 2), v(1, 2), kappas(1, 1), s = Matrix<T>::Constant(1, 1, T(7));
+  v << T(1), T(1);
+  pdml::PpkSimilaritySaved<T> saved;
+  const auto ppk = [&] {
+    pdml::ppk_similarity_forward(pdml::view_of(static_cast<const Matrix<T>&>(e)),
+                                 pdml::view_of(static_cast<const Matrix<T>&>(v)),
+                                 pdml::view_of(static_cast<const Matrix<T>&>(kappas)), T(1), T(1),
+                                 pdml::PpkOrder::expected_likelihood, pdml::view_of(s), saved);
+  };
+  const auto kl = [&] {
+    pdml::kl_similarity_forward(pdml::view_of(static_cast<const Matrix<T>&>(e)),
+                                pdml::view_of(static_cast<const Matrix<T>&>(v)),
+                                pdml::view_of(static_cast<const Matrix<T>&>(kappas)), T(1), T(1),
+                                pdml::view_of(s), saved);
+  };
+  e << big, big;  // row norm max / sqrt(2), a finite T; |e| + kappa exceeds max / 2
+  kappas << T(1);
+  require_invalid_naming(ppk, "embeddings");
+  require_invalid_naming(kl, "embeddings");
+  e << std::numeric_limits<T>::max(), std::numeric_limits<T>::max();  // norm exceeds max
+  require_invalid_naming(ppk, "embeddings");
+  e << T(1), T(2);
+  kappas << std::numeric_limits<T>::max();
+  require_invalid_naming(ppk, "kappas");
+  require_invalid_naming(kl, "kappas");
+  CHECK(s(0, 0) == T(7));
+  CHECK(saved.similarities.size() == 0);
+}
+
+TEST_CASE("polar vmf_log_ppk_backward: a concentration near the largest float gives no NaN "
+          "(found by fuzz_similarities)",
+          "[robustness]") {
+  // kappa2 = 2^127: kappa2 * e overflowed to inf before the O(1) factor kappa2 r(k3) was
+  // formed, and inf * 0 (mu2[1] = 0) gave NaN.
+  const float mu1[4] = {0.70710677f, 0.0f, -0.70710677f, 0.0f};
+  const float mu2[4] = {0.0f, 0.0f, -1.0f, 0.0f};
+  const float kappa1 = 122.8125f, kappa2 = 1.7014118e38f;
+  float g1[4], g2[4], gk1 = 0, gk2 = 0;
+  pdml::vmf_log_ppk_backward(4, mu1, kappa1, mu2, kappa2, 1.0f, 100.0f, g1, &gk1, g2, &gk2);
+  CHECK(std::isfinite(gk1));
+  CHECK(std::isfinite(gk2));
+  for (int j = 0; j < 4; ++j) {
+    INFO("component " << j << ": " << g1[j] << " " << g2[j]);
+    CHECK(!std::isnan(g1[j]));
+    CHECK(!std::isnan(g2[j]));
+  }
+  // d/dmu2 along the zero component: kappa2 r(k3) e_1 = 0 exactly.
+  CHECK(g2[1] == 0.0f);
+  CHECK(g2[3] == 0.0f);
 }

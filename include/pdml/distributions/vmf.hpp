@@ -85,7 +85,9 @@ PDML_HOST_DEVICE double vmf_direction_dot_difference(int p, const T* eta1, const
   double s = 0.0;
   for (int j = 0; j < p; ++j) {
     const double direction = ::scalbn(static_cast<double>(eta1[j]), -norm.exponent) * inv_value;
-    s += direction * (static_cast<double>(eta1[j]) - static_cast<double>(eta2[j]));
+    const double a = static_cast<double>(eta1[j]), b = static_cast<double>(eta2[j]);
+    const double difference = a - b;  // exact-ish; overflows only near the largest double
+    s += difference - difference == 0.0 ? direction * difference : direction * a - direction * b;
   }
   return s;
 }
@@ -405,14 +407,23 @@ PDML_HOST_DEVICE void vmf_log_ppk_backward(int p, const T* mu1, T kappa1, const 
     d1 += e * mu1[j];
     d2 += e * mu2[j];
   }
-  const T r3 = detail::vmf_resultant_ratio(
-      p, detail::vmf_scaled_polar_sum_norm(p, mu1, kappa1, mu2, kappa2, rho));
-  if (grad_kappa1) *grad_kappa1 = grad_out * rho * (r3 * d1 - vmf_mean_resultant(p, kappa1));
-  if (grad_kappa2) *grad_kappa2 = grad_out * rho * (r3 * d2 - vmf_mean_resultant(p, kappa2));
+  const T k3 = detail::vmf_scaled_polar_sum_norm(p, mu1, kappa1, mu2, kappa2, rho);
+  // r(k3) x = A(k3) (x / k3) for large k3: r(k3) alone is subnormal near the largest
+  // float, and products kappa r(k3) e are taken with the O(1) factor kappa r(k3) first
+  // (kappa * e first overflows to inf and gives inf * 0 = NaN).
+  const bool large = k3 >= T(1);
+  const T r3 = large ? T(0) : detail::vmf_resultant_ratio(p, k3);
+  const T a3 = large ? vmf_mean_resultant(p, k3) : T(0);
+  const T r3_d1 = large ? a3 * (d1 / k3) : r3 * d1;
+  const T r3_d2 = large ? a3 * (d2 / k3) : r3 * d2;
+  const T kappa1_r3 = large ? a3 * (kappa1 / k3) : kappa1 * r3;
+  const T kappa2_r3 = large ? a3 * (kappa2 / k3) : kappa2 * r3;
+  if (grad_kappa1) *grad_kappa1 = grad_out * rho * (r3_d1 - vmf_mean_resultant(p, kappa1));
+  if (grad_kappa2) *grad_kappa2 = grad_out * rho * (r3_d2 - vmf_mean_resultant(p, kappa2));
   for (int j = 0; j < p; ++j) {
     const T e = rho * (kappa1 * mu1[j] + kappa2 * mu2[j]);
-    if (grad_mu1) grad_mu1[j] = grad_out * rho * kappa1 * r3 * e;
-    if (grad_mu2) grad_mu2[j] = grad_out * rho * kappa2 * r3 * e;
+    if (grad_mu1) grad_mu1[j] = grad_out * rho * kappa1_r3 * e;
+    if (grad_mu2) grad_mu2[j] = grad_out * rho * kappa2_r3 * e;
   }
 }
 

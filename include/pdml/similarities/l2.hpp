@@ -4,6 +4,10 @@
 // embedding and the proxy location m_c = kappa_c nu_c,
 //   sim(i, c) = -|e_i - kappa_c nu_c|^2 / T.
 
+#include <algorithm>
+#include <limits>
+#include <sstream>
+
 #include "pdml/core/gradient_mode.hpp"
 #include "pdml/similarities/detail/isotropic_proxies.hpp"
 
