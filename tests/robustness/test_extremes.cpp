@@ -15,6 +15,7 @@
 #include <Eigen/Core>
 
 #include <pdml/core/scaled_norm.hpp>
+#include <pdml/distributions/vmf.hpp>
 #include <pdml/distributions/vmf_sample.hpp>
 #include <pdml/evaluation/neighbors.hpp>
 #include <pdml/evaluation/retrieval.hpp>
@@ -22,6 +23,9 @@
 #include <pdml/losses/el_nivmf_loss.hpp>
 #include <pdml/math/log_bessel.hpp>
 #include <pdml/similarities/cosine.hpp>
+#include <pdml/similarities/el_vmf.hpp>
+#include <pdml/similarities/kl_vmf.hpp>
+#include <pdml/similarities/l2.hpp>
 
 namespace {
 
@@ -453,4 +457,228 @@ TEST_CASE("warm_start_proxies with rows near the largest double", "[robustness]"
   check_unit_rows(v, 1e-14);
   CHECK(v(0, 0) / v(0, 1) == Approx(3.0 / 2.5));
   CHECK(v(1, 0) == Approx(std::sqrt(0.5)));
+}
+
+// ------------------------------------------------- PPK, KL and L2 at extreme norms
+
+namespace {
+
+/// log C_3(k) = log(k / (4 pi sinh k)) in long double (range to 1e4932: no square of a
+/// 1e200 norm overflows), written independently of pdml's Bessel-based normalizer.
+long double log_c3_reference(long double k) {
+  const long double pi = 3.141592653589793238462643383279502884L;
+  if (k > 1.0L) return std::log(k) - std::log(2.0L * pi) - k - std::log1p(-std::exp(-2.0L * k));
+  return std::log(k / std::sinh(k)) - std::log(4.0L * pi);
+}
+
+/// A_3(k) = coth k - 1/k in long double.
+long double mean_resultant3_reference(long double k) {
+  if (k < 1e-4L) return k / 3.0L;
+  return 1.0L / std::tanh(k) - 1.0L / k;
+}
+
+long double norm3(const long double* x) {
+  return std::sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("vmf_log_ppk (polar form): concentrations whose squares overflow or "
+                   "underflow give the exact kernel",
+                   "[robustness]", float, double) {
+  using T = TestType;
+  const bool is_double = sizeof(T) == 8;
+  const T huge = is_double ? T(1e200) : T(1e30);
+  const T tiny = is_double ? T(1e-200) : T(1e-30);
+  const T mu1[3] = {T(1), T(0), T(0)};
+  const T mu2[3] = {T(0.6), T(0.8), T(0)};
+  const double tolerance = is_double ? 1e-12 : 2e-5;
+  const T pairs[3][2] = {{huge, huge}, {tiny, tiny}, {huge, tiny}};
+  for (const auto& kk : pairs) {
+    for (const T rho : {T(1), T(0.5)}) {
+      const long double k1 = kk[0], k2 = kk[1], r = rho;
+      long double e3[3];
+      for (int j = 0; j < 3; ++j) e3[j] = r * (k1 * mu1[j] + k2 * mu2[j]);
+      const long double k3 = norm3(e3);
+      const long double expected =
+          r * (log_c3_reference(k1) + log_c3_reference(k2)) - log_c3_reference(k3);
+      const T value = pdml::vmf_log_ppk(3, mu1, kk[0], mu2, kk[1], rho);
+      INFO("k1 " << kk[0] << " k2 " << kk[1] << " rho " << rho << " value " << value
+                 << " expected " << static_cast<double>(expected));
+      REQUIRE(std::isfinite(value));
+      CHECK(std::abs(static_cast<long double>(value) - expected) <=
+            tolerance * std::max(1.0L, std::abs(expected)));
+
+      // d/dk1 = rho (A(k3) mu3^T mu1 - A(k1)).
+      T grad_mu1[3], grad_mu2[3], grad_k1 = 0, grad_k2 = 0;
+      pdml::vmf_log_ppk_backward(3, mu1, kk[0], mu2, kk[1], rho, T(1), grad_mu1, &grad_k1,
+                                 grad_mu2, &grad_k2);
+      long double mu3_dot_mu1 = 0;
+      for (int j = 0; j < 3; ++j) mu3_dot_mu1 += e3[j] / k3 * mu1[j];
+      const long double expected_k1 =
+          r * (mean_resultant3_reference(k3) * mu3_dot_mu1 - mean_resultant3_reference(k1));
+      CHECK(std::isfinite(grad_k1));
+      CHECK(std::isfinite(grad_k2));
+      CHECK(std::abs(static_cast<long double>(grad_k1) - expected_k1) <=
+            10 * tolerance * std::max(1.0L, std::abs(expected_k1)));
+      for (int j = 0; j < 3; ++j) {
+        CHECK(std::isfinite(grad_mu1[j]));
+        CHECK(std::isfinite(grad_mu2[j]));
+      }
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("vmf_kl and kl_similarity: natural parameters of norm 1e200 / 1e-200 "
+                   "(float 1e30 / 1e-30) give the exact divergence and finite gradients",
+                   "[robustness]", float, double) {
+  using T = TestType;
+  const bool is_double = sizeof(T) == 8;
+  const double tolerance = is_double ? 1e-12 : 2e-5;
+  for (const T scale : {is_double ? T(1e200) : T(1e30), is_double ? T(1e-200) : T(1e-30)}) {
+    const T eta1[3] = {scale, T(0), T(0)};
+    const T eta2[3] = {T(0.6) * scale, T(0.8) * scale, T(0)};
+    long double l1[3], l2[3];
+    for (int j = 0; j < 3; ++j) {
+      l1[j] = eta1[j];
+      l2[j] = eta2[j];
+    }
+    const long double k1 = norm3(l1), k2 = norm3(l2);
+    long double mu1_dot_eta2 = 0;
+    for (int j = 0; j < 3; ++j) mu1_dot_eta2 += l1[j] / k1 * l2[j];
+    // KL = log C(k1) - log C(k2) + A(k1) (k1 - mu1^T eta2).
+    const long double expected = log_c3_reference(k1) - log_c3_reference(k2) +
+                                 mean_resultant3_reference(k1) * (k1 - mu1_dot_eta2);
+    const T value = pdml::vmf_kl(3, eta1, eta2);
+    INFO("scale " << scale << " value " << value << " expected " << static_cast<double>(expected));
+    REQUIRE(std::isfinite(value));
+    CHECK(std::abs(static_cast<long double>(value) - expected) <=
+          tolerance * std::max(1.0L, std::abs(expected)));
+
+    // d/deta1 = r1 (eta1 - eta2) + t1 mu1 mu1^T (eta1 - eta2), t1 = A'(k1) - A(k1)/k1;
+    // with eta1 along the first axis only its first component carries t1.
+    T grad1[3], grad2[3];
+    pdml::vmf_kl_backward(3, eta1, eta2, T(1), grad1, grad2);
+    const long double a1 = mean_resultant3_reference(k1);
+    const long double r1 = a1 / k1;
+    const long double slope1 =
+        k1 < 1e-4L ? 0.0L : (1.0L - a1 * a1 - 2.0L * a1 / k1) - r1;  // A' = 1 - A^2 - 2A/k
+    const long double expected1[3] = {(r1 + slope1) * (l1[0] - l2[0]), r1 * (l1[1] - l2[1]),
+                                      0.0L};
+    for (int j = 0; j < 3; ++j) {
+      INFO("component " << j << " grad " << grad1[j] << " expected "
+                        << static_cast<double>(expected1[j]));
+      REQUIRE(std::isfinite(grad1[j]));
+      REQUIRE(std::isfinite(grad2[j]));
+      CHECK(std::abs(static_cast<long double>(grad1[j]) - expected1[j]) <=
+            1e3 * tolerance * std::max(std::abs(expected1[j]), std::abs(l1[0] - l2[0]) * 1e-3L));
+    }
+
+    // Through the public similarity: finite and equal to -KL / T.
+    Matrix<T> e(1, 3), v(1, 3), kappas(1, 1), s(1, 1);
+    e << eta1[0], eta1[1], eta1[2];
+    v << T(0.6), T(0.8), T(0);
+    kappas << static_cast<T>(k2);
+    pdml::KlSimilaritySaved<T> saved;
+    pdml::kl_similarity_forward(pdml::view_of(static_cast<const Matrix<T>&>(e)),
+                                pdml::view_of(static_cast<const Matrix<T>&>(v)),
+                                pdml::view_of(static_cast<const Matrix<T>&>(kappas)),
+                                std::numeric_limits<T>::min(), T(1), pdml::view_of(s), saved);
+    REQUIRE(std::isfinite(s(0, 0)));
+    CHECK(std::abs(-static_cast<long double>(s(0, 0)) - expected) <=
+          10 * tolerance * std::max(1.0L, std::abs(expected)));
+  }
+}
+
+TEMPLATE_TEST_CASE("l2_similarity: squared distances that overflow are rejected naming the "
+                   "argument before writing; tiny ones are exact",
+                   "[robustness]", float, double) {
+  using T = TestType;
+  const bool is_double = sizeof(T) == 8;
+  const T huge = is_double ? T(1e200) : T(1e30);
+  const T tiny = is_double ? T(1e-200) : T(1e-30);
+  Matrix<T> e(1, 2), v(1, 2), kappas(1, 1), s = Matrix<T>::Constant(1, 1, T(7));
+  v << T(0.6), T(0.8);
+  pdml::L2SimilaritySaved<T> saved;
+  const auto forward = [&](T temperature) {
+    pdml::l2_similarity_forward(pdml::view_of(static_cast<const Matrix<T>&>(e)),
+                                pdml::view_of(static_cast<const Matrix<T>&>(v)),
+                                pdml::view_of(static_cast<const Matrix<T>&>(kappas)),
+                                std::numeric_limits<T>::min(), temperature, pdml::view_of(s),
+                                saved);
+  };
+  e << huge, T(0);
+  kappas << T(1);
+  require_invalid_naming([&] { forward(T(1)); }, "embeddings");
+  CHECK(s(0, 0) == T(7));
+  e << T(1), T(0);
+  kappas << huge;
+  require_invalid_naming([&] { forward(T(1)); }, "kappas");
+  CHECK(s(0, 0) == T(7));
+  kappas << T(2);
+  require_invalid_naming([&] { forward(std::numeric_limits<T>::min()); }, "temperature");
+  CHECK(s(0, 0) == T(7));
+
+  // Tiny: |e - m|^2 = |(tiny, 0) - tiny (0.6, 0.8)|^2 = 0.8 tiny^2 underflows to 0, the
+  // correctly rounded similarity at T = 1 (no NaN, no rejection).
+  e << tiny, T(0);
+  kappas << tiny;
+  forward(T(1));
+  CHECK(s(0, 0) == T(0));
+}
+
+TEMPLATE_TEST_CASE("ppk and kl similarities: embeddings and kappas whose sum of norms leaves T "
+                   "are rejected naming them before writing (found by fuzz_similarities)",
+                   "[robustness]", float, double) {
+  using T = TestType;
+  const T big = std::numeric_limits<T>::max() / T(2);
+  Matrix<T> e(1, 2), v(1, 2), kappas(1, 1), s = Matrix<T>::Constant(1, 1, T(7));
+  v << T(1), T(1);
+  pdml::PpkSimilaritySaved<T> saved;
+  const auto ppk = [&] {
+    pdml::ppk_similarity_forward(pdml::view_of(static_cast<const Matrix<T>&>(e)),
+                                 pdml::view_of(static_cast<const Matrix<T>&>(v)),
+                                 pdml::view_of(static_cast<const Matrix<T>&>(kappas)), T(1), T(1),
+                                 pdml::PpkOrder::expected_likelihood, pdml::view_of(s), saved);
+  };
+  const auto kl = [&] {
+    pdml::kl_similarity_forward(pdml::view_of(static_cast<const Matrix<T>&>(e)),
+                                pdml::view_of(static_cast<const Matrix<T>&>(v)),
+                                pdml::view_of(static_cast<const Matrix<T>&>(kappas)), T(1), T(1),
+                                pdml::view_of(s), saved);
+  };
+  e << big, big;  // row norm max / sqrt(2), a finite T; |e| + kappa exceeds max / 2
+  kappas << T(1);
+  require_invalid_naming(ppk, "embeddings");
+  require_invalid_naming(kl, "embeddings");
+  e << std::numeric_limits<T>::max(), std::numeric_limits<T>::max();  // norm exceeds max
+  require_invalid_naming(ppk, "embeddings");
+  e << T(1), T(2);
+  kappas << std::numeric_limits<T>::max();
+  require_invalid_naming(ppk, "kappas");
+  require_invalid_naming(kl, "kappas");
+  CHECK(s(0, 0) == T(7));
+  CHECK(saved.similarities.size() == 0);
+}
+
+TEST_CASE("polar vmf_log_ppk_backward: a concentration near the largest float gives no NaN "
+          "(found by fuzz_similarities)",
+          "[robustness]") {
+  // kappa2 = 2^127: kappa2 * e overflowed to inf before the O(1) factor kappa2 r(k3) was
+  // formed, and inf * 0 (mu2[1] = 0) gave NaN.
+  const float mu1[4] = {0.70710677f, 0.0f, -0.70710677f, 0.0f};
+  const float mu2[4] = {0.0f, 0.0f, -1.0f, 0.0f};
+  const float kappa1 = 122.8125f, kappa2 = 1.7014118e38f;
+  float g1[4], g2[4], gk1 = 0, gk2 = 0;
+  pdml::vmf_log_ppk_backward(4, mu1, kappa1, mu2, kappa2, 1.0f, 100.0f, g1, &gk1, g2, &gk2);
+  CHECK(std::isfinite(gk1));
+  CHECK(std::isfinite(gk2));
+  for (int j = 0; j < 4; ++j) {
+    INFO("component " << j << ": " << g1[j] << " " << g2[j]);
+    CHECK(!std::isnan(g1[j]));
+    CHECK(!std::isnan(g2[j]));
+  }
+  // d/dmu2 along the zero component: kappa2 r(k3) e_1 = 0 exactly.
+  CHECK(g2[1] == 0.0f);
+  CHECK(g2[3] == 0.0f);
 }

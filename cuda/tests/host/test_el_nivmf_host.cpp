@@ -183,3 +183,75 @@ TEST_CASE("deterministic two-level sum on the host backend", "[thrust-host]") {
   }
   CHECK(total == expected);
 }
+
+namespace {
+
+/// The generic vMF sampler and its backward against pdml::vmf_sample /
+/// vmf_sample_backward for rows whose kappa = |eta| lies below, at and above
+/// pdml::vmf_uniform_kappa<T>() (where the host switches from the pathwise
+/// backward to the kappa = 0 estimator), plus a zero row and an ordinary row.
+template <class T>
+void check_vmf_sampler_at_tiny_kappa() {
+  using pdml::ConstMatrixView;
+  using pdml::Index;
+  using pdml::MatrixView;
+  const Index n = 6, p = 4;
+  const int s = 3;
+  const Index rows = n * s;
+  const double threshold = static_cast<double>(pdml::vmf_uniform_kappa<T>());
+  // kappa: 1e-3 x, just below, at, 4 x the threshold, 0, and an ordinary 2.5.
+  const double kappas[n] = {1e-3 * threshold, 0.5 * threshold, threshold, 4 * threshold, 0, 2.5};
+  const double direction[p] = {0.5, -0.5, 0.5, 0.5};
+  std::vector<T> eta(static_cast<std::size_t>(n * p));
+  for (Index r = 0; r < n; ++r) {
+    for (Index j = 0; j < p; ++j) {
+      eta[static_cast<std::size_t>(r * p + j)] = static_cast<T>(kappas[r] * direction[j]);
+    }
+  }
+  std::vector<T> grad(static_cast<std::size_t>(rows * p));
+  {
+    std::mt19937_64 gen(91u);
+    std::normal_distribution<double> normal;
+    for (auto& g : grad) g = static_cast<T>(normal(gen));
+  }
+  const pdml::RngKey rng{424242u, 9u};
+  const ConstMatrixView<T> ev{eta.data(), n, p, p}, gv{grad.data(), rows, p, p};
+
+  std::vector<T> cpu_samples(static_cast<std::size_t>(rows * p)), cpu_ge(eta.size());
+  pdml::VmfSampleSaved<T> cpu_saved;
+  pdml::vmf_sample(ev, s, rng, MatrixView<T>{cpu_samples.data(), rows, p, p}, &cpu_saved);
+  pdml::vmf_sample_backward(cpu_saved, gv, MatrixView<T>{cpu_ge.data(), n, p, p});
+
+  pdml::cuda::detail::VmfSampleBuffers<T> buffers;
+  const auto workspace = pdml_test::carve_host_workspace([&](pdml::cuda::WorkspaceCarver& carver) {
+    buffers = pdml::cuda::detail::carve_vmf_sample_buffers<T>(carver, s, n, p);
+  });
+  const pdml::cuda::detail::HostBackend be;
+  std::vector<T> samples(cpu_samples.size()), ge(cpu_ge.size(), T(13));
+  REQUIRE(pdml::cuda::detail::vmf_sample_run(be, ev, s, rng,
+                                             MatrixView<T>{samples.data(), rows, p, p},
+                                             buffers) == cudaSuccess);
+  REQUIRE(pdml::cuda::detail::vmf_sample_backward_run(be, buffers, ev, s, gv,
+                                                      MatrixView<T>{ge.data(), n, p, p},
+                                                      false) == cudaSuccess);
+  CHECK(samples == cpu_samples);
+  for (Index r = 0; r < n; ++r) {
+    for (Index j = 0; j < p; ++j) {
+      const std::size_t k = static_cast<std::size_t>(r * p + j);
+      INFO("kappa " << kappas[r] << " (threshold " << threshold << ") component " << j
+                    << ": generic " << ge[k] << ", CPU " << cpu_ge[k]);
+      REQUIRE(std::isfinite(ge[k]));
+      CHECK(std::abs(static_cast<double>(ge[k]) - static_cast<double>(cpu_ge[k])) <=
+            pdml_test::tolerance<T>() * std::max(1.0, std::abs(static_cast<double>(cpu_ge[k]))));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("generic vMF sampler: below sqrt(smallest normal) kappa the backward uses the CPU's "
+          "kappa = 0 estimator",
+          "[thrust-host]") {
+  check_vmf_sampler_at_tiny_kappa<double>();
+  check_vmf_sampler_at_tiny_kappa<float>();
+}

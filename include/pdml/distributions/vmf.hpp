@@ -53,6 +53,45 @@ struct VmfScaledSumElements {
   }
 };
 
+/// Elements rho (k1 u_j + k2 v_j) (the product's natural parameter in polar form), as doubles.
+template <class T>
+struct VmfScaledPolarSumElements {
+  const T* u;
+  T k1;
+  const T* v;
+  T k2;
+  T rho;
+  PDML_HOST_DEVICE double operator()(std::int64_t j) const {
+    return static_cast<double>(rho) * (static_cast<double>(k1) * static_cast<double>(u[j]) +
+                                       static_cast<double>(k2) * static_cast<double>(v[j]));
+  }
+};
+
+/// |rho (k1 u + k2 v)|, scaled.
+template <class T>
+PDML_HOST_DEVICE T vmf_scaled_polar_sum_norm(int p, const T* u, T k1, const T* v, T k2, T rho) {
+  return static_cast<T>(
+      scaled_norm_of(p, VmfScaledPolarSumElements<T>{u, k1, v, k2, rho}).to_double());
+}
+
+/// mu1^T (eta1 - eta2) with mu1 = eta1 / k1 (0 for k1 = 0), in double: the KL's
+/// cross term divided by k1, whose square-sized undivided form overflows (or
+/// underflows) for norms of 1e200 (1e-200) in double, 1e20 (1e-20) in float.
+template <class T>
+PDML_HOST_DEVICE double vmf_direction_dot_difference(int p, const T* eta1, const T* eta2, T k1) {
+  if (!(k1 > T(0))) return 0.0;
+  const ScaledNorm norm = scaled_norm(eta1, p);
+  const double inv_value = 1.0 / norm.value;
+  double s = 0.0;
+  for (int j = 0; j < p; ++j) {
+    const double direction = ::scalbn(static_cast<double>(eta1[j]), -norm.exponent) * inv_value;
+    const double a = static_cast<double>(eta1[j]), b = static_cast<double>(eta2[j]);
+    const double difference = a - b;  // exact-ish; overflows only near the largest double
+    s += difference - difference == 0.0 ? direction * difference : direction * a - direction * b;
+  }
+  return s;
+}
+
 /// |rho (a + b)|, scaled.
 template <class T>
 PDML_HOST_DEVICE T vmf_scaled_sum_norm(int p, const T* a, const T* b, T rho) {
@@ -252,10 +291,10 @@ template <class T>
 PDML_HOST_DEVICE T vmf_kl(int p, const T* eta1, const T* eta2) {
   const T k1 = detail::vmf_norm(p, eta1);
   const T k2 = detail::vmf_norm(p, eta2);
-  T cross = T(0);
-  for (int j = 0; j < p; ++j) cross += eta1[j] * (eta1[j] - eta2[j]);
+  // r(k1) eta1^T (eta1 - eta2) = A(k1) mu1^T (eta1 - eta2): no square of the norms.
+  const double cross_over_k1 = detail::vmf_direction_dot_difference(p, eta1, eta2, k1);
   return vmf_log_normalizer(p, k1) - vmf_log_normalizer(p, k2) +
-         detail::vmf_resultant_ratio(p, k1) * cross;
+         static_cast<T>(static_cast<double>(vmf_mean_resultant(p, k1)) * cross_over_k1);
 }
 
 /// d/deta1 = (r1 I + t1 mu1 mu1^T)(eta1 - eta2);  d/deta2 = r2 eta2 - r1 eta1.
@@ -271,10 +310,13 @@ PDML_HOST_DEVICE void vmf_kl_backward(int p, const T* eta1, const T* eta2, T gra
   }
   if (grad_eta1) {
     const T t1 = detail::vmf_resultant_ratio_slope(p, k1);
-    const T inv_k1 = k1 > T(0) ? T(1) / k1 : T(0);
-    T along = T(0);
-    for (int j = 0; j < p; ++j) along += eta1[j] * (eta1[j] - eta2[j]);
-    along *= t1 * inv_k1 * inv_k1;
+    // t1 eta1^T (eta1 - eta2) / k1^2 = t1 mu1^T (eta1 - eta2) / k1: neither k1^2 nor
+    // 1 / k1^2 is formed (t1 = O(k1^2) as k1 -> 0).
+    const T along =
+        k1 > T(0) ? static_cast<T>(static_cast<double>(t1) *
+                                   detail::vmf_direction_dot_difference(p, eta1, eta2, k1) /
+                                   static_cast<double>(k1))
+                  : T(0);
     for (int j = 0; j < p; ++j) {
       grad_eta1[j] = grad_out * (r1 * (eta1[j] - eta2[j]) + along * eta1[j]);
     }
@@ -348,13 +390,9 @@ PDML_HOST_DEVICE void vmf_log_ppk_backward(int p, const T* eta1, const T* eta2, 
 /// Polar form of the log PPK.
 template <class T>
 PDML_HOST_DEVICE T vmf_log_ppk(int p, const T* mu1, T kappa1, const T* mu2, T kappa2, T rho) {
-  T s = T(0);
-  for (int j = 0; j < p; ++j) {
-    const T e = rho * (kappa1 * mu1[j] + kappa2 * mu2[j]);
-    s += e * e;
-  }
   return rho * (vmf_log_normalizer(p, kappa1) + vmf_log_normalizer(p, kappa2)) -
-         vmf_log_normalizer(p, std::sqrt(s));
+         vmf_log_normalizer(p,
+                            detail::vmf_scaled_polar_sum_norm(p, mu1, kappa1, mu2, kappa2, rho));
 }
 
 /// d/dk1 = rho (A(k3) mu3^T mu1 - A(k1)), d/dmu1 = rho k1 r(k3) eta3 (ambient),
@@ -363,20 +401,29 @@ template <class T>
 PDML_HOST_DEVICE void vmf_log_ppk_backward(int p, const T* mu1, T kappa1, const T* mu2,
                                            T kappa2, T rho, T grad_out, T* grad_mu1,
                                            T* grad_kappa1, T* grad_mu2, T* grad_kappa2) {
-  T s = T(0), d1 = T(0), d2 = T(0);
+  T d1 = T(0), d2 = T(0);
   for (int j = 0; j < p; ++j) {
     const T e = rho * (kappa1 * mu1[j] + kappa2 * mu2[j]);
-    s += e * e;
     d1 += e * mu1[j];
     d2 += e * mu2[j];
   }
-  const T r3 = detail::vmf_resultant_ratio(p, std::sqrt(s));
-  if (grad_kappa1) *grad_kappa1 = grad_out * rho * (r3 * d1 - vmf_mean_resultant(p, kappa1));
-  if (grad_kappa2) *grad_kappa2 = grad_out * rho * (r3 * d2 - vmf_mean_resultant(p, kappa2));
+  const T k3 = detail::vmf_scaled_polar_sum_norm(p, mu1, kappa1, mu2, kappa2, rho);
+  // r(k3) x = A(k3) (x / k3) for large k3: r(k3) alone is subnormal near the largest
+  // float, and products kappa r(k3) e are taken with the O(1) factor kappa r(k3) first
+  // (kappa * e first overflows to inf and gives inf * 0 = NaN).
+  const bool large = k3 >= T(1);
+  const T r3 = large ? T(0) : detail::vmf_resultant_ratio(p, k3);
+  const T a3 = large ? vmf_mean_resultant(p, k3) : T(0);
+  const T r3_d1 = large ? a3 * (d1 / k3) : r3 * d1;
+  const T r3_d2 = large ? a3 * (d2 / k3) : r3 * d2;
+  const T kappa1_r3 = large ? a3 * (kappa1 / k3) : kappa1 * r3;
+  const T kappa2_r3 = large ? a3 * (kappa2 / k3) : kappa2 * r3;
+  if (grad_kappa1) *grad_kappa1 = grad_out * rho * (r3_d1 - vmf_mean_resultant(p, kappa1));
+  if (grad_kappa2) *grad_kappa2 = grad_out * rho * (r3_d2 - vmf_mean_resultant(p, kappa2));
   for (int j = 0; j < p; ++j) {
     const T e = rho * (kappa1 * mu1[j] + kappa2 * mu2[j]);
-    if (grad_mu1) grad_mu1[j] = grad_out * rho * kappa1 * r3 * e;
-    if (grad_mu2) grad_mu2[j] = grad_out * rho * kappa2 * r3 * e;
+    if (grad_mu1) grad_mu1[j] = grad_out * rho * kappa1_r3 * e;
+    if (grad_mu2) grad_mu2[j] = grad_out * rho * kappa2_r3 * e;
   }
 }
 

@@ -52,6 +52,7 @@ void ppk_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> embeddings,
                             PpkSimilaritySaved<T>& saved) {
   detail::check_isotropic_inputs("pdml::ppk_similarity_forward", embeddings, proxies, kappas,
                                  min_kappa, temperature, similarities);
+  detail::check_isotropic_reach("pdml::ppk_similarity_forward", embeddings, kappas, min_kappa);
   if (order != PpkOrder::expected_likelihood && order != PpkOrder::bhattacharyya) {
     detail::throw_invalid("pdml::ppk_similarity_forward", "order", "is not a PpkOrder value");
   }

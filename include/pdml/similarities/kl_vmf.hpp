@@ -39,6 +39,7 @@ void kl_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> embeddings,
                            T temperature, MatrixView<T> similarities, KlSimilaritySaved<T>& saved) {
   detail::check_isotropic_inputs("pdml::kl_similarity_forward", embeddings, proxies, kappas,
                                  min_kappa, temperature, similarities);
+  detail::check_isotropic_reach("pdml::kl_similarity_forward", embeddings, kappas, min_kappa);
   const detail::KlPair<T> pair{static_cast<int>(embeddings.cols)};
   detail::isotropic_forward(pair, T(-1), embeddings, proxies, kappas, min_kappa, temperature,
                             similarities, saved);

@@ -4,6 +4,10 @@
 // embedding and the proxy location m_c = kappa_c nu_c,
 //   sim(i, c) = -|e_i - kappa_c nu_c|^2 / T.
 
+#include <algorithm>
+#include <limits>
+#include <sstream>
+
 #include "pdml/core/gradient_mode.hpp"
 #include "pdml/similarities/detail/isotropic_proxies.hpp"
 
@@ -32,11 +36,39 @@ struct SquaredDistancePair {
   }
 };
 
+/// The squared distances over the temperature must be finite: they are at most
+/// (max |e_i| + max kappa_c)^2 / T, which must stay below the largest T (norms taken
+/// scaled). Throws naming the largest contributor (`embeddings` or `kappas`), or
+/// `temperature` when only the division overflows.
+template <class T>
+void check_l2_range(const char* function, ConstMatrixView<T> embeddings,
+                    ConstMatrixView<T> kappas, T min_kappa, T temperature) {
+  double e_max = 0.0, k_max = static_cast<double>(min_kappa);
+  for (Index i = 0; i < embeddings.rows; ++i) {
+    e_max = std::max(e_max, scaled_norm(embeddings.row(i), embeddings.cols).to_double());
+  }
+  for (Index c = 0; c < kappas.rows; ++c) k_max = std::max(k_max, static_cast<double>(kappas(c, 0)));
+  const double largest = static_cast<double>(std::numeric_limits<T>::max());
+  const double reach = e_max + k_max;  // <= 2 max(T) < the largest double
+  if (reach * reach <= largest && reach * reach / static_cast<double>(temperature) <= largest) {
+    return;
+  }
+  std::ostringstream os;
+  os << "gives squared distances up to (" << e_max << " + " << k_max << ")^2";
+  if (reach * reach <= largest) {
+    os << ", which over temperature " << temperature << " exceed the largest value of its type";
+    throw_invalid(function, "temperature", os.str());
+  }
+  os << ", beyond the largest value of its type";
+  throw_invalid(function, e_max >= k_max ? "embeddings" : "kappas", os.str());
+}
+
 }  // namespace detail
 
 /// Similarities (B x C) of embeddings (B x D) to proxy locations kappa_c nu_c (proxies
 /// C x D, kappas C x 1 clamped at min_kappa). Throws std::invalid_argument (naming the
-/// argument) before writing anything.
+/// argument) before writing anything, also when a squared distance over the temperature
+/// could exceed the largest T (detail::check_l2_range).
 template <class T>
 void l2_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> embeddings,
                            ConstMatrixView<detail::NonDeduced<T>> proxies,
@@ -44,6 +76,7 @@ void l2_similarity_forward(ConstMatrixView<detail::NonDeduced<T>> embeddings,
                            T temperature, MatrixView<T> similarities, L2SimilaritySaved<T>& saved) {
   detail::check_isotropic_inputs("pdml::l2_similarity_forward", embeddings, proxies, kappas,
                                  min_kappa, temperature, similarities);
+  detail::check_l2_range("pdml::l2_similarity_forward", embeddings, kappas, min_kappa, temperature);
   const detail::SquaredDistancePair<T> pair{static_cast<int>(embeddings.cols)};
   detail::isotropic_forward(pair, T(-1), embeddings, proxies, kappas, min_kappa, temperature,
                             similarities, saved);

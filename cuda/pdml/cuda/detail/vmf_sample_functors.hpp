@@ -4,8 +4,9 @@
 // include/pdml/distributions/vmf_sampler.hpp, step for step as the host's
 // pdml::vmf_sample / vmf_sample_backward (include/pdml/distributions/
 // vmf_sample.hpp): sample s of distribution n is row i = s N + n, drawn from
-// RandomStream(rng, i); the kappa = 0 backward draws from block
-// kVmfBackwardBlock of the same stream. Device samples equal host samples for
+// RandomStream(rng, i); the kappa = 0 backward (used, as on the host, for every
+// kappa <= pdml::vmf_uniform_kappa<T>()) draws from block kVmfBackwardBlock of the
+// same stream. Device samples equal host samples for
 // the same key (up to the last-bit differences of docs/cuda.md).
 
 #include <cstddef>
@@ -38,7 +39,7 @@ struct VmfSampleBuffers {
   T* directions = nullptr;      // N x p: mu_n
   T* kappas = nullptr;          // N
   VmfMarginalParams* marginal_params = nullptr;  // N: Wood's envelope, as on the host
-  // (S N) x p, row i: the unit tangent of sample i, or for kappa = 0 the
+  // (S N) x p, row i: the unit tangent of sample i, or for kappa <= vmf_uniform_kappa the
   // sample itself (what the uniform-case estimator needs), as on the host.
   T* tangents = nullptr;
   VmfSampleDraw<T>* draws = nullptr;  // S N
@@ -94,11 +95,13 @@ struct VmfSampleRow {
   PDML_HOST_DEVICE void operator()(Index i) const {
     const Index n = i % n_distributions;
     RandomStream stream(rng, static_cast<std::uint64_t>(i));
-    const T kappa = kappas[n];
+    // The host's rule (pdml::vmf_uniform_kappa): at or below it the backward uses the
+    // kappa = 0 estimator, which needs the sample itself instead of the tangent.
+    const bool pathwise = kappas[n] > pdml::vmf_uniform_kappa<T>();
     T* tangent = tangents + i * p;
     draws[i] = vmf_draw(stream, p, directions + n * p, marginal_params[n], samples.row(i),
-                        kappa > T(0) ? tangent : static_cast<T*>(nullptr));
-    if (!(kappa > T(0))) {
+                        pathwise ? tangent : static_cast<T*>(nullptr));
+    if (!pathwise) {
       const T* x = samples.row(i);
       for (int j = 0; j < p; ++j) tangent[j] = x[j];
     }
@@ -123,8 +126,10 @@ struct VmfSampleBackwardRow {
     const T kappa = saved.kappas[n];
     const T* mu = saved.directions + n * p;
     // In double whatever T is, as the host backward does.
+    // The host's rule: the pathwise derivative (~1/kappa) only above vmf_uniform_kappa.
+    const bool pathwise = kappa > pdml::vmf_uniform_kappa<T>();
     double one_minus_mean = 1.0, one_plus_mean = 1.0;
-    if (kappa > T(0)) {
+    if (pathwise) {
       one_minus_mean = pdml::vmf_mean_resultant_complement(p, static_cast<double>(kappa));
       one_plus_mean = 1.0 + pdml::vmf_mean_resultant(p, static_cast<double>(kappa));
     }
@@ -132,7 +137,7 @@ struct VmfSampleBackwardRow {
       const Index i = static_cast<Index>(s) * count + n;
       const VmfSampleDraw<T>& draw = saved.draws[i];
       if (!draw.ok) continue;
-      if (kappa > T(0)) {
+      if (pathwise) {
         const double dw = vmf_dw_dkappa(p, static_cast<double>(kappa), draw.one_minus_w,
                                         draw.one_plus_w, one_minus_mean, one_plus_mean);
         vmf_draw_backward(p, mu, kappa, saved.tangents + i * p, draw.w, draw.one_minus_w,

@@ -10,6 +10,10 @@
 // The formulas themselves live in one place each (distributions/vmf.hpp for the KL and
 // the probability product kernel, similarities/l2.hpp for the squared distance).
 
+#include <algorithm>
+#include <limits>
+#include <sstream>
+
 #include <Eigen/Core>
 
 #include "pdml/core/eigen_map.hpp"
@@ -43,6 +47,7 @@ void check_isotropic_inputs(const char* fn, ConstMatrixView<T> embeddings,
                             T temperature, MatrixView<T> similarities) {
   check_nonempty(fn, "embeddings", embeddings);
   check_input(fn, "embeddings", embeddings, embeddings.rows, embeddings.cols);
+  check_row_norms_fit(fn, "embeddings", embeddings);
   check_nonempty(fn, "proxies", proxies);
   check_same_cols(fn, "proxies", proxies, "embeddings", embeddings);
   check_proxy_vectors(fn, "proxies", proxies, proxies.rows, embeddings.cols);
@@ -50,6 +55,25 @@ void check_isotropic_inputs(const char* fn, ConstMatrixView<T> embeddings,
   check_min_kappa(fn, min_kappa);
   check_temperature(fn, temperature);
   check_output(fn, "similarities", similarities, embeddings.rows, proxies.rows);
+}
+
+/// The vMF similarities (PPK, KL) take norms up to |e_i| + kappa_c (the product's
+/// natural parameter e_i + kappa_c nu_c): max |e_i| + max kappa_c must be at most half
+/// the largest T (the margin absorbs the rounding of the norms near the largest T).
+/// Throws naming the larger contributor (`embeddings` or `kappas`).
+template <class T>
+void check_isotropic_reach(const char* fn, ConstMatrixView<T> embeddings, ConstMatrixView<T> kappas,
+                           T min_kappa) {
+  double e_max = 0.0, k_max = static_cast<double>(min_kappa);
+  for (Index i = 0; i < embeddings.rows; ++i) {
+    e_max = std::max(e_max, scaled_norm(embeddings.row(i), embeddings.cols).to_double());
+  }
+  for (Index c = 0; c < kappas.rows; ++c) k_max = std::max(k_max, static_cast<double>(kappas(c, 0)));
+  if (e_max + k_max <= 0.5 * static_cast<double>(std::numeric_limits<T>::max())) return;
+  std::ostringstream os;
+  os << "gives |e_i| + kappa_c up to " << e_max << " + " << k_max
+     << ", beyond half the largest value of its type";
+  throw_invalid(fn, e_max >= k_max ? "embeddings" : "kappas", os.str());
 }
 
 template <class T>
