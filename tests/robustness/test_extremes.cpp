@@ -240,6 +240,57 @@ TEST_CASE("ElNivmfLoss: a temperature too small for the scores is rejected by fo
   CHECK(ge == ge1);
 }
 
+TEST_CASE("ElNivmfLoss (exact density, float): samples whose squared norm overflows are "
+          "rejected naming samples, before writing; just below, the loss is finite",
+          "[robustness]") {
+  // fuzz_criterion seed regress-exact-density-nan: D 2, B 3, C 4, S 3, all kappas clamped
+  // to min_kappa 0.1 and a sample of norm 2.2e19. |K x|^2 = 4.9e36 is a normal float, but
+  // the scores form it from x o x (4.9e38, overflows): the score was -inf and the loss NaN.
+  using Loss = pdml::ElNivmfLoss<float>;
+  Loss::Options options;
+  options.n_samples = 3;
+  options.scoring = pdml::NivmfScoring::exact_density;
+  const Loss loss(options);
+  LossCase<float> k = loss_case<float>(3, 4, 2, 1.0f, 0.0f);
+  Matrix<float> samples(9, 2);
+  for (int r = 0; r < 9; ++r) {
+    samples(r, 0) = float(std::cos(0.3 + r));
+    samples(r, 1) = float(std::sin(0.3 + r));
+  }
+  const auto e = pdml::view_of(static_cast<const Matrix<float>&>(k.embeddings));
+  const auto v = pdml::view_of(static_cast<const Matrix<float>&>(k.proxies));
+  const auto kk = pdml::view_of(static_cast<const Matrix<float>&>(k.kappas));
+  const auto s = pdml::view_of(static_cast<const Matrix<float>&>(samples));
+  Loss::Saved saved;
+  const float first = loss.forward_with_samples(s, e, k.labels.data(), v, kk, 45.0f, saved);
+  REQUIRE(std::isfinite(first));
+  Matrix<float> ge(3, 2), gv(4, 2), gk(4, 2), gs(9, 2);
+  float gt = 0;
+  auto gs_view = pdml::view_of(gs);
+  loss.backward(saved, 1.0f, pdml::view_of(ge), pdml::view_of(gv), pdml::view_of(gk), &gt,
+                &gs_view);
+  const Matrix<float> gs1 = gs;
+  // Norm 2.2e19 (the finding): rejected, and the previous Saved still gives the same backward.
+  samples(6, 0) = -33.7f;
+  samples(6, 1) = -2.2e19f;
+  require_invalid_naming(
+      [&] { loss.forward_with_samples(s, e, k.labels.data(), v, kk, 45.0f, saved); }, "samples");
+  loss.backward(saved, 1.0f, pdml::view_of(ge), pdml::view_of(gv), pdml::view_of(gk), &gt,
+                &gs_view);
+  CHECK(gs == gs1);
+  // Norm 1e19 (|x|^2 = 1e38 < 3.4e38): accepted, finite loss and gradients.
+  samples(6, 1) = -1e19f;
+  const float loss_value =
+      loss.forward_with_samples(s, e, k.labels.data(), v, kk, 45.0f, saved);
+  CHECK(std::isfinite(loss_value));
+  loss.backward(saved, 1.0f, pdml::view_of(ge), pdml::view_of(gv), pdml::view_of(gk), &gt,
+                &gs_view);
+  CHECK(all_finite(ge));
+  CHECK(all_finite(gv));
+  CHECK(all_finite(gk));
+  CHECK(all_finite(gs));
+}
+
 TEST_CASE("ElNivmfLoss::backward: gradients that overflow are reported naming grad_loss, with "
           "nothing written",
           "[robustness]") {

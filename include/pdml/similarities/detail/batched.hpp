@@ -101,8 +101,11 @@ void check_exact_density_kappas(const char* function, MatrixView<const T> kappas
   }
 }
 
-/// The same, and for caller-given points: |K x|^2 normal for every point x (it lies
-/// between (k_min |x|)^2 and (k_max |x|)^2); throws naming points_argument otherwise.
+/// The same, and for caller-given points: |K x|^2 and |x|^2 normal for every point x
+/// (they lie between (min(k_min, 1) |x|)^2 and (max(k_max, 1) |x|)^2); throws naming
+/// points_argument otherwise. |x|^2 counts because the scores form |K x|^2 from the
+/// stored squares x o x: with k < 1, a point of |x| ~ 2e19 in float keeps |K x|^2 finite
+/// while x o x overflows, and the score becomes -inf (then NaN in the log-sum-exps).
 template <class T>
 void check_exact_density_range(const char* function, const char* points_argument,
                                MatrixView<const T> points, MatrixView<const T> kappas,
@@ -119,11 +122,12 @@ void check_exact_density_range(const char* function, const char* points_argument
       throw_invalid(function, points_argument, os.str());
     }
     const double x = norm.to_double();
-    const double hi = k_max * x, lo = k_min * x;
+    const double hi = std::max(k_max, 1.0) * x, lo = std::min(k_min, 1.0) * x;
     if (!(hi * hi <= largest) || !(lo * lo >= smallest)) {
       std::ostringstream os;
-      os << "has row " << r << " with |x| = " << x << ", for which |K x|^2 leaves the normal"
-         << " range of its type (concentrations in [" << k_min << ", " << k_max << "])";
+      os << "has row " << r << " with |x| = " << x << ", for which |K x|^2 or |x|^2 leaves"
+         << " the normal range of its type (concentrations in [" << k_min << ", " << k_max
+         << "])";
       throw_invalid(function, points_argument, os.str());
     }
   }
