@@ -15,6 +15,7 @@
 #include <Eigen/Core>
 
 #include <pdml/core/scaled_norm.hpp>
+#include <pdml/distributions/power_spherical_batch.hpp>
 #include <pdml/distributions/vmf.hpp>
 #include <pdml/distributions/vmf_sample.hpp>
 #include <pdml/evaluation/neighbors.hpp>
@@ -732,4 +733,49 @@ TEST_CASE("polar vmf_log_ppk_backward: a concentration near the largest float gi
   // d/dmu2 along the zero component: kappa2 r(k3) e_1 = 0 exactly.
   CHECK(g2[1] == 0.0f);
   CHECK(g2[3] == 0.0f);
+}
+
+TEMPLATE_TEST_CASE("power_spherical_sample: directions accepted off unit norm still give unit "
+                   "samples at huge concentrations (found by fuzz_samplers)",
+                   "[robustness]", float, double) {
+  using T = TestType;
+  // Rows are accepted within sqrt(epsilon) of unit norm. With kappa ~ 1e27 every sample is
+  // w mu + s v with w = 1 and s ~ 0, so a sampler using mu as given returned |x| = |mu|
+  // (1 + 2.9e-5 for the fuzzer's float row 0), far outside the samples' unit tolerance.
+  const T edge = T(1) + T(0.9) * std::sqrt(std::numeric_limits<T>::epsilon());
+  Matrix<T> directions(3, 4);
+  directions << T(0x1.f3b646p-8), T(-0x1.ep-142), T(-1), T(0x1.d672d6p-61),  // the fuzzer's row
+      edge, T(0), T(0), T(0),                                                 // |mu| just inside
+      T(0), T(0.6) / edge, T(0), T(-0.8) / edge;                              // |mu| just inside
+  Matrix<T> concentrations(3, 1);
+  // In double, the fuzzer's row (norm 1 + 2.9e-5) is rejected: scale it to just inside.
+  const double fuzz_norm = directions.row(0).template cast<double>().norm();
+  if (fuzz_norm > double(edge)) directions.row(0) *= T(double(edge) / fuzz_norm);
+  concentrations << T(0x1.d88dd8p+89), T(1e6), T(0.5);
+  const int s = 64;
+  Matrix<T> samples(s * 3, 4);
+  pdml::PowerSphericalSampleSaved<T> saved;
+  REQUIRE_NOTHROW(pdml::power_spherical_sample(
+      pdml::view_of(static_cast<const Matrix<T>&>(directions)),
+      pdml::view_of(static_cast<const Matrix<T>&>(concentrations)), s, pdml::RngKey{0x5c, 2},
+      pdml::view_of(samples), &saved));
+  REQUIRE(all_finite(samples));
+  // The fuzz contract's tolerance (docs/reliability.md) is 64 epsilon; the samples do better.
+  check_unit_rows(samples, 8 * std::numeric_limits<T>::epsilon());
+  for (int i = 0; i < s; ++i) {
+    // The sample is the unit direction mu / |mu| up to its tangent part
+    // s = 2 sqrt(z (1 - z)) with 1 - z ~ Gamma(3/2) / kappa, i.e. s ~ 1e-13 at kappa ~ 1e27.
+    const Eigen::Matrix<double, 1, Eigen::Dynamic> mu0 =
+        directions.row(0).template cast<double>().normalized();
+    CHECK((samples.row(3 * i).template cast<double>() - mu0).norm() <=
+          8 * std::numeric_limits<T>::epsilon() + 1e-11);
+  }
+  Matrix<T> grad_samples = Matrix<T>::Ones(s * 3, 4);
+  Matrix<T> grad_directions(3, 4), grad_concentrations(3, 1);
+  pdml::power_spherical_sample_backward(
+      saved, pdml::view_of(static_cast<const Matrix<T>&>(grad_samples)),
+      pdml::view_of(grad_directions), pdml::view_of(grad_concentrations));
+  INFO(grad_directions << "\n" << grad_concentrations);
+  CHECK(all_finite(grad_directions));
+  CHECK(all_finite(grad_concentrations));
 }

@@ -10,8 +10,12 @@
 //   log C(kappa) = -[(alpha + beta) log 2 + beta log pi + lgamma(alpha) - lgamma(alpha + beta)]
 // (derivation in docs/math.md, section 4).
 //
-// mu is a unit direction (used as given; gradients with respect to mu are
-// ambient), kappa >= 0 (kappa = 0 is the uniform distribution).
+// mu is a unit direction, kappa >= 0 (kappa = 0 is the uniform distribution).
+// The sampler and its backward use mu / |mu|: the batched API accepts rows
+// within sqrt(epsilon) of unit norm, and a sample built on mu as given would
+// inherit that error (|x| ~ |mu| as kappa grows), far beyond the samples'
+// documented unit-norm tolerance. Gradients with respect to mu are ambient
+// (taken at mu / |mu|, not chained through the normalization).
 // The kappa-gradient of a sample goes through the Beta draw by implicit
 // reparameterization, dz/dalpha = -(dI_z(alpha, beta)/dalpha) / f(z), computed
 // by quadrature over the shorter tail (beta_sample_shape_derivative below).
@@ -301,6 +305,16 @@ struct PowerSphericalDraw {
   bool ok;          ///< false if the Beta draw failed (probability < 1e-80) or inputs are invalid
 };
 
+namespace detail {
+/// 1 / |mu| for the sampler's direction (mu != 0; rows are validated near unit norm).
+template <class T>
+PDML_HOST_DEVICE T ps_inverse_norm(int p, const T* mu) {
+  T norm2 = T(0);
+  for (int j = 0; j < p; ++j) norm2 += mu[j] * mu[j];
+  return T(1) / detail::sqrt_(norm2);
+}
+}  // namespace detail
+
 /// Maximum redraws of the Gaussian behind the tangent direction (a redraw is
 /// needed only if its projection on mu-perp is exactly zero).
 constexpr int kPowerSphericalTangentAttempts = 4;
@@ -319,6 +333,7 @@ PDML_HOST_DEVICE PowerSphericalDraw<T> power_spherical_draw(int p, const T* mu, 
     for (int j = 0; j < p; ++j) x[j] = nan;
     return out;
   }
+  const T mu_scale = detail::ps_inverse_norm(p, mu);
   T c = T(0), n2 = T(0);
   bool tangent_ok = false;
   for (int attempt = 0; attempt < kPowerSphericalTangentAttempts && !tangent_ok; ++attempt) {
@@ -326,13 +341,13 @@ PDML_HOST_DEVICE PowerSphericalDraw<T> power_spherical_draw(int p, const T* mu, 
     // Gram-Schmidt twice: when g is nearly parallel to mu, one pass leaves a
     // component along mu that is large relative to the small remainder.
     c = T(0);
-    for (int j = 0; j < p; ++j) c += mu[j] * x[j];
-    for (int j = 0; j < p; ++j) x[j] -= c * mu[j];
+    for (int j = 0; j < p; ++j) c += mu_scale * mu[j] * x[j];
+    for (int j = 0; j < p; ++j) x[j] -= c * (mu_scale * mu[j]);
     T c2 = T(0);
-    for (int j = 0; j < p; ++j) c2 += mu[j] * x[j];
+    for (int j = 0; j < p; ++j) c2 += mu_scale * mu[j] * x[j];
     n2 = T(0);
     for (int j = 0; j < p; ++j) {
-      x[j] -= c2 * mu[j];
+      x[j] -= c2 * (mu_scale * mu[j]);
       n2 += x[j] * x[j];
     }
     c += c2;
@@ -347,7 +362,7 @@ PDML_HOST_DEVICE PowerSphericalDraw<T> power_spherical_draw(int p, const T* mu, 
   const T w = z.value - z.complement;
   const T s = T(2) * detail::sqrt_(z.value * z.complement);
   const T s_over_n = s / n;
-  for (int j = 0; j < p; ++j) x[j] = w * mu[j] + s_over_n * x[j];
+  for (int j = 0; j < p; ++j) x[j] = w * (mu_scale * mu[j]) + s_over_n * x[j];
   out.w = w;
   out.z = z.value;
   out.z_complement = z.complement;
@@ -371,10 +386,11 @@ PDML_HOST_DEVICE void power_spherical_draw_backward(int p, const T* mu, T kappa,
   const T w = draw.w;
   const T s2 = T(4) * draw.z * draw.z_complement;
   const T s = detail::sqrt_(s2);
+  const T mu_scale = detail::ps_inverse_norm(p, mu);
   T g_mu = T(0), g_t = T(0);
   for (int j = 0; j < p; ++j) {
-    g_mu += grad_x[j] * mu[j];
-    g_t += grad_x[j] * (x[j] - w * mu[j]);
+    g_mu += grad_x[j] * (mu_scale * mu[j]);
+    g_t += grad_x[j] * (x[j] - w * (mu_scale * mu[j]));
   }
   if (grad_kappa) {
     const T beta_shape = T(0.5) * T(p - 1);
@@ -389,8 +405,9 @@ PDML_HOST_DEVICE void power_spherical_draw_backward(int p, const T* mu, T kappa,
     const T along_t = -g_mu + (s > T(0) ? rho * g_t / s : T(0));
     const T along_mu = -rho * s * g_mu;
     for (int j = 0; j < p; ++j) {
-      const T t = x[j] - w * mu[j];
-      grad_mu[j] += w * grad_x[j] - rho * s * grad_x[j] + along_t * t + along_mu * mu[j];
+      const T unit_mu = mu_scale * mu[j];
+      const T t = x[j] - w * unit_mu;
+      grad_mu[j] += w * grad_x[j] - rho * s * grad_x[j] + along_t * t + along_mu * unit_mu;
     }
   }
 }
