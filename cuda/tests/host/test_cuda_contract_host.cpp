@@ -248,7 +248,7 @@ struct Step {
     detail::VmfSampleBuffers<T> sampler;
     auto carve = [&](pdml::cuda::WorkspaceCarver& carver) {
       detail::carve_el_nivmf<T>(carver, st, sampled, &drawn);
-      if (sampled) sampler = detail::carve_vmf_sample_buffers<T>(carver, s, b, d);
+      if (sampled) sampler = detail::carve_vmf_sample_buffers<T>(carver, s, b, d, true);
     };
     auto workspace = pdml_test::carve_host_workspace(carve);
     *st.status = 0xffffffffu;  // stale bits of an earlier step: the forward clears them

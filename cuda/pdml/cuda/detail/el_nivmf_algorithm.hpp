@@ -324,7 +324,7 @@ cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss,
     PDML_CUDA_STEP(for_each_row<kRowWidth>(
         be, item_rows(rows),
         items_role(VmfSampleRow<T>{B, static_cast<int>(D), draw->rng, b.directions, b.kappas,
-                                   b.marginal_params, drawn, b.tangents, b.draws},
+                                   b.marginal_params, drawn, b.tangents, b.draws, b.dw_dkappa},
                    rows)));
     st.samples_view = drawn;
   }
@@ -385,10 +385,10 @@ cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T gr
   // One launch: proxy rows, image rows (embedding backward, then the sampler's), dT.
   const auto proxy_rows = el_proxy_backward(st, anchor ? st.grad_nu_anchor : nullptr,
                                             grad_proxies, grad_kappas);
-  VmfSampleBackwardRow<T> sampler_row{};
+  VmfSampleBackwardRows<T> sampler_row{};
   if (sampler != nullptr) {
-    sampler_row = VmfSampleBackwardRow<T>{*sampler, ConstMatrixView<T>(grad_samples_out),
-                                          grad_embeddings, true};
+    sampler_row.sequential = VmfSampleBackwardRow<T>{
+        *sampler, ConstMatrixView<T>(grad_samples_out), grad_embeddings, true};
   }
   const ImageBackwardRows<T> image_rows{
       UnitRowsBackward<T>{st.mu, st.enorm, anchor ? st.grad_mu : nullptr, D, false,

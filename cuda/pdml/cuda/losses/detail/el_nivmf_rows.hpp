@@ -98,18 +98,18 @@ struct NcaSimilarityGradient {
 
 /// Backward per image i (one row): dL/de_i of mu_i = e_i / |e_i| (math/unit_rows.hpp),
 /// then, when the forward drew the samples, the sampler's backward of image i added on
-/// top (lane 0 walks the image's samples, as the host does).
+/// top (the lanes share each sample's dot products; dw/dkappa comes from the draw).
 template <class T>
 struct ImageBackwardRows {
   UnitRowsBackward<T> direction;
   bool sampled;
-  VmfSampleBackwardRow<T> sampler;  // used when sampled
+  VmfSampleBackwardRows<T> sampler;  // used when sampled
   template <class G>
   PDML_HOST_DEVICE void operator()(const G& g, Index i) const {
     direction(g, i);
     if (!sampled) return;
-    g.sync();  // the sampler's lane reads what the other lanes wrote
-    if (g.lane() == 0) sampler(i);
+    g.sync();  // the kappa = 0 estimator's lane reads what the other lanes wrote
+    sampler(g, i);
   }
 };
 
