@@ -34,7 +34,10 @@ python_include="$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["i
 torch_includes=(-isystem "$work/shim" -isystem /usr/include/torch/csrc/api/include)
 pdml_includes=(-I include -I cuda -I /usr/include/eigen3)
 
+# The __CUDA_NO_HALF* defines are the ones torch's CUDAExtension passes to nvcc by default.
 timeout 900 nvcc -std=c++17 --expt-relaxed-constexpr -O1 -arch=sm_80 -Werror all-warnings \
+  -D__CUDA_NO_HALF_OPERATORS__ -D__CUDA_NO_HALF_CONVERSIONS__ -D__CUDA_NO_BFLOAT16_CONVERSIONS__ \
+  -D__CUDA_NO_HALF2_OPERATORS__ -DPDML_WITH_CUDA=1 \
   -Xcompiler -fPIC,-Wall,-Wextra,-Werror "${torch_includes[@]}" "${pdml_includes[@]}" \
   -c python/src/pdml_cuda.cu -o "$work/pdml_cuda.o"
 echo "python/src/pdml_cuda.cu compiled with $(nvcc --version | tail -1)"
