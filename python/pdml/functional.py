@@ -71,7 +71,7 @@ def el_nivmf_loss(embeddings, labels, proxies, kappas, temperature, *, n_samples
 
     embeddings: B x D vMF natural parameters (direction = mean, norm = concentration);
     labels: B integer classes in [0, C) (int32 and int64 are read in place); proxies, kappas:
-    C x D; float32 or float64 CPU tensors.
+    C x D; float32 or float64 tensors, all on the CPU or all on one CUDA device.
     samples: (S B) x D, sample s of image i at row s B + i; when None, S = n_samples samples
     are drawn from vMF(embeddings) with pdml's exact sampler (and the gradient flows through the
     sampler into `embeddings`), under a key drawn from torch's generator (`generator` or the
