@@ -255,8 +255,9 @@ py::tuple el_nivmf_forward_cuda(const LossInputs& in, double temperature, const 
   const std::string fn = "el_nivmf_loss";
   if (o.reduction != "mean") {
     fail(fn, "reduction",
-         "must be \"mean\" or \"sum\" for CUDA tensors: pdml::cuda's criterion has no "
-         "per-sample losses (got \"" + o.reduction + "\")");
+         "must be \"mean\" here for CUDA tensors (pdml.functional.el_nivmf_loss forms \"sum\" "
+         "as B x \"mean\"; pdml::cuda's criterion has no per-sample losses; got \"" +
+             o.reduction + "\")");
   }
   if (o.ignore_label) {
     fail(fn, "ignore_index",
