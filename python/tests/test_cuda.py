@@ -200,7 +200,9 @@ def test_non_default_stream_gives_the_default_stream_results():
         values = pdml.log_bessel_i(1.5, torch.linspace(0.1, 30.0, 50, dtype=torch.float64, device=CUDA))
     stream.synchronize()
     for a, b in zip(got, want):
-        assert torch.equal(a, b)  # pdml's kernels are deterministic; same cuBLAS algorithm
+        # pdml's kernels are deterministic; cuBLAS is across streams only for a fixed workspace
+        # configuration (docs/cuda.md), so the comparison allows rounding
+        assert close(a, b, torch.float64)
     assert torch.isfinite(x).all() and torch.isfinite(values).all()
 
 
