@@ -27,6 +27,7 @@
 #include "pdml/cuda/detail/parallel.hpp"
 #include "pdml/cuda/detail/vmf_sample_functors.hpp"
 #include "pdml/cuda/losses/detail/el_nivmf_rows.hpp"
+#include "pdml/cuda/math/logsumexp.hpp"
 #include "pdml/cuda/parallel/group.hpp"
 #include "pdml/cuda/similarities/detail/el_nivmf_rows.hpp"
 

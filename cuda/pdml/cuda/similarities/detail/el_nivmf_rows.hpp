@@ -22,6 +22,7 @@
 #include "pdml/cuda/detail/device_status.hpp"
 #include "pdml/cuda/detail/scalar_math.hpp"
 #include "pdml/cuda/math/group_norm.hpp"
+#include "pdml/cuda/math/logsumexp.hpp"
 #include "pdml/cuda/parallel/group.hpp"
 #include "pdml/distributions/nivmf.hpp"
 
