@@ -89,6 +89,7 @@ struct Result {
   std::uint32_t device_status = 0;
   std::vector<std::size_t> max_counts, sum_counts;
   bool padding_intact = true;
+  pc::detail::LaunchCounts forward_launches, backward_launches;
 };
 
 constexpr T kTemperature = 0.4;
@@ -160,7 +161,7 @@ Result one_rank(const Problem& p, const Options& o, bool sampled, const ClassSha
                                          &r.loss, cublas, st)) {
     return r;
   }
-  const pc::detail::HostBackend backend;
+  const pc::detail::HostBackend backend{&r.forward_launches};
   r.status = sampled ? pc::detail::sharded_el_nivmf_forward_sampled(backend, st, kRng,
                                                                     communicator, &r.loss)
                      : pc::detail::sharded_el_nivmf_forward_given_samples(backend, st,
@@ -178,7 +179,7 @@ Result one_rank(const Problem& p, const Options& o, bool sampled, const ClassSha
                                                MatrixView<T>{r.grad_kappas.data(), n, p.d, p.d},
                                                &grad_samples_view, cublas);
   r.status = pc::detail::sharded_el_nivmf_backward(
-      backend, st, kGradLoss, grad_embeddings.view(),
+      pc::detail::HostBackend{&r.backward_launches}, st, kGradLoss, grad_embeddings.view(),
       MatrixView<T>{r.grad_proxies.data(), n, p.d, p.d},
       MatrixView<T>{r.grad_kappas.data(), n, p.d, p.d}, &r.grad_temperature,
       sampled ? nullptr : &grad_samples_view, communicator);
@@ -288,6 +289,32 @@ TEST_CASE("sharded CUDA criterion with the exact nivMF density and more classes 
   compare(p, o, false, even_shards(p.c, 3));
   o.scoring = pdml::NivmfScoring::paper_rule;
   compare(p, o, true, {{0, 300, 600}, {300, 301, 600}, {301, 600, 600}});
+}
+
+TEST_CASE("launches of one sharded step (host backend count)", "[thrust-host]") {
+  // What docs/scale.md ("CUDA / NCCL") states: with the paper's rule, the forward is the
+  // single-process forward's 8 kernels (with the drawn samples; 6 on given samples) and 2
+  // GEMMs (1 without guidance), the backward one kernel more than the single-process one
+  // (the copy of the summed gradients): 7 kernels (6 on given samples) and 4 GEMMs (2).
+  const Problem p = make_problem(5, 9, 4, 3, 9, 23u);
+  struct Expected {
+    T guidance;
+    bool sampled;
+    long forward_kernels, forward_gemms, backward_kernels, backward_gemms;
+  };
+  for (const Expected e : {Expected{T(0.5), true, 8, 2, 7, 4}, Expected{T(0.5), false, 6, 2, 6, 4},
+                           Expected{T(0), true, 8, 1, 7, 2}, Expected{T(0), false, 6, 1, 6, 2}}) {
+    INFO("guidance " << e.guidance << (e.sampled ? ", sampled" : ", given samples"));
+    for (const Result& g : run_ranks(p, options_with(e.guidance), e.sampled, even_shards(p.c, 2))) {
+      REQUIRE(g.status == cudaSuccess);
+      CHECK(g.forward_launches.kernels == e.forward_kernels);
+      CHECK(g.forward_launches.gemms == e.forward_gemms);
+      CHECK(g.forward_launches.memsets == 1);  // the status word
+      CHECK(g.backward_launches.kernels == e.backward_kernels);
+      CHECK(g.backward_launches.gemms == e.backward_gemms);
+      CHECK(g.backward_launches.memsets == 0);
+    }
+  }
 }
 
 TEST_CASE("sharded CUDA criterion: an invalid label poisons the loss on every rank",

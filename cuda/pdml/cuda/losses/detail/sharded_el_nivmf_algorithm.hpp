@@ -206,8 +206,10 @@ cudaError_t sharded_el_nivmf_backward(const Backend& be, const ShardedElNivmfSta
   const bool with_samples = !st.sampled && grad_samples != nullptr;
   const Index reduced = B * D + 1 + (with_samples ? N * D : 0);
   PDML_SHARDED_STEP(communicator.all_reduce_sum(st.gradients, static_cast<std::size_t>(reduced)));
-  const CopyIntoView<T> samples_out{
-      sample_part.data, with_samples ? *grad_samples : MatrixView<T>{nullptr, 0, D, D}};
+  // (A named view, not the conditional inside the braces: nvcc 13's cicc crashes on that.)
+  const MatrixView<T> samples_target =
+      with_samples ? *grad_samples : MatrixView<T>{nullptr, 0, D, D};
+  const CopyIntoView<T> samples_out{sample_part.data, samples_target};
   return for_each_index(be, reduced,
                         ShardGradientsOut<T>{CopyIntoView<T>{st.gradients, grad_embeddings},
                                              with_samples, samples_out, temperature_part,
