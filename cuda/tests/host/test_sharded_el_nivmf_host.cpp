@@ -89,6 +89,7 @@ struct Result {
   std::uint32_t device_status = 0;
   std::vector<std::size_t> max_counts, sum_counts;
   bool padding_intact = true;
+  bool second_backward_identical = false;
   pc::detail::LaunchCounts forward_launches, backward_launches;
 };
 
@@ -186,6 +187,20 @@ Result one_rank(const Problem& p, const Options& o, bool sampled, const ClassSha
   r.grad_embeddings = grad_embeddings.dense();
   r.grad_samples = grad_samples.dense();
   r.padding_intact = grad_embeddings.padding_intact() && grad_samples.padding_intact();
+  if (r.status != cudaSuccess) return r;
+  // A second backward of the same forward, without the sample and temperature outputs
+  // (then only B D + 1 numbers travel): the same bits.
+  std::vector<T> again_embeddings(r.grad_embeddings.size()), again_proxies(r.grad_proxies.size()),
+      again_kappas(r.grad_kappas.size());
+  r.status = pc::detail::sharded_el_nivmf_backward(
+      pc::detail::HostBackend{}, st, kGradLoss,
+      MatrixView<T>{again_embeddings.data(), p.b, p.d, p.d},
+      MatrixView<T>{again_proxies.data(), n, p.d, p.d},
+      MatrixView<T>{again_kappas.data(), n, p.d, p.d}, static_cast<T*>(nullptr),
+      static_cast<MatrixView<T>*>(nullptr), communicator);
+  r.second_backward_identical = again_embeddings == r.grad_embeddings &&
+                                again_proxies == r.grad_proxies &&
+                                again_kappas == r.grad_kappas;
   r.device_status = *st.local.status;
   r.max_counts = communicator.max_counts;
   r.sum_counts = communicator.sum_counts;
@@ -255,8 +270,10 @@ void compare(const Problem& p, const Options& o, bool sampled,
     CHECK(g.max_counts == std::vector<std::size_t>{static_cast<std::size_t>(b)});
     const std::size_t gradient_count =
         static_cast<std::size_t>(b * d + 1 + (sampled ? 0 : rows * d));
-    CHECK(g.sum_counts ==
-          std::vector<std::size_t>{static_cast<std::size_t>(2 * b + 3), gradient_count});
+    CHECK(g.sum_counts == std::vector<std::size_t>{static_cast<std::size_t>(2 * b + 3),
+                                                   gradient_count,
+                                                   static_cast<std::size_t>(b * d + 1)});
+    CHECK(g.second_backward_identical);
   }
   // The shards' proxy and concentration gradients, stacked, are the single process's.
   CHECK(relative_difference(grad_proxies, want.grad_proxies) <= tol);
