@@ -1,14 +1,17 @@
 # SPDX-License-Identifier: MIT
 """Builds the `pdml` PyTorch extension from the project's headers (../include).
 
-CPU: one C++ translation unit (src/pdml_ext.cpp). CUDA sources would be added only when the
-installed torch has CUDA and nvcc is present; this package ships none yet, so CUDA tensors
-are rejected with a clear error (see docs/python.md).
+CPU: one C++ translation unit (src/pdml_ext.cpp). When the installed torch has CUDA
+(torch.version.cuda is set) and a CUDA toolkit is found (torch's CUDA_HOME: $CUDA_HOME or the
+nvcc on PATH), the extension is a CUDAExtension that adds src/pdml_cuda.cu (pdml::cuda on
+torch's current stream and cuBLAS handle) and defines PDML_WITH_CUDA; PDML_CUDA=0 forces the
+CPU-only build. See docs/python.md.
 """
 import os
 
 from setuptools import setup
-from torch.utils.cpp_extension import BuildExtension, CppExtension
+import torch
+from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -36,14 +39,40 @@ compile_args = ["-O3", "-g0", "-std=c++17", "-Wall", "-Wextra", "-fopenmp", "-DE
 if os.environ.get("PDML_NATIVE") == "1":  # tune for this machine's CPU (not portable)
     compile_args.append("-march=native")
 
-extension = CppExtension(
-    name="pdml._C",
-    sources=[os.path.join("src", "pdml_ext.cpp")],
-    include_dirs=[pdml_include, eigen_include()],
-    # The project's warning discipline; no -Werror because torch's own headers warn.
-    extra_compile_args=compile_args,
-    extra_link_args=["-fopenmp"],
-)
+with_cuda = torch.version.cuda is not None and CUDA_HOME is not None and os.environ.get("PDML_CUDA") != "0"
+
+if not with_cuda:
+    extension = CppExtension(
+        name="pdml._C",
+        sources=[os.path.join("src", "pdml_ext.cpp")],
+        include_dirs=[pdml_include, eigen_include()],
+        # The project's warning discipline; no -Werror because torch's own headers warn.
+        extra_compile_args=compile_args,
+        extra_link_args=["-fopenmp"],
+    )
+else:
+    from torch.utils.cpp_extension import CUDAExtension
+
+    # pdml::cuda's headers live in ../cuda; they need C++17 and --expt-relaxed-constexpr (the
+    # flags of the pdml::cuda targets, docs/cuda.md) and link cuBLAS. The GPU architectures
+    # are torch's choice (TORCH_CUDA_ARCH_LIST, else the visible GPUs').
+    pdml_cuda_include = os.environ.get("PDML_CUDA_INCLUDE_DIR") or os.path.normpath(
+        os.path.join(pdml_include, "..", "cuda"))
+    if not os.path.isfile(os.path.join(pdml_cuda_include, "pdml", "cuda", "el_nivmf_loss.hpp")):
+        raise RuntimeError("pdml::cuda headers not found: build from the pdml source tree (python/ next to "
+                           "cuda/), set PDML_CUDA_INCLUDE_DIR, or PDML_CUDA=0 for a CPU-only build")
+    extension = CUDAExtension(
+        name="pdml._C",
+        sources=[os.path.join("src", "pdml_ext.cpp"), os.path.join("src", "pdml_cuda.cu")],
+        include_dirs=[pdml_include, pdml_cuda_include, eigen_include()],
+        define_macros=[("PDML_WITH_CUDA", "1")],
+        extra_compile_args={
+            "cxx": compile_args,
+            "nvcc": ["-O3", "-std=c++17", "--expt-relaxed-constexpr", "-DEIGEN_NO_DEBUG"],
+        },
+        libraries=["cublas"],
+        extra_link_args=["-fopenmp"],
+    )
 
 setup(
     name="pdml",

@@ -117,7 +117,7 @@ class _SphericalDistribution(Distribution):
     has_rsample = True
 
     def _setup(self, name, loc, validate_args):
-        check_tensor("loc", loc, name)
+        check_tensor("loc", loc, name, cuda=True)
         if loc.dim() < 1 or loc.shape[-1] < 2:
             raise ValueError(f"pdml.{name}: argument 'loc' must have a last dimension p >= 2, got shape {tuple(loc.shape)}")
         self._name = name
@@ -133,9 +133,12 @@ class _SphericalDistribution(Distribution):
 
     def _points(self, value):
         """value broadcast to extra + batch_shape + (p,), as rows (row s N + n under n)."""
-        check_tensor("value", value, f"{self._name}.log_prob")
+        check_tensor("value", value, f"{self._name}.log_prob", cuda=True)
         if value.dtype != self.loc.dtype:
             raise TypeError(f"pdml.{self._name}.log_prob: argument 'value' must have dtype {self.loc.dtype}")
+        if value.device != self.loc.device:
+            raise ValueError(f"pdml.{self._name}.log_prob: argument 'value' is on {value.device}, but 'loc' is on "
+                             f"{self.loc.device}: pass every tensor on one device")
         shape = torch.broadcast_shapes(value.shape, self.batch_shape + self.event_shape)
         extra = shape[: len(shape) - len(self.batch_shape) - 1]
         return value.expand(shape).reshape(-1, self._p).contiguous(), extra + self.batch_shape
@@ -157,12 +160,15 @@ class VonMisesFisher(_SphericalDistribution):
     support = constraints.real_vector
 
     def __init__(self, loc, concentration, validate_args=None):
-        check_tensor("loc", loc, "VonMisesFisher")
+        check_tensor("loc", loc, "VonMisesFisher", cuda=True)
         if not isinstance(concentration, torch.Tensor):
-            concentration = torch.tensor(concentration, dtype=loc.dtype)
-        check_tensor("concentration", concentration, "VonMisesFisher")
+            concentration = torch.tensor(concentration, dtype=loc.dtype, device=loc.device)
+        check_tensor("concentration", concentration, "VonMisesFisher", cuda=True)
         if concentration.dtype != loc.dtype:
             raise TypeError("pdml.VonMisesFisher: 'loc' and 'concentration' must have one dtype")
+        if concentration.device != loc.device:
+            raise ValueError(f"pdml.VonMisesFisher: 'loc' is on {loc.device} but 'concentration' is on "
+                             f"{concentration.device}: pass every tensor on one device")
         self.loc = loc
         self.concentration = concentration.expand(loc.shape[:-1])
         self._setup("VonMisesFisher", loc, validate_args)
@@ -223,12 +229,15 @@ class PowerSpherical(_SphericalDistribution):
     support = constraints.real_vector
 
     def __init__(self, loc, concentration, validate_args=None):
-        check_tensor("loc", loc, "PowerSpherical")
+        check_tensor("loc", loc, "PowerSpherical", cuda=True)
         if not isinstance(concentration, torch.Tensor):
-            concentration = torch.tensor(concentration, dtype=loc.dtype)
-        check_tensor("concentration", concentration, "PowerSpherical")
+            concentration = torch.tensor(concentration, dtype=loc.dtype, device=loc.device)
+        check_tensor("concentration", concentration, "PowerSpherical", cuda=True)
         if concentration.dtype != loc.dtype:
             raise TypeError("pdml.PowerSpherical: 'loc' and 'concentration' must have one dtype")
+        if concentration.device != loc.device:
+            raise ValueError(f"pdml.PowerSpherical: 'loc' is on {loc.device} but 'concentration' is on "
+                             f"{concentration.device}: pass every tensor on one device")
         self.loc = loc
         self.concentration = concentration.expand(loc.shape[:-1])
         self._setup("PowerSpherical", loc, validate_args)
@@ -269,10 +278,13 @@ class NonIsotropicVonMisesFisher(_SphericalDistribution):
     support = constraints.real_vector
 
     def __init__(self, loc, concentrations, validate_args=None):
-        check_tensor("loc", loc, "NonIsotropicVonMisesFisher")
-        check_tensor("concentrations", concentrations, "NonIsotropicVonMisesFisher")
+        check_tensor("loc", loc, "NonIsotropicVonMisesFisher", cuda=True)
+        check_tensor("concentrations", concentrations, "NonIsotropicVonMisesFisher", cuda=True)
         if concentrations.dtype != loc.dtype:
             raise TypeError("pdml.NonIsotropicVonMisesFisher: 'loc' and 'concentrations' must have one dtype")
+        if concentrations.device != loc.device:
+            raise ValueError(f"pdml.NonIsotropicVonMisesFisher: 'loc' is on {loc.device} but 'concentrations' is on "
+                             f"{concentrations.device}: pass every tensor on one device")
         shape = torch.broadcast_shapes(loc.shape, concentrations.shape)
         self.loc = loc.expand(shape)
         self.concentrations = concentrations.expand(shape)

@@ -59,27 +59,30 @@ class ElNivmfLoss(nn.Module):
     def temperature(self):
         return self.log_temperature.exp()
 
-    def forward(self, embeddings, labels, *, samples=None, generator=None):
+    def forward(self, embeddings, labels, *, samples=None, generator=None, check_device_status=False):
         return el_nivmf_loss(
             embeddings, labels, self.proxies, self.kappas, self.log_temperature.exp(),
             n_samples=self.n_samples, guidance_weight=self.guidance_weight, min_kappa=self.min_kappa,
             scoring=self.scoring, proxy_anchor_alpha=self.proxy_anchor_alpha,
             proxy_anchor_delta=self.proxy_anchor_delta, samples=samples, generator=generator,
-            reduction=self.reduction, ignore_index=self.ignore_index,
+            reduction=self.reduction, ignore_index=self.ignore_index, check_device_status=check_device_status,
         )
 
     @torch.no_grad()
     def warm_start(self, embeddings, labels, initial_kappa=None):
         """The paper's --warmstart: proxy c becomes the normalized mean of the class-c
         embeddings and its concentrations initial_kappa (init_kappa by default); classes absent
-        from `labels` keep their values. Returns the number of classes set."""
+        from `labels` keep their values. Returns the number of classes set.
+
+        Runs on the CPU (pdml::cuda has no warm start): CUDA inputs and parameters are copied
+        to the CPU and the results back, which gives the same values."""
         fn = "ElNivmfLoss.warm_start"
-        check_tensor("embeddings", embeddings, fn)
-        labels = check_labels(labels, fn)
+        check_tensor("embeddings", embeddings, fn, cuda=True)
+        labels = check_labels(labels, fn, cuda=True).cpu()
         kappa = self.init_kappa if initial_kappa is None else float(initial_kappa)
-        embeddings = embeddings.detach().to(self.proxies.dtype)
-        proxies = self.proxies.data.contiguous()
-        kappas = self.kappas.data.contiguous()
+        embeddings = embeddings.detach().to("cpu", self.proxies.dtype).contiguous()
+        proxies = self.proxies.data.to("cpu").contiguous()
+        kappas = self.kappas.data.to("cpu").contiguous()
         count = _C.warm_start(embeddings, labels, kappa, proxies, kappas, self.ignore_index)
         self.proxies.data.copy_(proxies)
         self.kappas.data.copy_(kappas)

@@ -64,9 +64,9 @@ class _LogBesselI(torch.autograd.Function):
 
 
 def _operands(fn, first_name, first, x):
-    x = check_tensor("x" if fn != "vmf_log_normalizer" else "kappa", x, fn)
+    x = check_tensor("x" if fn != "vmf_log_normalizer" else "kappa", x, fn, cuda=True)
     if not isinstance(first, torch.Tensor):
-        first = torch.tensor(first, dtype=x.dtype)
+        first = torch.tensor(first, dtype=x.dtype, device=x.device)
     elif first.requires_grad:
         raise ValueError(f"pdml.{fn}: no gradient with respect to '{first_name}' (it must not require grad)")
     first = first.to(x.dtype)

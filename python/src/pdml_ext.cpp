@@ -36,6 +36,11 @@
 #include <pdml/math/vmf_normalizer.hpp>
 #include <pdml/similarities/el_nivmf.hpp>
 
+#include "special_functions.hpp"
+#ifdef PDML_WITH_CUDA
+#include "pdml_cuda.hpp"
+#endif
+
 namespace py = pybind11;
 
 namespace {
@@ -44,16 +49,38 @@ namespace {
   throw std::invalid_argument("pdml." + fn + ": argument '" + arg + "' " + what);
 }
 
-/// A float32/float64 CPU tensor of `dim` dimensions whose rows pdml can read through a
-/// row-major view (unit column stride).
+/// Where an entry point's tensors may live. Entry points without a CUDA implementation check
+/// with no Place (CPU only); those with one name their first tensor, and every other tensor
+/// must be on that tensor's device (the CPU, or a CUDA device in a build with CUDA kernels).
+struct Place {
+  const at::Tensor* tensor = nullptr;
+  const char* name = nullptr;
+};
+
+/// A float32/float64 tensor of `dim` dimensions whose rows pdml can read through a
+/// row-major view (unit column stride), on the CPU or, with a Place, on its device.
 void check_tensor(const std::string& fn, const char* arg, const at::Tensor& t, int64_t dim,
-                  at::ScalarType dtype) {
+                  at::ScalarType dtype, Place place = {}) {
   if (!t.defined()) fail(fn, arg, "is undefined");
-  if (t.is_cuda()) {
+  if (place.tensor != nullptr && place.tensor->defined() && t.device() != place.tensor->device()) {
     fail(fn, arg,
-         "is a CUDA tensor, but this build of pdml has no CUDA kernels: move it to the CPU");
+         "is on " + t.device().str() + " but argument '" + place.name + "' is on " +
+             place.tensor->device().str() + ": pass every tensor on one device");
   }
-  if (!t.device().is_cpu()) fail(fn, arg, "must be a CPU tensor");
+  if (t.is_cuda()) {
+#ifdef PDML_WITH_CUDA
+    if (place.tensor == nullptr) {
+      fail(fn, arg,
+           "is a CUDA tensor, but pdml." + fn + " has no CUDA implementation: move it to the CPU");
+    }
+#else
+    fail(fn, arg,
+         "is a CUDA tensor, but this build of pdml has no CUDA kernels (it was built against a "
+         "torch without CUDA): move it to the CPU");
+#endif
+  } else if (!t.device().is_cpu()) {
+    fail(fn, arg, "must be a CPU or CUDA tensor");
+  }
   if (t.scalar_type() != dtype) {
     fail(fn, arg, std::string("must have dtype ") + c10::toString(dtype) + " (got " +
                       c10::toString(t.scalar_type()) + ")");
@@ -71,12 +98,31 @@ void check_tensor(const std::string& fn, const char* arg, const at::Tensor& t, i
   if (dim != 2 && !t.is_contiguous()) fail(fn, arg, "must be contiguous; call .contiguous()");
 }
 
-void check_float(const std::string& fn, const char* arg, const at::Tensor& t, int64_t dim) {
+void check_float(const std::string& fn, const char* arg, const at::Tensor& t, int64_t dim,
+                 Place place = {}) {
+  if (!t.defined()) fail(fn, arg, "is undefined");
   if (t.scalar_type() != at::kFloat && t.scalar_type() != at::kDouble) {
     fail(fn, arg, std::string("must be float32 or float64 (got ") + c10::toString(t.scalar_type()) +
                       ")");
   }
-  check_tensor(fn, arg, t, dim, t.scalar_type());
+  check_tensor(fn, arg, t, dim, t.scalar_type(), place);
+}
+
+/// The first tensor of an entry point that has a CUDA implementation: any device pdml runs on;
+/// the others are checked against it.
+Place first_of(const std::string& fn, const char* arg, const at::Tensor& t, int64_t dim) {
+  const Place place{&t, arg};
+  check_float(fn, arg, t, dim, place);
+  return place;
+}
+
+/// int32 or int64 labels, one per row, on place's device.
+void check_labels(const std::string& fn, const at::Tensor& labels, int64_t rows, const char* arg,
+                  Place place) {
+  if (!labels.defined()) fail(fn, arg, "is undefined");
+  const auto dtype = labels.scalar_type() == at::kInt ? at::kInt : at::kLong;
+  check_tensor(fn, arg, labels, 1, dtype, place);
+  if (labels.size(0) != rows) fail(fn, arg, "must have one entry per embedding");
 }
 
 /// int32 or int64 labels (pdml::Labels reads either without a copy), one per row.
@@ -160,12 +206,12 @@ struct LossInputs {
 
 void check_loss_inputs(const LossInputs& in) {
   const std::string fn = "el_nivmf_loss";
-  check_float(fn, "embeddings", in.embeddings, 2);
+  const Place place = first_of(fn, "embeddings", in.embeddings, 2);
   const auto dtype = in.embeddings.scalar_type();
-  check_tensor(fn, "proxies", in.proxies, 2, dtype);
-  check_tensor(fn, "kappas", in.kappas, 2, dtype);
-  labels_of(fn, in.labels, in.embeddings.size(0));
-  if (in.samples.defined()) check_tensor(fn, "samples", in.samples, 2, dtype);
+  check_tensor(fn, "proxies", in.proxies, 2, dtype, place);
+  check_tensor(fn, "kappas", in.kappas, 2, dtype, place);
+  check_labels(fn, in.labels, in.embeddings.size(0), "labels", place);
+  if (in.samples.defined()) check_tensor(fn, "samples", in.samples, 2, dtype, place);
 }
 
 template <class T>
@@ -192,11 +238,65 @@ py::tuple loss_forward_typed(const LossInputs& in, double temperature, const Los
     const auto losses = state->saved.sample_losses();
     at::Tensor out = at::empty({losses.rows}, in.embeddings.options());
     for (int64_t i = 0; i < losses.rows; ++i) out.data_ptr<T>()[i] = losses(i, 0);
-    return py::make_tuple(out, py::cast(state));
+    return py::make_tuple(out, py::cast(state), py::none());
   }
   return py::make_tuple(at::scalar_tensor(static_cast<double>(value), in.embeddings.options()),
-                        py::cast(state));
+                        py::cast(state), py::none());
 }
+
+#ifdef PDML_WITH_CUDA
+/// The criterion on CUDA tensors (pdml::cuda::ElNivmfLoss). pdml::cuda has the paper's
+/// criterion only: reduction "mean" with every row counted ("sum" is B x "mean" and is formed
+/// in Python); labels are read as int64, so int32 labels are converted on the device.
+/// Returns (loss, state, status): status is a 1-element int32 device tensor that receives the
+/// forward's pdml::cuda::DeviceStatus word in stream order.
+py::tuple el_nivmf_forward_cuda(const LossInputs& in, double temperature, const LossOptions& o,
+                                std::uint64_t seed, std::uint64_t offset) {
+  const std::string fn = "el_nivmf_loss";
+  if (o.reduction != "mean") {
+    fail(fn, "reduction",
+         "must be \"mean\" here for CUDA tensors (pdml.functional.el_nivmf_loss forms \"sum\" "
+         "as B x \"mean\"; pdml::cuda's criterion has no per-sample losses; got \"" +
+             o.reduction + "\")");
+  }
+  if (o.ignore_label) {
+    fail(fn, "ignore_index",
+         "is not supported for CUDA tensors: pdml::cuda's criterion has no ignored label");
+  }
+  pdml_python::gpu::LossOptions options;
+  options.n_samples = o.n_samples;
+  options.guidance_weight = o.guidance_weight;
+  options.min_kappa = o.min_kappa;
+  options.exact_density = scoring_of(o.scoring) == pdml::NivmfScoring::exact_density;
+  options.proxy_anchor_alpha = o.proxy_anchor_alpha;
+  options.proxy_anchor_delta = o.proxy_anchor_delta;
+  const at::Tensor labels = in.labels.scalar_type() == at::kLong ? in.labels
+                                                                 : in.labels.to(at::kLong);
+  pdml_python::gpu::LossForward result;
+  {
+    py::gil_scoped_release release;
+    result = pdml_python::gpu::el_nivmf_forward(in.embeddings, labels, in.proxies, in.kappas,
+                                                temperature, options, seed, offset, in.samples);
+  }
+  return py::make_tuple(result.loss, result.state, result.status);
+}
+
+/// Backward of el_nivmf_forward_cuda: (grad_embeddings, grad_proxies, grad_kappas,
+/// grad_temperature (0-d, on the device), grad_samples or None).
+py::tuple el_nivmf_backward_cuda(const pdml_python::gpu::State& state, at::Tensor grad_loss,
+                                 bool want_samples) {
+  const std::string fn = "el_nivmf_loss backward";
+  if (!grad_loss.defined() || grad_loss.numel() != 1) fail(fn, "grad_loss", "must have one element");
+  if (!grad_loss.is_cuda()) fail(fn, "grad_loss", "must be a CUDA tensor");
+  std::vector<at::Tensor> g;
+  {
+    py::gil_scoped_release release;
+    g = pdml_python::gpu::el_nivmf_backward(state, grad_loss.reshape({}), want_samples);
+  }
+  py::object samples_grad = g[4].defined() ? py::cast(g[4]) : py::none();
+  return py::make_tuple(g[0], g[1], g[2], g[3], samples_grad);
+}
+#endif
 
 py::tuple el_nivmf_forward(at::Tensor embeddings, at::Tensor labels, at::Tensor proxies,
                            at::Tensor kappas, double temperature, LossOptions options,
@@ -204,6 +304,9 @@ py::tuple el_nivmf_forward(at::Tensor embeddings, at::Tensor labels, at::Tensor 
                            c10::optional<at::Tensor> samples) {
   LossInputs in{embeddings, labels, proxies, kappas, samples ? *samples : at::Tensor()};
   check_loss_inputs(in);
+#ifdef PDML_WITH_CUDA
+  if (embeddings.is_cuda()) return el_nivmf_forward_cuda(in, temperature, options, seed, offset);
+#endif
   if (embeddings.scalar_type() == at::kDouble) {
     return loss_forward_typed<double>(in, temperature, options, seed, offset);
   }
@@ -312,65 +415,85 @@ int64_t warm_start(at::Tensor embeddings, at::Tensor labels, double initial_kapp
 
 // ------------------------------------------------------------ elementwise special functions
 
-enum class Special {
-  log_bessel_i,
-  bessel_i_ratio,
-  bessel_i_ratio_derivative,
-  vmf_log_normalizer,
-  vmf_mean_resultant,
-  vmf_mean_resultant_derivative,
-  vmf_entropy,
-  vmf_entropy_derivative,
-  power_spherical_entropy,
-  power_spherical_entropy_derivative,
-  power_spherical_mean_resultant,
-  power_spherical_mean_resultant_derivative,
-};
-
-template <class T>
-T special_value(Special f, T a, T x) {
-  switch (f) {
-    case Special::log_bessel_i: return pdml::log_bessel_i<T>(a, x);
-    case Special::bessel_i_ratio: return pdml::bessel_i_ratio<T>(a, x);
-    case Special::bessel_i_ratio_derivative: return pdml::bessel_i_ratio_derivative<T>(a, x);
-    default: break;
-  }
-  const int p = static_cast<int>(a);
-  switch (f) {
-    case Special::vmf_log_normalizer: return pdml::vmf_log_normalizer<T>(p, x);
-    case Special::vmf_mean_resultant: return pdml::vmf_mean_resultant<T>(p, x);
-    case Special::vmf_mean_resultant_derivative: return pdml::vmf_mean_resultant_derivative<T>(p, x);
-    case Special::vmf_entropy: return pdml::vmf_entropy<T>(p, x);
-    case Special::vmf_entropy_derivative: return pdml::vmf_entropy_derivative<T>(p, x);
-    case Special::power_spherical_entropy: return pdml::power_spherical_entropy<T>(p, x);
-    case Special::power_spherical_entropy_derivative:
-      return pdml::power_spherical_entropy_derivative<T>(p, x);
-    case Special::power_spherical_mean_resultant:
-      return pdml::power_spherical_mean_resultant<T>(p, x);
-    case Special::power_spherical_mean_resultant_derivative:
-      return pdml::power_spherical_mean_resultant_derivative<T>(p, x);
-    default: return T(0);
-  }
-}
-
 /// f(a, x) elementwise over two contiguous tensors of one shape and dtype. For the
 /// dimension-indexed functions `a` holds the dimension p (an integer >= 2).
 at::Tensor special(int which, at::Tensor a, at::Tensor x) {
   const std::string fn = "special";
-  check_float(fn, "x", x, x.dim());
-  check_tensor(fn, "v", a, a.dim(), x.scalar_type());
+  const Place place = first_of(fn, "x", x, x.dim());
+  check_tensor(fn, "v", a, a.dim(), x.scalar_type(), place);
   if (!a.sizes().equals(x.sizes())) fail(fn, "v", "must have the shape of x");
-  const auto f = static_cast<Special>(which);
+#ifdef PDML_WITH_CUDA
+  if (x.is_cuda()) {
+    if (which < 0 || which > static_cast<int>(pdml_python::Special::power_spherical_mean_resultant_derivative)) {
+      fail(fn, "which", "is not a special function index");
+    }
+    py::gil_scoped_release release;
+    return pdml_python::gpu::special(which, a, x);
+  }
+#endif
+  const auto f = static_cast<pdml_python::Special>(which);
   at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
   const int64_t n = x.numel();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pdml_special", [&] {
     const scalar_t* pa = a.data_ptr<scalar_t>();
     const scalar_t* px = x.data_ptr<scalar_t>();
     scalar_t* po = out.data_ptr<scalar_t>();
-    for (int64_t i = 0; i < n; ++i) po[i] = special_value<scalar_t>(f, pa[i], px[i]);
+    for (int64_t i = 0; i < n; ++i) po[i] = pdml_python::special_value<scalar_t>(f, pa[i], px[i]);
   });
   return out;
 }
+
+#ifdef PDML_WITH_CUDA
+// ------------------------------------------------------------------- CUDA glue helpers
+
+template <class Tensors>
+py::tuple tuple_of(const Tensors& tensors) {
+  py::tuple out(tensors.size());
+  for (std::size_t i = 0; i < tensors.size(); ++i) out[i] = py::cast(tensors[i]);
+  return out;
+}
+
+/// (samples, state) of a pdml::cuda sampler, run without the GIL.
+template <class Run>
+py::tuple sample_cuda(const Run& run) {
+  pdml_python::gpu::SampleForward result;
+  {
+    py::gil_scoped_release release;
+    result = run();
+  }
+  return py::make_tuple(result.samples, result.state);
+}
+
+std::vector<at::Tensor> log_prob_backward_cuda(int kind, const at::Tensor& first,
+                                               const at::Tensor& second, const at::Tensor& points,
+                                               const at::Tensor& grad) {
+  py::gil_scoped_release release;
+  return pdml_python::gpu::log_prob_backward(kind, first, second, points, grad);
+}
+
+/// The parameter gradients of a CUDA sampler's state from dL/d(samples).
+std::vector<at::Tensor> sample_backward_cuda(const std::string& fn,
+                                             const pdml_python::gpu::State& state,
+                                             const at::Tensor& grad_samples) {
+  first_of(fn, "grad_samples", grad_samples, 2);
+  if (!grad_samples.is_cuda()) fail(fn, "grad_samples", "must be a CUDA tensor");
+  py::gil_scoped_release release;
+  return pdml_python::gpu::sample_backward(state, grad_samples);
+}
+
+/// (grad_samples, grad_proxies, grad_kappas, grad_temperature (0-d, on the device)).
+py::tuple el_nivmf_similarity_backward_cuda(const pdml_python::gpu::State& state, at::Tensor grad) {
+  const std::string fn = "el_nivmf_similarity backward";
+  first_of(fn, "grad", grad, 2);
+  if (!grad.is_cuda()) fail(fn, "grad", "must be a CUDA tensor");
+  std::vector<at::Tensor> g;
+  {
+    py::gil_scoped_release release;
+    g = pdml_python::gpu::el_nivmf_similarity_backward(state, grad);
+  }
+  return tuple_of(g);
+}
+#endif
 
 // ------------------------------------------------------------------------ vMF
 
@@ -393,7 +516,12 @@ py::tuple vmf_sample_typed(const at::Tensor& eta, int n_samples, std::uint64_t s
 }
 
 py::tuple vmf_sample(at::Tensor eta, int n_samples, std::uint64_t seed, std::uint64_t offset) {
-  check_float("VonMisesFisher.rsample", "loc * concentration", eta, 2);
+  first_of("VonMisesFisher.rsample", "loc * concentration", eta, 2);
+#ifdef PDML_WITH_CUDA
+  if (eta.is_cuda()) return sample_cuda([&] {
+    return pdml_python::gpu::vmf_sample(eta, n_samples, seed, offset);
+  });
+#endif
   if (eta.scalar_type() == at::kDouble) return vmf_sample_typed<double>(eta, n_samples, seed, offset);
   return vmf_sample_typed<float>(eta, n_samples, seed, offset);
 }
@@ -411,8 +539,14 @@ at::Tensor vmf_sample_backward(const VmfSampleState<T>& state, at::Tensor grad_s
 
 at::Tensor vmf_log_prob(at::Tensor eta, at::Tensor points) {
   const std::string fn = "VonMisesFisher.log_prob";
-  check_float(fn, "loc * concentration", eta, 2);
-  check_tensor(fn, "value", points, 2, eta.scalar_type());
+  const Place place = first_of(fn, "loc * concentration", eta, 2);
+  check_tensor(fn, "value", points, 2, eta.scalar_type(), place);
+#ifdef PDML_WITH_CUDA
+  if (eta.is_cuda()) {
+    py::gil_scoped_release release;
+    return pdml_python::gpu::log_prob(0, eta, at::Tensor(), points);
+  }
+#endif
   at::Tensor out = at::empty({points.size(0), 1}, eta.options());
   AT_DISPATCH_FLOATING_TYPES(eta.scalar_type(), "vmf_log_prob", [&] {
     pdml::vmf_log_prob<scalar_t>(cview<scalar_t>(eta), cview<scalar_t>(points), mview<scalar_t>(out));
@@ -422,9 +556,14 @@ at::Tensor vmf_log_prob(at::Tensor eta, at::Tensor points) {
 
 py::tuple vmf_log_prob_backward(at::Tensor eta, at::Tensor points, at::Tensor grad) {
   const std::string fn = "VonMisesFisher.log_prob backward";
-  check_float(fn, "eta", eta, 2);
-  check_tensor(fn, "value", points, 2, eta.scalar_type());
-  check_tensor(fn, "grad", grad, 2, eta.scalar_type());
+  const Place place = first_of(fn, "eta", eta, 2);
+  check_tensor(fn, "value", points, 2, eta.scalar_type(), place);
+  check_tensor(fn, "grad", grad, 2, eta.scalar_type(), place);
+#ifdef PDML_WITH_CUDA
+  if (eta.is_cuda()) {
+    return tuple_of(log_prob_backward_cuda(0, eta, at::Tensor(), points, grad));
+  }
+#endif
   at::Tensor ge = at::empty_like(eta, at::MemoryFormat::Contiguous);
   at::Tensor gx = at::empty_like(points, at::MemoryFormat::Contiguous);
   AT_DISPATCH_FLOATING_TYPES(eta.scalar_type(), "vmf_log_prob_backward", [&] {
@@ -483,8 +622,13 @@ py::tuple ps_sample_typed(const at::Tensor& loc, const at::Tensor& conc, int n_s
 py::tuple ps_sample(at::Tensor loc, at::Tensor conc, int n_samples, std::uint64_t seed,
                     std::uint64_t offset) {
   const std::string fn = "PowerSpherical.rsample";
-  check_float(fn, "loc", loc, 2);
-  check_tensor(fn, "concentration", conc, 2, loc.scalar_type());
+  const Place place = first_of(fn, "loc", loc, 2);
+  check_tensor(fn, "concentration", conc, 2, loc.scalar_type(), place);
+#ifdef PDML_WITH_CUDA
+  if (loc.is_cuda()) return sample_cuda([&] {
+    return pdml_python::gpu::power_spherical_sample(loc, conc, n_samples, seed, offset);
+  });
+#endif
   if (loc.scalar_type() == at::kDouble) return ps_sample_typed<double>(loc, conc, n_samples, seed, offset);
   return ps_sample_typed<float>(loc, conc, n_samples, seed, offset);
 }
@@ -505,9 +649,15 @@ py::tuple ps_sample_backward(const PowerSphericalSampleState<T>& state, at::Tens
 
 at::Tensor ps_log_prob(at::Tensor loc, at::Tensor conc, at::Tensor points) {
   const std::string fn = "PowerSpherical.log_prob";
-  check_float(fn, "loc", loc, 2);
-  check_tensor(fn, "concentration", conc, 2, loc.scalar_type());
-  check_tensor(fn, "value", points, 2, loc.scalar_type());
+  const Place place = first_of(fn, "loc", loc, 2);
+  check_tensor(fn, "concentration", conc, 2, loc.scalar_type(), place);
+  check_tensor(fn, "value", points, 2, loc.scalar_type(), place);
+#ifdef PDML_WITH_CUDA
+  if (loc.is_cuda()) {
+    py::gil_scoped_release release;
+    return pdml_python::gpu::log_prob(2, loc, conc, points);
+  }
+#endif
   at::Tensor out = at::empty({points.size(0), 1}, loc.options());
   AT_DISPATCH_FLOATING_TYPES(loc.scalar_type(), "ps_log_prob", [&] {
     pdml::power_spherical_log_prob<scalar_t>(cview<scalar_t>(loc), cview<scalar_t>(conc),
@@ -518,10 +668,13 @@ at::Tensor ps_log_prob(at::Tensor loc, at::Tensor conc, at::Tensor points) {
 
 py::tuple ps_log_prob_backward(at::Tensor loc, at::Tensor conc, at::Tensor points, at::Tensor grad) {
   const std::string fn = "PowerSpherical.log_prob backward";
-  check_float(fn, "loc", loc, 2);
-  check_tensor(fn, "concentration", conc, 2, loc.scalar_type());
-  check_tensor(fn, "value", points, 2, loc.scalar_type());
-  check_tensor(fn, "grad", grad, 2, loc.scalar_type());
+  const Place place = first_of(fn, "loc", loc, 2);
+  check_tensor(fn, "concentration", conc, 2, loc.scalar_type(), place);
+  check_tensor(fn, "value", points, 2, loc.scalar_type(), place);
+  check_tensor(fn, "grad", grad, 2, loc.scalar_type(), place);
+#ifdef PDML_WITH_CUDA
+  if (loc.is_cuda()) return tuple_of(log_prob_backward_cuda(2, loc, conc, points, grad));
+#endif
   at::Tensor gl = at::empty_like(loc, at::MemoryFormat::Contiguous);
   at::Tensor gc = at::empty_like(conc, at::MemoryFormat::Contiguous);
   at::Tensor gx = at::empty_like(points, at::MemoryFormat::Contiguous);
@@ -556,8 +709,13 @@ py::tuple nivmf_sample_typed(const at::Tensor& loc, const at::Tensor& conc, int 
 py::tuple nivmf_sample(at::Tensor loc, at::Tensor conc, int n_samples, std::uint64_t seed,
                        std::uint64_t offset) {
   const std::string fn = "NonIsotropicVonMisesFisher.rsample";
-  check_float(fn, "loc", loc, 2);
-  check_tensor(fn, "concentrations", conc, 2, loc.scalar_type());
+  const Place place = first_of(fn, "loc", loc, 2);
+  check_tensor(fn, "concentrations", conc, 2, loc.scalar_type(), place);
+#ifdef PDML_WITH_CUDA
+  if (loc.is_cuda()) return sample_cuda([&] {
+    return pdml_python::gpu::nivmf_sample(loc, conc, n_samples, seed, offset);
+  });
+#endif
   if (loc.scalar_type() == at::kDouble) {
     return nivmf_sample_typed<double>(loc, conc, n_samples, seed, offset);
   }
@@ -579,9 +737,15 @@ py::tuple nivmf_sample_backward(const NivmfSampleState<T>& state, at::Tensor gra
 
 at::Tensor nivmf_log_prob(at::Tensor loc, at::Tensor conc, at::Tensor points) {
   const std::string fn = "NonIsotropicVonMisesFisher.log_prob";
-  check_float(fn, "loc", loc, 2);
-  check_tensor(fn, "concentrations", conc, 2, loc.scalar_type());
-  check_tensor(fn, "value", points, 2, loc.scalar_type());
+  const Place place = first_of(fn, "loc", loc, 2);
+  check_tensor(fn, "concentrations", conc, 2, loc.scalar_type(), place);
+  check_tensor(fn, "value", points, 2, loc.scalar_type(), place);
+#ifdef PDML_WITH_CUDA
+  if (loc.is_cuda()) {
+    py::gil_scoped_release release;
+    return pdml_python::gpu::log_prob(1, loc, conc, points);
+  }
+#endif
   at::Tensor out = at::empty({points.size(0), 1}, loc.options());
   AT_DISPATCH_FLOATING_TYPES(loc.scalar_type(), "nivmf_log_prob", [&] {
     pdml::nivmf_log_prob<scalar_t>(cview<scalar_t>(loc), cview<scalar_t>(conc),
@@ -592,10 +756,13 @@ at::Tensor nivmf_log_prob(at::Tensor loc, at::Tensor conc, at::Tensor points) {
 
 py::tuple nivmf_log_prob_backward(at::Tensor loc, at::Tensor conc, at::Tensor points, at::Tensor grad) {
   const std::string fn = "NonIsotropicVonMisesFisher.log_prob backward";
-  check_float(fn, "loc", loc, 2);
-  check_tensor(fn, "concentrations", conc, 2, loc.scalar_type());
-  check_tensor(fn, "value", points, 2, loc.scalar_type());
-  check_tensor(fn, "grad", grad, 2, loc.scalar_type());
+  const Place place = first_of(fn, "loc", loc, 2);
+  check_tensor(fn, "concentrations", conc, 2, loc.scalar_type(), place);
+  check_tensor(fn, "value", points, 2, loc.scalar_type(), place);
+  check_tensor(fn, "grad", grad, 2, loc.scalar_type(), place);
+#ifdef PDML_WITH_CUDA
+  if (loc.is_cuda()) return tuple_of(log_prob_backward_cuda(1, loc, conc, points, grad));
+#endif
   at::Tensor gl = at::empty_like(loc, at::MemoryFormat::Contiguous);
   at::Tensor gc = at::empty_like(conc, at::MemoryFormat::Contiguous);
   at::Tensor gx = at::empty_like(points, at::MemoryFormat::Contiguous);
@@ -705,14 +872,26 @@ py::tuple el_nivmf_similarity_forward(at::Tensor samples, int n_samples, at::Ten
                                       at::Tensor kappas, double min_kappa, double temperature,
                                       std::string scoring) {
   const std::string fn = "el_nivmf_similarity";
-  check_float(fn, "samples", samples, 2);
-  check_tensor(fn, "proxies", proxies, 2, samples.scalar_type());
-  check_tensor(fn, "kappas", kappas, 2, samples.scalar_type());
+  const Place place = first_of(fn, "samples", samples, 2);
+  check_tensor(fn, "proxies", proxies, 2, samples.scalar_type(), place);
+  check_tensor(fn, "kappas", kappas, 2, samples.scalar_type(), place);
   const pdml::NivmfScoring rule = scoring_of(scoring);
   if (n_samples < 1) fail(fn, "n_samples", "must be >= 1");
   if (samples.size(0) % n_samples != 0) {
     fail(fn, "samples", "must have n_samples x B rows (a multiple of n_samples)");
   }
+#ifdef PDML_WITH_CUDA
+  if (samples.is_cuda()) {
+    pdml_python::gpu::SimilarityForward result;
+    {
+      py::gil_scoped_release release;
+      result = pdml_python::gpu::el_nivmf_similarity_forward(
+          samples, n_samples, proxies, kappas, min_kappa, temperature,
+          rule == pdml::NivmfScoring::exact_density);
+    }
+    return py::make_tuple(result.similarities, result.state);
+  }
+#endif
   at::Tensor out = at::empty({samples.size(0) / n_samples, proxies.size(0)}, samples.options());
   py::object state_object;
   AT_DISPATCH_FLOATING_TYPES(samples.scalar_type(), "el_nivmf_similarity", [&] {
@@ -908,8 +1087,29 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     const pdml::ShardedElNivmfLoss<double> loss(options);  // throws on bad options
     (void)loss;
   });
-  m.def("has_cuda", [] { return false; });
   bind_states<float>(m, "float");
   bind_states<double>(m, "double");
+#ifdef PDML_WITH_CUDA
+  m.def("has_cuda", [] { return true; });
+  // Overloads taking a CUDA state, tried after the CPU states' (pybind11 picks the first
+  // overload whose argument types match).
+  py::class_<pdml_python::gpu::State, std::shared_ptr<pdml_python::gpu::State>>(m, "CudaState");
+  m.def("el_nivmf_backward", &el_nivmf_backward_cuda, py::arg("state"), py::arg("grad_loss"),
+        py::arg("want_samples"));
+  m.def("el_nivmf_similarity_backward", &el_nivmf_similarity_backward_cuda);
+  m.def("vmf_sample_backward", [](const pdml_python::gpu::State& state, at::Tensor grad) {
+    return sample_backward_cuda("VonMisesFisher.rsample backward", state, grad).at(0);
+  });
+  m.def("power_spherical_sample_backward", [](const pdml_python::gpu::State& state,
+                                              at::Tensor grad) {
+    return tuple_of(sample_backward_cuda("PowerSpherical.rsample backward", state, grad));
+  });
+  m.def("nivmf_sample_backward", [](const pdml_python::gpu::State& state, at::Tensor grad) {
+    return tuple_of(
+        sample_backward_cuda("NonIsotropicVonMisesFisher.rsample backward", state, grad));
+  });
+#else
+  m.def("has_cuda", [] { return false; });
+#endif
   py::register_exception<pdml::VmfSampleCapReached>(m, "SampleCapReached", PyExc_RuntimeError);
 }

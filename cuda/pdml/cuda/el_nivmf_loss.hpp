@@ -107,7 +107,7 @@ class ElNivmfLoss {
     WorkspaceCarver carver(workspace);
     detail::carve_el_nivmf(carver, plan.state, true, &plan.samples);
     plan.sampler = detail::carve_vmf_sample_buffers<T>(carver, plan.state.samples,
-                                                       plan.state.batch, plan.state.dims);
+                                                       plan.state.batch, plan.state.dims, true);
     if (detail::answer_size_query(fn, workspace, workspace_bytes, carver.bytes())) {
       return cudaSuccess;
     }
@@ -239,7 +239,7 @@ class ElNivmfLoss {
     if (plan.sampled) {
       detail::carve_el_nivmf(carver, plan.state, true, &plan.samples);
       plan.sampler = detail::carve_vmf_sample_buffers<T>(carver, plan.state.samples,
-                                                         plan.state.batch, plan.state.dims);
+                                                         plan.state.batch, plan.state.dims, true);
     } else {
       detail::carve_el_nivmf<T>(carver, plan.state, false, nullptr);
       plan.state.samples_view = *samples;

@@ -248,7 +248,7 @@ struct Step {
     detail::VmfSampleBuffers<T> sampler;
     auto carve = [&](pdml::cuda::WorkspaceCarver& carver) {
       detail::carve_el_nivmf<T>(carver, st, sampled, &drawn);
-      if (sampled) sampler = detail::carve_vmf_sample_buffers<T>(carver, s, b, d);
+      if (sampled) sampler = detail::carve_vmf_sample_buffers<T>(carver, s, b, d, true);
     };
     auto workspace = pdml_test::carve_host_workspace(carve);
     *st.status = 0xffffffffu;  // stale bits of an earlier step: the forward clears them
@@ -333,38 +333,42 @@ TEST_CASE("criterion status word: zero on valid data, one bit per kind of invali
 
 TEST_CASE("launches of one criterion step (host backend count)", "[thrust-host]") {
   // The launch sequence depends on the options, never on B, C, D or S (each
-  // fused step is one launch over its whole index range), so a small shape
-  // counts the launches of the benchmark shapes too.
+  // fused step is one launch over its whole row range), so small shapes count
+  // the launches of the benchmark shapes too; C = 300 spans two score chunks.
+  const auto total = [](const auto& counts) { return counts.kernels + counts.gemms + counts.memsets; };
   for (const pdml::Index classes : {5, 300}) {
     Step<float> step(6, classes, 8, 3);
     const auto sampled = step.run(true);
-    // memset(status), VmfSplitEta, VmfSampleRow, ProxyPrepare + EmbeddingPrepare
-    // (two roles, one launch), GEMM G, SimilarityFromProducts,
-    // RowLogsumexpPartial, RowLogsumexpCombine, GEMM M, ProxyAnchorPerClass,
-    // FinishLoss.
-    CHECK(sampled.forward.kernels == 8);
+    // memset(status); prepare (eta split + proxy rows + image rows); draw;
+    // GEMM G; GEMM M; scores epilogue + ProxyAnchor per class; finisher.
+    CHECK(sampled.forward.kernels == 4);
     CHECK(sampled.forward.gemms == 2);
     CHECK(sampled.forward.memsets == 1);
-    // NcaBackwardPerPair + ProxyAnchorBackwardPerPair (one launch), GEMM dmu,
-    // GEMM dnu, ColumnSum, ChunkSum + Combine (dT), GEMM dX, GEMM dA,
-    // ProxyBackward + EmbeddingBackward (two roles, one launch),
-    // VmfSampleBackwardRow.
-    CHECK(sampled.backward.kernels == 6);
+    // Pair pass (Proxy-NCA and ProxyAnchor pairs, per-class sums); GEMM dmu;
+    // GEMM dnu; GEMM dX; GEMM dA; proxy rows + image rows with the sampler's
+    // backward + dT fold.
+    CHECK(sampled.backward.kernels == 2);
     CHECK(sampled.backward.gemms == 4);
     CHECK(sampled.backward.memsets == 0);
+    CHECK(total(sampled.forward) + total(sampled.backward) == 13);
     const auto given = step.run(false);
-    CHECK(given.forward.kernels == 6);
+    CHECK(given.forward.kernels == 3);
     CHECK(given.forward.gemms == 2);
-    CHECK(given.backward.kernels == 5);
+    CHECK(given.backward.kernels == 2);
     CHECK(given.backward.gemms == 4);
   }
-  Step<float> plain(6, 5, 8, 3);
-  plain.guidance_weight = 0.0f;
-  const auto r = plain.run(true, false);
-  CHECK(r.forward.kernels == 7);
-  CHECK(r.forward.gemms == 1);
-  CHECK(r.backward.kernels == 4);  // Nca, ColumnSum, Proxy+Embedding, sampler
-  CHECK(r.backward.gemms == 2);
+  // Without ProxyAnchor (guidance weight 0): at most 10 launches per step.
+  for (const pdml::Index classes : {5, 300}) {
+    Step<float> plain(6, classes, 8, 3);
+    plain.guidance_weight = 0.0f;
+    const auto r = plain.run(true, false);
+    CHECK(r.forward.kernels == 4);
+    CHECK(r.forward.gemms == 1);
+    CHECK(r.forward.memsets == 1);
+    CHECK(r.backward.kernels == 2);
+    CHECK(r.backward.gemms == 2);
+    CHECK(total(r.forward) + total(r.backward) == 10);
+  }
 }
 
 }  // namespace

@@ -91,7 +91,7 @@ void compare_with_cpu(T guidance_weight, T temperature,
   auto carve = [&](pdml::cuda::WorkspaceCarver& carver) {
     pdml::cuda::detail::carve_el_nivmf<T>(carver, st, sampled, &drawn);
     if (sampled) {
-      sampler = pdml::cuda::detail::carve_vmf_sample_buffers<T>(carver, p.s, p.b, p.d);
+      sampler = pdml::cuda::detail::carve_vmf_sample_buffers<T>(carver, p.s, p.b, p.d, true);
     }
   };
   const auto workspace = pdml_test::carve_host_workspace(carve);

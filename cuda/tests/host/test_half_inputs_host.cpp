@@ -95,7 +95,7 @@ void compare_with_cpu(float guidance_weight, pdml::NivmfScoring scoring, bool sa
     st.labels = labels.data();
     pc::detail::carve_el_nivmf<float>(carver, st, sampled, &drawn);
     if (sampled) {
-      sampler = pc::detail::carve_vmf_sample_buffers<float>(carver, s, b, d);
+      sampler = pc::detail::carve_vmf_sample_buffers<float>(carver, s, b, d, true);
     } else {
       st.samples_view = xv;
     }

@@ -62,13 +62,20 @@ PDML_HOST_DEVICE void nivmf_scale_terms(int p, const T* nu, const T* k, T* norm_
   *sum_log_k = l;
 }
 
+/// The factor f of d/du [log C_p(|u|) + extra_log log|u|] = f u (u = K nu, norm = |u|):
+/// f = -A_p(|u|)/|u| + extra_log/|u|^2. Shared with the CUDA row routines, which reduce
+/// |K nu| across lanes.
+template <class T>
+PDML_HOST_DEVICE T nivmf_offset_gradient_factor(int p, T norm, T extra_log) {
+  return -vmf_resultant_ratio(p, norm) + extra_log / (norm * norm);
+}
+
 /// Adds d/dnu and d/dk of  grad * (log C_p(|K nu|) + sum log k + extra_log * log|K nu|).
 template <class T>
 PDML_HOST_DEVICE void nivmf_offset_backward_add(int p, const T* nu, const T* k, T grad,
                                                 T extra_log, T* grad_nu, T* grad_k) {
   const T norm = nivmf_norm_k_nu(p, nu, k);
-  // d/du [log C(|u|) + c log |u|] = (-A(|u|)/|u| + c/|u|^2) u with u = K nu.
-  const T coef = -vmf_resultant_ratio(p, norm) + extra_log / (norm * norm);
+  const T coef = nivmf_offset_gradient_factor(p, norm, extra_log);
   for (int j = 0; j < p; ++j) {
     const T g_u = grad * coef * k[j] * nu[j];
     if (grad_nu) grad_nu[j] += k[j] * g_u;
@@ -80,12 +87,24 @@ PDML_HOST_DEVICE void nivmf_offset_backward_add(int p, const T* nu, const T* k, 
 
 // ------------------------------------------------------------ exact density
 
+/// The exact density's offset from its two reductions, |K nu| and sum_j log k_j.
+template <class T>
+PDML_HOST_DEVICE T nivmf_log_density_offset_from(int p, T norm_k_nu, T sum_log_k) {
+  return vmf_log_normalizer(p, norm_k_nu) + sum_log_k;
+}
+
+/// The paper's offset from the same two reductions.
+template <class T>
+PDML_HOST_DEVICE T nivmf_score_offset_from(int p, T norm_k_nu, T sum_log_k) {
+  return vmf_log_normalizer(p, norm_k_nu) + sum_log_k - std::log(norm_k_nu);
+}
+
 /// b = log C_p(|K nu|) + sum_j log k_j: the x-independent part of log f.
 template <class T>
 PDML_HOST_DEVICE T nivmf_log_density_offset(int p, const T* nu, const T* k) {
   T norm = T(0), sum_log_k = T(0);
   detail::nivmf_scale_terms(p, nu, k, &norm, &sum_log_k);
-  return vmf_log_normalizer(p, norm) + sum_log_k;
+  return nivmf_log_density_offset_from(p, norm, sum_log_k);
 }
 
 /// ADDS grad_offset * db/dnu to grad_nu and grad_offset * db/dk to grad_k.
@@ -136,7 +155,7 @@ template <class T>
 PDML_HOST_DEVICE T nivmf_score_offset(int p, const T* nu, const T* k) {
   T norm = T(0), sum_log_k = T(0);
   detail::nivmf_scale_terms(p, nu, k, &norm, &sum_log_k);
-  return vmf_log_normalizer(p, norm) + sum_log_k - std::log(norm);
+  return nivmf_score_offset_from(p, norm, sum_log_k);
 }
 
 /// ADDS grad_offset * da/dnu to grad_nu and grad_offset * da/dk to grad_k:

@@ -728,6 +728,29 @@ PDML_HOST_DEVICE VmfSampleDraw<T> vmf_sample_one(RandomStream& stream, int p, co
 ///   dL/dkappa = (Gm - (w / r) Gt) dw/dkappa
 ///   (I - mu mu^T) dL/dmu = (w - s r)(G - Gm mu) + r (s Gt - Gm) t
 ///   dL/deta = dL/dkappa mu + (I - mu mu^T) dL/dmu / kappa.
+/// The coefficients of that backward, dL/deta = g G + m mu + t_coef t, from Gm and Gt
+/// (shared with the CUDA rows, which reduce Gm and Gt across lanes).
+template <class T>
+struct VmfSampleBackwardCoefficients {
+  T g;
+  T mu;
+  T tangent;
+};
+
+template <class T>
+PDML_HOST_DEVICE VmfSampleBackwardCoefficients<T> vmf_sample_backward_coefficients(
+    double gm, double gt, T kappa, double w, double one_minus_w, double one_plus_w,
+    T projection_ratio, double dw_dkappa) {
+  const double r = ::sqrt(one_minus_w * one_plus_w);
+  const double dl_dw = r > 0.0 ? gm - (w / r) * gt : gm;
+  const double dl_dkappa = dl_dw * dw_dkappa;
+  const double inv_kappa = 1.0 / static_cast<double>(kappa);
+  const double s = static_cast<double>(projection_ratio);
+  return VmfSampleBackwardCoefficients<T>{static_cast<T>((w - s * r) * inv_kappa),
+                                          static_cast<T>(dl_dkappa - (w - s * r) * gm * inv_kappa),
+                                          static_cast<T>(r * (s * gt - gm) * inv_kappa)};
+}
+
 template <class T>
 PDML_HOST_DEVICE void vmf_sample_one_backward(int p, const T* mu, T kappa, const T* unit_tangent,
                                               double w, double one_minus_w, double one_plus_w,
@@ -735,16 +758,10 @@ PDML_HOST_DEVICE void vmf_sample_one_backward(int p, const T* mu, T kappa, const
                                               const T* grad_x, T* grad_eta) {
   const double gm = detail::vmf_dot(grad_x, mu, p);
   const double gt = detail::vmf_dot(grad_x, unit_tangent, p);
-  const double r = ::sqrt(one_minus_w * one_plus_w);
-  const double dl_dw = r > 0.0 ? gm - (w / r) * gt : gm;
-  const double dl_dkappa = dl_dw * dw_dkappa;
-  const double inv_kappa = 1.0 / static_cast<double>(kappa);
-  const double s = static_cast<double>(projection_ratio);
-  const T coef_g = static_cast<T>((w - s * r) * inv_kappa);
-  const T coef_mu = static_cast<T>(dl_dkappa - (w - s * r) * gm * inv_kappa);
-  const T coef_t = static_cast<T>(r * (s * gt - gm) * inv_kappa);
+  const VmfSampleBackwardCoefficients<T> coef = vmf_sample_backward_coefficients(
+      gm, gt, kappa, w, one_minus_w, one_plus_w, projection_ratio, dw_dkappa);
   for (int i = 0; i < p; ++i) {
-    grad_eta[i] += coef_g * grad_x[i] + coef_mu * mu[i] + coef_t * unit_tangent[i];
+    grad_eta[i] += coef.g * grad_x[i] + coef.mu * mu[i] + coef.tangent * unit_tangent[i];
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include "pdml/cuda/blas.hpp"
 #include "pdml/cuda/detail/parallel.hpp"
+#include "pdml/cuda/parallel/group_cuda.cuh"
 
 namespace pdml {
 namespace cuda {
@@ -31,6 +32,21 @@ struct CudaBackend {
   }
   cudaError_t error_from(const thrust::system_error& error) const {
     return static_cast<cudaError_t>(error.code().value());
+  }
+
+  template <int W, class F>
+  cudaError_t launch_rows(Index rows, F f) const {
+    constexpr Index kRowsPerBlock = parallel::kThreadsPerBlock / W;
+    const Index blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
+    parallel::lane_group_kernel<W, F>
+        <<<static_cast<unsigned>(blocks), parallel::kThreadsPerBlock, 0, stream>>>(rows, f);
+    return cudaPeekAtLastError();
+  }
+  template <class F>
+  cudaError_t launch_blocks(Index rows, F f) const {
+    parallel::block_group_kernel<F>
+        <<<static_cast<unsigned>(rows), parallel::kThreadsPerBlock, 0, stream>>>(rows, f);
+    return cudaPeekAtLastError();
   }
 
   template <class T>

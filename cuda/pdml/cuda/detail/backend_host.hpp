@@ -15,6 +15,7 @@
 
 #include "pdml/cuda/blas_ops.hpp"
 #include "pdml/cuda/detail/parallel.hpp"
+#include "pdml/cuda/parallel/group.hpp"
 
 namespace pdml {
 namespace cuda {
@@ -43,6 +44,17 @@ struct HostBackend {
     return cudaSuccess;
   }
   cudaError_t error_from(const thrust::system_error&) const { return cudaErrorUnknown; }
+
+  template <int W, class F>
+  cudaError_t launch_rows(Index rows, F f) const {
+    const parallel::SerialGroup group;
+    for (Index row = 0; row < rows; ++row) f(group, row);
+    return cudaSuccess;
+  }
+  template <class F>
+  cudaError_t launch_blocks(Index rows, F f) const {
+    return launch_rows<1>(rows, f);
+  }
 
   template <class T>
   cudaError_t gemm(Op op_a, Op op_b, Index m, Index n, Index k, T alpha, const T* a,

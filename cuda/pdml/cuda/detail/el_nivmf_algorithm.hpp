@@ -3,6 +3,16 @@
 // The EL-nivMF criterion written once against a Backend (detail/parallel.hpp):
 // pdml::cuda::ElNivmfLoss runs it on CudaBackend, the thrust-host tests on
 // HostBackend. Inputs are trusted (the public wrappers validate them).
+//
+// Launches of a sampled step with ProxyAnchor (paper's rule), 13 in all:
+//   forward   memset(status) | prepare: eta split + proxy rows + image rows |
+//             draw the samples | GEMM G = X A^T | GEMM M = mu Nu^T |
+//             scores epilogue + ProxyAnchor per class | finisher (one block)
+//   backward  pair pass (Proxy-NCA + ProxyAnchor pairs, per-class sums) |
+//             GEMM dmu | GEMM dNu | GEMM dX | GEMM dA |
+//             proxy rows + image rows (with the sampler's backward) + dT fold
+// Without ProxyAnchor the two GEMMs on mu go and the step takes 10. The
+// thrust-host test "launches of one criterion step" counts them.
 
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +25,10 @@
 #include "pdml/cuda/core.hpp"
 #include "pdml/cuda/detail/el_nivmf_functors.hpp"
 #include "pdml/cuda/detail/parallel.hpp"
+#include "pdml/cuda/detail/vmf_sample_functors.hpp"
+#include "pdml/cuda/losses/detail/el_nivmf_rows.hpp"
+#include "pdml/cuda/parallel/group.hpp"
+#include "pdml/cuda/similarities/detail/el_nivmf_rows.hpp"
 
 namespace pdml {
 namespace cuda {
@@ -35,6 +49,9 @@ struct ElNivmfState {
   // Standalone similarity only: Z is not kept but recomputed by the backward
   // (one more GEMM, two for the exact density), saving N x C elements.
   bool recompute = false;
+  // Sharded criterion only: the C of ProxyAnchor's 1/C when these classes are one
+  // shard of more (0: classes).
+  Index anchor_classes = 0;
   // Inputs.
   ConstMatrixView<T> samples_view{nullptr, 0, 0, 0};
   ConstMatrixView<T> embeddings{nullptr, 0, 0, 0};
@@ -44,13 +61,13 @@ struct ElNivmfState {
   // Forward buffers (saved).
   T *nu = nullptr, *kc = nullptr, *a = nullptr, *vnorm = nullptr, *bias = nullptr;
   T *z = nullptr, *sim = nullptr, *lse = nullptr, *nca = nullptr;
-  T *lse_max = nullptr, *lse_sum = nullptr;
+  parallel::LseState<T>* part = nullptr;  // B x score_chunks(C): the epilogue's partials
   T *mu = nullptr, *enorm = nullptr, *m = nullptr;
   T *pos = nullptr, *neg = nullptr, *present = nullptr, *n_present = nullptr;
   // Backward scratch.
-  T *grad_g = nullptr, *grad_bias_ic = nullptr, *grad_t_ic = nullptr, *grad_bias = nullptr;
+  T *grad_g = nullptr, *grad_t = nullptr, *grad_bias = nullptr;
   T *grad_a = nullptr, *grad_samples = nullptr, *grad_m = nullptr, *grad_mu = nullptr;
-  T *grad_nu_anchor = nullptr, *partial = nullptr;
+  T *grad_nu_anchor = nullptr;
   // Exact density only.
   T *k2 = nullptr, *squares = nullptr, *u = nullptr, *q = nullptr, *grad_square = nullptr;
   T *h_k2 = nullptr, *grad_k2 = nullptr;
@@ -58,11 +75,6 @@ struct ElNivmfState {
   std::uint32_t* status = nullptr;
   bool valid = false;
 };
-
-inline Index lse_chunks(Index classes) {
-  return (classes + RowLogsumexpPartial<double>::kReductionChunkLse - 1) /
-         RowLogsumexpPartial<double>::kReductionChunkLse;
-}
 
 /// Carves the buffers of the EL-nivMF similarity alone (forward + backward:
 /// per-proxy terms, the N x C scaled scores and their gradient, B x C
@@ -80,11 +92,9 @@ void carve_el_nivmf_similarity(WorkspaceCarver& carver, ElNivmfState<T>& st) {
   if (!st.recompute) st.z = carver.take<T>(n(N * C));
   st.sim = carver.take<T>(n(B * C));
   st.grad_g = carver.take<T>(n(N * C));
-  st.grad_bias_ic = carver.take<T>(n(B * C));
-  st.grad_t_ic = carver.take<T>(n(B * C));
+  st.grad_t = carver.take<T>(n(C));
   st.grad_bias = carver.take<T>(n(C));
   st.grad_a = carver.take<T>(n(C * D));
-  st.partial = carver.take<T>(n(chunk_count(B * C) + 1));
   if (st.exact) {
     st.k2 = carver.take<T>(n(C * D));
     st.squares = carver.take<T>(n(N * D));
@@ -107,8 +117,7 @@ void carve_el_nivmf(WorkspaceCarver& carver, ElNivmfState<T>& st, bool with_samp
   carve_el_nivmf_similarity(carver, st);
   st.lse = carver.take<T>(n(B));
   st.nca = carver.take<T>(n(B));
-  st.lse_max = carver.take<T>(n(B * lse_chunks(C)));
-  st.lse_sum = carver.take<T>(n(B * lse_chunks(C)));
+  st.part = carver.take<parallel::LseState<T>>(n(B * score_chunks(C)));
   st.mu = carver.take<T>(n(B * D));
   st.enorm = carver.take<T>(n(B));
   st.m = carver.take<T>(n(B * C));
@@ -129,34 +138,7 @@ void carve_el_nivmf(WorkspaceCarver& carver, ElNivmfState<T>& st, bool with_samp
     if (pdml_step_status_ != cudaSuccess) return pdml_step_status_; \
   } while (0)
 
-/// The scaled scores Z (N x C, into z) and the similarities sim (B x C,
-/// dense in st.sim) of the samples in st.samples_view, from the per-proxy
-/// terms of ProxyPrepare: the products G = X A^T (or the exact density's
-/// terms) and logsumexp over the S samples. Deterministic, so a second run
-/// (the backward's recomputation) reproduces Z and sim bit for bit.
-template <class T, class Backend>
-cudaError_t el_nivmf_scaled_scores(const Backend& be, const ElNivmfState<T>& st, T* z) {
-  const Index B = st.batch, C = st.classes, D = st.dims, S = st.samples, N = S * B;
-  const T* x = st.samples_view.data;
-  const Index x_stride = st.samples_view.stride;
-  if (!st.exact) {
-    // G = X A^T: every sample against every proxy, shared across classes.
-    PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, N, C, D, T(1), x, x_stride, st.a, D, T(0), z,
-                           C));
-  } else {
-    // U = X (K^2 nu)^T and |K x|^2 = (X o X) (K^2)^T, both as GEMMs.
-    PDML_CUDA_STEP(for_each_index(be, N * D, SquareSamples<T>{st.samples_view, st.squares}));
-    PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, N, C, D, T(1), x, x_stride, st.a, D, T(0),
-                           st.u, C));
-    PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, N, C, D, T(1), st.squares, D, st.k2, D, T(0),
-                           st.q, C));
-    PDML_CUDA_STEP(for_each_index(be, N * C, ExactDensityTerms<T>{st.u, st.q, z, T(D)}));
-  }
-  const T inv_t = T(1) / st.temperature;
-  const T log_s = log_(T(S));
-  return for_each_index(
-      be, B * C, SimilarityFromProducts<T>{z, st.bias, st.sim, B, C, S, inv_t, log_s});
-}
+constexpr int kRowWidth = parallel::kRowLanes;
 
 /// Where Z lives: st.z, or, when it is recomputed in the backward
 /// (st.recompute), the dL/dG buffer that the pair backward overwrites in place.
@@ -166,75 +148,68 @@ T* el_scores_buffer(const ElNivmfState<T>& st) {
 }
 
 template <class T>
-ProxyPrepare<T> el_proxy_prepare(const ElNivmfState<T>& st) {
-  return ProxyPrepare<T>{st.proxies, st.kappas, st.min_kappa, st.exact, st.nu,
-                         st.kc,      st.a,      st.k2,        st.vnorm, st.bias, st.status};
+ProxyPrepareRows<T> el_proxy_prepare(const ElNivmfState<T>& st) {
+  return ProxyPrepareRows<T>{st.proxies, st.kappas, st.min_kappa, st.exact, st.nu,
+                             st.kc,      st.a,      st.k2,        st.vnorm, st.bias, st.status};
 }
 
-/// The EL-nivMF similarities sim (B x C, dense in st.sim) of the samples in
-/// st.samples_view: the per-proxy terms, then el_nivmf_scaled_scores. Steps
-/// 1-3 of the criterion, and the whole standalone similarity. With
-/// image_count > 0, image_role(i) for i < image_count runs in the same launch
-/// as the per-proxy terms (the criterion's EmbeddingPrepare).
-template <class T, class Backend, class ImageRole>
-cudaError_t el_nivmf_similarity_steps(const Backend& be, ElNivmfState<T>& st, Index image_count,
-                                      ImageRole image_role) {
-  (void)image_count;  // unused without an image role
-  (void)image_role;
-  if constexpr (!std::is_same<ImageRole, NoRole>::value) {
-    if (image_count > 0) {
-      PDML_CUDA_STEP(for_each_index(be, st.classes + image_count,
-                                    two_roles(el_proxy_prepare(st), st.classes, image_role)));
-      return el_nivmf_scaled_scores(be, st, el_scores_buffer(st));
-    }
-  }
-  PDML_CUDA_STEP(for_each_index(be, st.classes, el_proxy_prepare(st)));
-  return el_nivmf_scaled_scores(be, st, el_scores_buffer(st));
-}
-
+/// The products behind the scores: G = X A^T (into z), or the exact density's terms.
 template <class T, class Backend>
-cudaError_t el_nivmf_similarity_steps(const Backend& be, ElNivmfState<T>& st) {
-  return el_nivmf_similarity_steps(be, st, 0, NoRole{});
+cudaError_t el_nivmf_products(const Backend& be, const ElNivmfState<T>& st, T* z) {
+  const Index C = st.classes, D = st.dims, N = st.samples * st.batch;
+  const T* x = st.samples_view.data;
+  const Index x_stride = st.samples_view.stride;
+  if (!st.exact) {
+    // G = X A^T: every sample against every proxy, shared across classes.
+    return be.gemm(Op::none, Op::transpose, N, C, D, T(1), x, x_stride, st.a, D, T(0), z, C);
+  }
+  // U = X (K^2 nu)^T and |K x|^2 = (X o X) (K^2)^T, both as GEMMs.
+  PDML_CUDA_STEP(for_each_index(be, N * D, SquareSamples<T>{st.samples_view, st.squares}));
+  PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, N, C, D, T(1), x, x_stride, st.a, D, T(0), st.u,
+                         C));
+  PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, N, C, D, T(1), st.squares, D, st.k2, D, T(0),
+                         st.q, C));
+  return for_each_index(be, N * C, ExactDensityTerms<T>{st.u, st.q, z, T(D)});
 }
 
-/// The pair backward of the similarity, set up on the state's buffers.
 template <class T>
-ElPairBackward<T> el_pair_backward(const ElNivmfState<T>& st) {
-  return ElPairBackward<T>{el_scores_buffer(st),
+ScoresEpilogue<T> el_scores_epilogue(const ElNivmfState<T>& st, T* z,
+                                     parallel::LseState<T>* part) {
+  return ScoresEpilogue<T>{z,
+                           st.bias,
                            st.sim,
                            st.batch,
                            st.classes,
                            st.samples,
                            T(1) / st.temperature,
                            log_(T(st.samples)),
-                           st.grad_g,
-                           st.grad_bias_ic,
-                           st.grad_t_ic};
+                           part,
+                           score_chunks(st.classes)};
 }
 
-/// From dL/dsim (already turned by ElPairBackward into st.grad_g,
-/// st.grad_bias_ic and st.grad_t_ic) to dL/dT (unless null), dL/dx
-/// (grad_samples_out, N x D), dL/dv and dL/dk (C x D). grad_nu_anchor:
-/// an extra dL/dnu (C x D, the criterion's ProxyAnchor term) or null.
-/// With image_count > 0, image_role(i) for i < image_count runs in the same
-/// launch as the per-proxy backward (the criterion's EmbeddingBackward).
-template <class T, class Backend, class ImageRole>
-cudaError_t el_nivmf_similarity_backward_steps(const Backend& be, const ElNivmfState<T>& st,
-                                               T* grad_temperature,
-                                               MatrixView<T> grad_samples_out,
-                                               MatrixView<T> grad_proxies,
-                                               MatrixView<T> grad_kappas,
-                                               const T* grad_nu_anchor, Index image_count,
-                                               ImageRole image_role) {
-  (void)image_count;  // unused without an image role
-  (void)image_role;
-  const Index B = st.batch, C = st.classes, D = st.dims, S = st.samples, N = S * B;
-  const T inv_t = T(1) / st.temperature;
-  PDML_CUDA_STEP(for_each_index(be, C, ColumnSum<T>{st.grad_bias_ic, B, C, st.grad_bias}));
-  if (grad_temperature != nullptr) {
-    PDML_CUDA_STEP(deterministic_sum<T>(be, B * C, ArrayValues<T>{st.grad_t_ic}, st.partial,
-                                        FinishTemperature<T>{inv_t, grad_temperature}));
-  }
+/// The scaled scores Z (N x C, into z) and the similarities sim (B x C, dense in
+/// st.sim) of the samples in st.samples_view, from the per-proxy terms. Deterministic,
+/// so a second run (the backward's recomputation) reproduces Z and sim bit for bit.
+template <class T, class Backend>
+cudaError_t el_nivmf_scaled_scores(const Backend& be, const ElNivmfState<T>& st, T* z) {
+  PDML_CUDA_STEP(el_nivmf_products(be, st, z));
+  return for_each_row<kRowWidth>(be, st.batch * score_chunks(st.classes),
+                                 el_scores_epilogue(st, z, static_cast<parallel::LseState<T>*>(nullptr)));
+}
+
+/// The standalone EL-nivMF similarity: per-proxy rows, then the scores.
+template <class T, class Backend>
+cudaError_t el_nivmf_similarity_steps(const Backend& be, ElNivmfState<T>& st) {
+  PDML_CUDA_STEP(for_each_row<kRowWidth>(be, st.classes, el_proxy_prepare(st)));
+  return el_nivmf_scaled_scores(be, st, el_scores_buffer(st));
+}
+
+/// From the pair pass's dL/dG, grad_bias and grad_t to dL/dx (grad_samples_out, N x D)
+/// and dL/da (st.grad_a); the exact density's extra terms included.
+template <class T, class Backend>
+cudaError_t el_nivmf_backward_products(const Backend& be, const ElNivmfState<T>& st,
+                                       MatrixView<T> grad_samples_out) {
+  const Index C = st.classes, D = st.dims, N = st.samples * st.batch;
   if (st.exact) {
     // grad_g becomes dL/dU; dL/d|K x|^2 goes to grad_square.
     PDML_CUDA_STEP(for_each_index(
@@ -254,94 +229,195 @@ cudaError_t el_nivmf_similarity_backward_steps(const Backend& be, const ElNivmfS
     PDML_CUDA_STEP(be.gemm(Op::transpose, Op::none, C, D, N, T(1), st.grad_square, C, st.squares,
                            D, T(0), st.grad_k2, D));
   }
-  const ProxyBackward<T> proxy_backward{st.kappas,    st.min_kappa,  st.exact,  st.nu,
-                                        st.kc,        st.vnorm,      st.grad_a, st.grad_k2,
-                                        st.grad_bias, grad_nu_anchor, D,        grad_proxies,
-                                        grad_kappas};
-  if constexpr (!std::is_same<ImageRole, NoRole>::value) {
-    if (image_count > 0) {
-      return for_each_index(be, C + image_count, two_roles(proxy_backward, C, image_role));
-    }
-  }
-  return for_each_index(be, C, proxy_backward);
+  return cudaSuccess;
 }
 
+template <class T>
+ProxyBackwardRows<T> el_proxy_backward(const ElNivmfState<T>& st, const T* grad_nu_anchor,
+                                       MatrixView<T> grad_proxies, MatrixView<T> grad_kappas) {
+  return ProxyBackwardRows<T>{st.kappas, st.min_kappa, st.exact,     st.nu,
+                              st.kc,     st.vnorm,     st.grad_a,    st.grad_k2,
+                              st.grad_bias, grad_nu_anchor, st.dims, grad_proxies,
+                              grad_kappas};
+}
+
+template <class T, class GradSim, class Extra>
+ElPairPass<T, GradSim, Extra> el_pair_pass(const ElNivmfState<T>& st, GradSim grad_sim,
+                                           Extra extra) {
+  return ElPairPass<T, GradSim, Extra>{el_scores_buffer(st),
+                                       st.sim,
+                                       st.batch,
+                                       st.classes,
+                                       st.samples,
+                                       T(1) / st.temperature,
+                                       log_(T(st.samples)),
+                                       grad_sim,
+                                       st.grad_g,
+                                       st.grad_bias,
+                                       st.grad_t,
+                                       extra};
+}
+
+/// The standalone similarity's backward after its pair pass: the GEMMs, then one launch
+/// of the proxy rows with the temperature fold as a second role.
 template <class T, class Backend>
 cudaError_t el_nivmf_similarity_backward_steps(const Backend& be, const ElNivmfState<T>& st,
                                                T* grad_temperature,
                                                MatrixView<T> grad_samples_out,
                                                MatrixView<T> grad_proxies,
-                                               MatrixView<T> grad_kappas,
-                                               const T* grad_nu_anchor) {
-  return el_nivmf_similarity_backward_steps(be, st, grad_temperature, grad_samples_out,
-                                            grad_proxies, grad_kappas, grad_nu_anchor, 0,
-                                            NoRole{});
+                                               MatrixView<T> grad_kappas) {
+  PDML_CUDA_STEP(el_nivmf_backward_products(be, st, grad_samples_out));
+  const auto proxy_rows =
+      el_proxy_backward(st, static_cast<const T*>(nullptr), grad_proxies, grad_kappas);
+  if (grad_temperature == nullptr) return for_each_row<kRowWidth>(be, st.classes, proxy_rows);
+  return for_each_row<kRowWidth>(
+      be, st.classes + 1,
+      parallel::group_roles(proxy_rows, st.classes,
+                            TemperatureFold<T>{st.grad_t, st.classes, T(1) / st.temperature,
+                                               grad_temperature}));
 }
 
-/// Forward from samples already in st.samples_view; writes *loss (backend memory).
-template <class T, class Backend>
-cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss) {
+/// What the criterion's forward draws: S samples of each embedding's vMF.
+template <class T>
+struct ElNivmfDraw {
+  VmfSampleBuffers<T>* buffers;
+  T* samples;  // dense (S B) x D
+  RngKey rng;
+};
+
+/// The prepare launch: [the sampler's split of eta] + proxy rows + [image rows].
+template <class T, class Backend, class Proxy, class Image>
+cudaError_t el_nivmf_prepare(const Backend& be, const ElNivmfState<T>& st,
+                             const ElNivmfDraw<T>* draw, Proxy proxy_rows, Image image_rows,
+                             bool with_images) {
+  const Index B = st.batch, C = st.classes;
+  if (draw == nullptr) {
+    if (!with_images) return for_each_row<kRowWidth>(be, C, proxy_rows);
+    return for_each_row<kRowWidth>(be, C + B, parallel::group_roles(proxy_rows, C, image_rows));
+  }
+  const VmfSampleBuffers<T>& b = *draw->buffers;
+  const auto split = items_role(
+      VmfSplitEta<T>{st.embeddings, b.directions, b.kappas, b.marginal_params, st.status}, B);
+  const Index split_rows = item_rows(B);
+  if (!with_images) {
+    return for_each_row<kRowWidth>(be, split_rows + C,
+                                   parallel::group_roles(split, split_rows, proxy_rows));
+  }
+  return for_each_row<kRowWidth>(
+      be, split_rows + C + B,
+      parallel::group_roles(split, split_rows, parallel::group_roles(proxy_rows, C, image_rows)));
+}
+
+/// The forward up to the finisher: draws the samples when draw is set (st.samples_view
+/// becomes them), else uses st.samples_view; leaves the scores' chunk partials in st.part
+/// and, with ProxyAnchor, the per-class terms. image_rows: the prepare launch's image role
+/// (UnitRows for mu, or a role that includes it), run when with_images.
+template <class T, class Backend, class Image>
+cudaError_t el_nivmf_forward_scores(const Backend& be, ElNivmfState<T>& st,
+                                    const ElNivmfDraw<T>* draw, Image image_rows,
+                                    bool with_images) {
   const Index B = st.batch, C = st.classes, D = st.dims;
   const bool anchor = st.guidance_weight != T(0);
-  // With ProxyAnchor, mu_i = e_i / |e_i| is computed in the per-proxy launch.
-  PDML_CUDA_STEP(el_nivmf_similarity_steps(
-      be, st, anchor ? B : 0, EmbeddingPrepare<T>{st.embeddings, st.mu, st.enorm, st.status}));
-  const Index chunks = lse_chunks(C);
-  PDML_CUDA_STEP(for_each_index(
-      be, B * chunks, RowLogsumexpPartial<T>{st.sim, C, chunks, st.lse_max, st.lse_sum}));
-  PDML_CUDA_STEP(for_each_index(be, B,
-                                RowLogsumexpCombine<T>{st.lse_max, st.lse_sum, chunks, C, st.sim,
-                                                       st.labels, st.lse, st.nca, st.status}));
+  PDML_CUDA_STEP(el_nivmf_prepare(be, st, draw, el_proxy_prepare(st), image_rows, with_images));
+  if (draw != nullptr) {
+    VmfSampleBuffers<T>& b = *draw->buffers;
+    const Index rows = st.samples * B;
+    const MatrixView<T> drawn{draw->samples, rows, D, D};
+    b.rng = draw->rng;
+    PDML_CUDA_STEP(for_each_row<kRowWidth>(
+        be, item_rows(rows),
+        items_role(VmfSampleRow<T>{B, static_cast<int>(D), draw->rng, b.directions, b.kappas,
+                                   b.marginal_params, drawn, b.tangents, b.draws, b.dw_dkappa},
+                   rows)));
+    st.samples_view = drawn;
+  }
+  PDML_CUDA_STEP(el_nivmf_products(be, st, st.z));
   if (anchor) {
     // M = mu Nu^T: cosine similarities of images and proxies.
     PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, B, C, D, T(1), st.mu, D, st.nu, D, T(0), st.m,
                            C));
-    PDML_CUDA_STEP(for_each_index(be, C,
-                                  ProxyAnchorPerClass<T>{st.m, st.labels, B, C, st.alpha, st.delta,
-                                                         st.pos, st.neg, st.present}));
   }
-  PDML_CUDA_STEP(for_each_index(be, 1,
-                                FinishLoss<T>{st.nca, st.pos, st.neg, st.present, B, C,
-                                              st.guidance_weight, loss, st.n_present,
-                                              st.status}));
+  const Index score_rows = B * score_chunks(C);
+  const auto epilogue = el_scores_epilogue(st, st.z, st.part);
+  if (!anchor) {
+    PDML_CUDA_STEP(for_each_row<kRowWidth>(be, score_rows, epilogue));
+  } else {
+    PDML_CUDA_STEP(for_each_row<kRowWidth>(
+        be, score_rows + item_rows(C),
+        parallel::group_roles(
+            epilogue, score_rows,
+            items_role(ProxyAnchorPerClass<T>{st.m, st.labels, B, C, st.alpha, st.delta, st.pos,
+                                              st.neg, st.present},
+                       C))));
+  }
+  return cudaSuccess;
+}
+
+/// Forward: draws the samples when draw is set (st.samples_view becomes them), else uses
+/// st.samples_view; writes *loss (backend memory).
+template <class T, class Backend>
+cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss,
+                             const ElNivmfDraw<T>* draw = nullptr) {
+  const Index B = st.batch, C = st.classes;
+  PDML_CUDA_STEP(el_nivmf_forward_scores(
+      be, st, draw,
+      UnitRows<T>{st.embeddings, st.mu, st.enorm, st.status, DeviceStatus::non_finite_embedding},
+      st.guidance_weight != T(0)));
+  PDML_CUDA_STEP(for_each_block_row(
+      be, 1,
+      ElNivmfFinisher<T>{st.part, score_chunks(C), st.sim, st.labels, B, C, st.lse, st.nca,
+                         st.pos, st.neg, st.present, st.guidance_weight, loss, st.n_present,
+                         st.status}));
   st.valid = true;
   return cudaSuccess;
 }
 
-/// Backward. grad_samples_out: where dL/dx goes (N x D).
-/// grad_embeddings receives the ProxyAnchor term, added to what is there when
-/// accumulate.
+/// Backward. grad_samples_out: where dL/dx goes (N x D). sampler != null: the forward
+/// drew the samples, and dL/dx is chained through the sampler into grad_embeddings (in
+/// the same launch as the proxy rows). grad_embeddings receives the ProxyAnchor term.
 template <class T, class Backend>
 cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T grad_loss,
-                              MatrixView<T> grad_embeddings, bool accumulate_embeddings,
-                              MatrixView<T> grad_proxies, MatrixView<T> grad_kappas,
-                              T* grad_temperature, MatrixView<T> grad_samples_out) {
+                              MatrixView<T> grad_embeddings, MatrixView<T> grad_proxies,
+                              MatrixView<T> grad_kappas, T* grad_temperature,
+                              MatrixView<T> grad_samples_out,
+                              const VmfSampleBuffers<T>* sampler) {
   const Index B = st.batch, C = st.classes, D = st.dims;
-  const NcaBackwardPerPair<T> nca_pairs{el_pair_backward(st), st.lse, st.labels, grad_loss};
   const bool anchor = st.guidance_weight != T(0);
+  const NcaSimilarityGradient<T> nca{st.sim, st.lse, st.labels, B, C, grad_loss};
   if (!anchor) {
-    PDML_CUDA_STEP(for_each_index(be, B * C, nca_pairs));
+    PDML_CUDA_STEP(for_each_row<kRowWidth>(be, item_rows(C), el_pair_pass(st, nca, NoPairExtra{})));
   } else {
-    // Both pair backwards in one launch (disjoint outputs).
-    const ProxyAnchorBackwardPerPair<T> anchor_pairs{
+    ProxyAnchorBackwardPerPair<T> anchor_pairs{
         st.m,     st.labels, st.pos,   st.neg, st.n_present, grad_loss, C, st.alpha,
         st.delta, st.guidance_weight, st.grad_m};
-    PDML_CUDA_STEP(for_each_index(
-        be, B * C,
-        BothPerIndex<NcaBackwardPerPair<T>, ProxyAnchorBackwardPerPair<T>>{nca_pairs,
-                                                                           anchor_pairs}));
+    anchor_pairs.weight_classes = st.anchor_classes;
+    PDML_CUDA_STEP(for_each_row<kRowWidth>(be, item_rows(C), el_pair_pass(st, nca, anchor_pairs)));
     // dL/dmu = dM Nu; dL/dnu (anchor part) = dM^T mu.
     PDML_CUDA_STEP(be.gemm(Op::none, Op::none, B, D, C, T(1), st.grad_m, C, st.nu, D, T(0),
                            st.grad_mu, D));
     PDML_CUDA_STEP(be.gemm(Op::transpose, Op::none, C, D, B, T(1), st.grad_m, C, st.mu, D, T(0),
                            st.grad_nu_anchor, D));
   }
-  // EmbeddingBackward runs as a second role of the per-proxy backward launch.
-  return el_nivmf_similarity_backward_steps(
-      be, st, grad_temperature, grad_samples_out, grad_proxies, grad_kappas,
-      anchor ? st.grad_nu_anchor : nullptr, B,
-      EmbeddingBackward<T>{st.mu, st.enorm, anchor ? st.grad_mu : nullptr, D,
-                           accumulate_embeddings, grad_embeddings});
+  PDML_CUDA_STEP(el_nivmf_backward_products(be, st, grad_samples_out));
+  // One launch: proxy rows, image rows (embedding backward, then the sampler's), dT.
+  const auto proxy_rows = el_proxy_backward(st, anchor ? st.grad_nu_anchor : nullptr,
+                                            grad_proxies, grad_kappas);
+  VmfSampleBackwardRows<T> sampler_row{};
+  if (sampler != nullptr) {
+    sampler_row.sequential = VmfSampleBackwardRow<T>{
+        *sampler, ConstMatrixView<T>(grad_samples_out), grad_embeddings, true};
+  }
+  const ImageBackwardRows<T> image_rows{
+      UnitRowsBackward<T>{st.mu, st.enorm, anchor ? st.grad_mu : nullptr, D, false,
+                          grad_embeddings},
+      sampler != nullptr, sampler_row};
+  const auto rows = parallel::group_roles(proxy_rows, C, image_rows);
+  if (grad_temperature == nullptr) return for_each_row<kRowWidth>(be, C + B, rows);
+  return for_each_row<kRowWidth>(
+      be, C + B + 1,
+      parallel::group_roles(rows, C + B,
+                            TemperatureFold<T>{st.grad_t, C, T(1) / st.temperature,
+                                               grad_temperature}));
 }
 
 #undef PDML_CUDA_STEP

@@ -28,15 +28,10 @@ template <class T, class Backend>
 cudaError_t el_nivmf_forward_sampled(const Backend& be, ElNivmfState<T>& st,
                                      VmfSampleBuffers<T>& sampler, T* samples, RngKey rng,
                                      T* loss) {
-  const Index rows = st.samples * st.batch;
-  const MatrixView<T> drawn{samples, rows, st.dims, st.dims};
-  cudaError_t status = el_nivmf_reset_status(be, st);
+  const cudaError_t status = el_nivmf_reset_status(be, st);
   if (status != cudaSuccess) return status;
-  status = vmf_sample_run(be, st.embeddings, static_cast<int>(st.samples), rng, drawn, sampler,
-                          st.status);
-  if (status != cudaSuccess) return status;
-  st.samples_view = drawn;
-  return el_nivmf_forward(be, st, loss);
+  const ElNivmfDraw<T> draw{&sampler, samples, rng};
+  return el_nivmf_forward(be, st, loss, &draw);
 }
 
 /// The forward on caller-drawn samples (st.samples_view), status cleared first.
@@ -78,12 +73,8 @@ cudaError_t el_nivmf_backward_step(const Backend& be, const ElNivmfState<T>& st,
   const MatrixView<T> sample_grads = (sampler == nullptr && grad_samples != nullptr)
                                          ? *grad_samples
                                          : MatrixView<T>{st.grad_samples, rows, st.dims, st.dims};
-  cudaError_t status = el_nivmf_backward(be, st, grad_loss, grad_embeddings, false, grad_proxies,
-                                         grad_kappas, grad_temperature, sample_grads);
-  if (status != cudaSuccess || sampler == nullptr) return status;
-  // The path through the sampler, added to the ProxyAnchor term.
-  return vmf_sample_backward_run(be, *sampler, st.embeddings, static_cast<int>(st.samples),
-                                 ConstMatrixView<T>(sample_grads), grad_embeddings, true);
+  return el_nivmf_backward(be, st, grad_loss, grad_embeddings, grad_proxies, grad_kappas,
+                           grad_temperature, sample_grads, sampler);
 }
 
 }  // namespace detail

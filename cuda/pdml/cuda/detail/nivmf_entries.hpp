@@ -164,12 +164,12 @@ cudaError_t el_nivmf_similarity_backward_run(const Backend& be, const ElNivmfSta
     const cudaError_t status = el_nivmf_scaled_scores(be, st, st.grad_g);
     if (status != cudaSuccess) return status;
   }
-  const cudaError_t status = for_each_index(
-      be, st.batch * st.classes,
-      SimilarityBackwardPerPair<T>{el_pair_backward(st), grad_similarities});
+  const cudaError_t status = for_each_row<kRowWidth>(
+      be, item_rows(st.classes),
+      el_pair_pass(st, GivenSimilarityGradient<T>{grad_similarities}, NoPairExtra{}));
   if (status != cudaSuccess) return status;
   return el_nivmf_similarity_backward_steps(be, st, grad_temperature, grad_samples, grad_proxies,
-                                            grad_kappas, static_cast<const T*>(nullptr));
+                                            grad_kappas);
 }
 
 }  // namespace detail

@@ -29,6 +29,9 @@
 #include "pdml/cuda/detail/parallel.hpp"
 #include "pdml/cuda/detail/scalar_math.hpp"
 #include "pdml/cuda/detail/similarity_functors.hpp"
+#include "pdml/cuda/math/unit_rows.hpp"
+#include "pdml/cuda/parallel/group.hpp"
+#include "pdml/cuda/similarities/detail/el_nivmf_rows.hpp"
 
 namespace pdml {
 namespace cuda {
@@ -177,10 +180,10 @@ cudaError_t nivmf_scores_core_forward(const Backend& be, NivmfPointState<T>& st,
   const Index B = st.rows, C = st.classes, D = st.dims;
   const T* x = st.points.data;
   const Index x_stride = st.points.stride;
-  PDML_CUDA_POINT_STEP(for_each_index(be, C,
-                                      ProxyPrepare<T>{proxies, st.kappas, st.min_kappa, st.exact,
-                                                      st.nu, st.kc, st.a, st.k2, st.vnorm,
-                                                      st.bias}));
+  PDML_CUDA_POINT_STEP(for_each_row<parallel::kRowLanes>(
+      be, C,
+      ProxyPrepareRows<T>{proxies, st.kappas, st.min_kappa, st.exact, st.nu, st.kc, st.a, st.k2,
+                          st.vnorm, st.bias}));
   if (!st.exact) {
     PDML_CUDA_POINT_STEP(be.gemm(Op::none, Op::transpose, B, C, D, T(1), x, x_stride, st.a, D,
                                  T(0), st.sim, C));
@@ -234,10 +237,10 @@ cudaError_t nivmf_scores_core_backward(const Backend& be, const NivmfPointState<
     PDML_CUDA_POINT_STEP(be.gemm(Op::transpose, Op::none, C, D, B, T(1), st.grad_square, C,
                                  st.squares, D, T(0), st.grad_k2, D));
   }
-  return for_each_index(
+  return for_each_row<parallel::kRowLanes>(
       be, C,
-      ProxyBackward<T>{st.kappas, st.min_kappa, st.exact, st.nu, st.kc, st.vnorm, st.grad_a,
-                       st.grad_k2, st.grad_bias, nullptr, D, grad_proxies, grad_kappas});
+      ProxyBackwardRows<T>{st.kappas, st.min_kappa, st.exact, st.nu, st.kc, st.vnorm, st.grad_a,
+                           st.grad_k2, st.grad_bias, nullptr, D, grad_proxies, grad_kappas});
 }
 
 template <class T, class Backend>
@@ -245,7 +248,8 @@ cudaError_t nivmf_point_forward(const Backend& be, NivmfPointState<T>& st,
                                 ConstMatrixView<T> embeddings, ConstMatrixView<T> proxies,
                                 MatrixView<T> similarities) {
   const Index B = st.rows, D = st.dims;
-  PDML_CUDA_POINT_STEP(for_each_index(be, B, EmbeddingPrepare<T>{embeddings, st.mu, st.enorm}));
+  PDML_CUDA_POINT_STEP(for_each_row<parallel::kRowLanes>(
+      be, B, UnitRows<T>{embeddings, st.mu, st.enorm}));
   st.points = ConstMatrixView<T>{st.mu, B, D, D};
   return nivmf_scores_core_forward(be, st, proxies, similarities);
 }
@@ -261,8 +265,9 @@ cudaError_t nivmf_point_backward(const Backend& be, const NivmfPointState<T>& st
   PDML_CUDA_POINT_STEP(nivmf_scores_core_backward(be, st, grad_similarities,
                                                   MatrixView<T>{st.grad_mu, B, D, D},
                                                   grad_proxies, grad_kappas, grad_temperature));
-  return for_each_index(
-      be, B, EmbeddingBackward<T>{st.mu, st.enorm, st.grad_mu, D, false, grad_embeddings});
+  return for_each_row<parallel::kRowLanes>(
+      be, B,
+      UnitRowsBackward<T>{st.mu, st.enorm, st.grad_mu, D, false, grad_embeddings});
 }
 
 #undef PDML_CUDA_POINT_STEP

@@ -2,9 +2,10 @@
 #pragma once
 // The generic parallel layer of pdml::cuda, written once against Thrust.
 //
-// Every fused step of the CUDA criterion is a functor applied over an index
-// range with thrust::for_each_n, and every pairwise product is a GEMM. A
-// Backend supplies the Thrust execution policy and the GEMM:
+// Elementwise steps are functors applied over an index range with
+// thrust::for_each_n; row-wise steps are routines over a group of lanes
+// (parallel/group.hpp) launched by for_each_row; every pairwise product is a
+// GEMM. A Backend supplies the launches and the GEMM:
 //   * CudaBackend (cuda/pdml/cuda/detail/backend_cuda.hpp): Thrust's CUDA
 //     system on the caller's stream (par_nosync: nothing synchronizes) and
 //     cuBLAS;
@@ -50,43 +51,23 @@ cudaError_t for_each_index(const Backend& backend, Index n, Functor f) {
   return backend.last_error();
 }
 
-/// Two roles in one launch (independent work that would otherwise be two
-/// launches): indices [0, first_count) run first(index), the next ones
-/// second(index - first_count). Each role computes exactly what its own launch
-/// would, so fusing changes no result; the boundary is the only divergent warp.
-template <class First, class Second>
-struct TwoRoles {
-  First first;
-  Index first_count;
-  Second second;
-  PDML_HOST_DEVICE void operator()(Index index) const {
-    if (index < first_count) {
-      first(index);
-    } else {
-      second(index - first_count);
-    }
-  }
-};
-
-/// "No second role" for functions that optionally take one.
-struct NoRole {};
-
-template <class First, class Second>
-TwoRoles<First, Second> two_roles(First first, Index first_count, Second second) {
-  return TwoRoles<First, Second>{first, first_count, second};
+/// Runs f(group, row) for row in [0, rows) on the backend, W lanes per row (a warp
+/// slice on the GPU, parallel/group_cuda.cuh; one lane on the host). The row routines
+/// are written against parallel/group.hpp.
+template <int W, class Backend, class Functor>
+cudaError_t for_each_row(const Backend& backend, Index rows, Functor f) {
+  if (rows <= 0) return cudaSuccess;
+  backend.count_kernel();
+  return backend.template launch_rows<W>(rows, f);
 }
 
-/// Two functors over the same index range in one launch: both(index) runs
-/// first(index), then second(index); they must write disjoint outputs.
-template <class First, class Second>
-struct BothPerIndex {
-  First first;
-  Second second;
-  PDML_HOST_DEVICE void operator()(Index index) const {
-    first(index);
-    second(index);
-  }
-};
+/// Runs f(group, row) for row in [0, rows), a whole block per row.
+template <class Backend, class Functor>
+cudaError_t for_each_block_row(const Backend& backend, Index rows, Functor f) {
+  if (rows <= 0) return cudaSuccess;
+  backend.count_kernel();
+  return backend.launch_blocks(rows, f);
+}
 
 /// Sums values[0 .. n) (a functor of the index) into chunk partials:
 /// partial[k] = sum of the items of chunk k, in index order.

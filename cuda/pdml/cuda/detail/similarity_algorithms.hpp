@@ -16,6 +16,8 @@
 #include "pdml/cuda/detail/half_inputs.hpp"
 #include "pdml/cuda/detail/parallel.hpp"
 #include "pdml/cuda/detail/similarity_functors.hpp"
+#include "pdml/cuda/math/unit_rows.hpp"
+#include "pdml/cuda/parallel/group.hpp"
 
 namespace pdml {
 namespace cuda {
@@ -219,9 +221,11 @@ template <class T, class Backend>
 cudaError_t cosine_forward(const Backend& be, CosineState<T>& st, ConstMatrixView<T> embeddings,
                            ConstMatrixView<T> proxies, MatrixView<T> similarities) {
   const Index b = st.rows, c = st.classes, d = st.dims;
-  cudaError_t status = for_each_index(be, b, EmbeddingPrepare<T>{embeddings, st.mu, st.enorm});
-  if (status != cudaSuccess) return status;
-  status = for_each_index(be, c, EmbeddingPrepare<T>{proxies, st.nu, st.vnorm});
+  // Images and proxies are both normalized rows: one launch, two roles.
+  cudaError_t status = for_each_row<parallel::kRowLanes>(
+      be, b + c,
+      parallel::group_roles(UnitRows<T>{embeddings, st.mu, st.enorm}, b,
+                            UnitRows<T>{proxies, st.nu, st.vnorm}));
   if (status != cudaSuccess) return status;
   status = be.gemm(Op::none, Op::transpose, b, c, d, T(1), st.mu, d, st.nu, d, T(0), st.cosines, c);
   if (status != cudaSuccess) return status;
@@ -279,11 +283,12 @@ cudaError_t cosine_backward(const Backend& be, const CosineState<T>& st,
   status = be.gemm(Op::transpose, Op::none, c, d, b, inv_t, dense_grad, c, st.mu, d, T(0),
                    st.grad_nu, d);
   if (status != cudaSuccess) return status;
-  status = for_each_index(
-      be, b, EmbeddingBackward<T>{st.mu, st.enorm, st.grad_mu, d, false, grad_embeddings});
-  if (status != cudaSuccess) return status;
-  return for_each_index(be, c,
-                        EmbeddingBackward<T>{st.nu, st.vnorm, st.grad_nu, d, false, grad_proxies});
+  return for_each_row<parallel::kRowLanes>(
+      be, b + c,
+      parallel::group_roles(
+          UnitRowsBackward<T>{st.mu, st.enorm, st.grad_mu, d, false, grad_embeddings},
+          b,
+          UnitRowsBackward<T>{st.nu, st.vnorm, st.grad_nu, d, false, grad_proxies}));
 }
 
 }  // namespace detail

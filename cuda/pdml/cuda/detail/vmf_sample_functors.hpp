@@ -20,6 +20,7 @@
 #include "pdml/cuda/detail/device_calls.hpp"
 #include "pdml/cuda/detail/device_status.hpp"
 #include "pdml/cuda/detail/parallel.hpp"
+#include "pdml/cuda/parallel/group.hpp"
 #include "pdml/distributions/vmf_sample.hpp"
 #include "pdml/distributions/vmf_sampler.hpp"
 #include "pdml/math/vmf_normalizer.hpp"
@@ -44,11 +45,15 @@ struct VmfSampleBuffers {
   T* tangents = nullptr;
   VmfSampleDraw<T>* draws = nullptr;  // S N
   T* scratch = nullptr;         // N x 2p: the kappa = 0 backward's scratch
+  // S N, or null: dw/dkappa of each sample, computed by the draw (one lane per sample)
+  // so the backward needs no quadrature (the criterion's choice).
+  double* dw_dkappa = nullptr;
 };
 
 template <class T>
 VmfSampleBuffers<T> carve_vmf_sample_buffers(WorkspaceCarver& carver, Index n_samples,
-                                             Index n_distributions, Index dimension) {
+                                             Index n_distributions, Index dimension,
+                                             bool keep_dw_dkappa = false) {
   VmfSampleBuffers<T> b;
   b.n_distributions = n_distributions;
   b.dimension = static_cast<int>(dimension);
@@ -60,7 +65,18 @@ VmfSampleBuffers<T> carve_vmf_sample_buffers(WorkspaceCarver& carver, Index n_sa
   b.tangents = carver.take<T>(n(n_samples * n_distributions * dimension));
   b.draws = carver.take<VmfSampleDraw<T>>(n(n_samples * n_distributions));
   b.scratch = carver.take<T>(n(n_distributions * 2 * dimension));
+  if (keep_dw_dkappa) b.dw_dkappa = carver.take<double>(n(n_samples * n_distributions));
   return b;
+}
+
+/// dw/dkappa of one pathwise sample (the implicit reparameterization's quadrature), in
+/// double whatever T is, as the host backward computes it.
+template <class T>
+PDML_HOST_DEVICE double sample_dw_dkappa(int p, T kappa, const VmfSampleDraw<T>& draw) {
+  const double k = static_cast<double>(kappa);
+  const double one_minus_mean = pdml::vmf_mean_resultant_complement(p, k);
+  const double one_plus_mean = 1.0 + pdml::vmf_mean_resultant(p, k);
+  return vmf_dw_dkappa(p, k, draw.one_minus_w, draw.one_plus_w, one_minus_mean, one_plus_mean);
 }
 
 /// Per distribution n: mu_n and kappa_n from eta_n (the sampler's own split)
@@ -92,6 +108,7 @@ struct VmfSampleRow {
   MatrixView<T> samples;
   T* tangents;
   VmfSampleDraw<T>* draws;
+  double* dw_dkappa = nullptr;  // S N or null (see VmfSampleBuffers)
   PDML_HOST_DEVICE void operator()(Index i) const {
     const Index n = i % n_distributions;
     RandomStream stream(rng, static_cast<std::uint64_t>(i));
@@ -104,6 +121,10 @@ struct VmfSampleRow {
     if (!pathwise) {
       const T* x = samples.row(i);
       for (int j = 0; j < p; ++j) tangent[j] = x[j];
+    }
+    if (dw_dkappa != nullptr) {
+      const VmfSampleDraw<T>& draw = draws[i];
+      dw_dkappa[i] = pathwise && draw.ok ? sample_dw_dkappa(p, kappas[n], draw) : 0.0;
     }
   }
 };
@@ -129,7 +150,7 @@ struct VmfSampleBackwardRow {
     // The host's rule: the pathwise derivative (~1/kappa) only above vmf_uniform_kappa.
     const bool pathwise = kappa > pdml::vmf_uniform_kappa<T>();
     double one_minus_mean = 1.0, one_plus_mean = 1.0;
-    if (pathwise) {
+    if (pathwise && saved.dw_dkappa == nullptr) {
       one_minus_mean = pdml::vmf_mean_resultant_complement(p, static_cast<double>(kappa));
       one_plus_mean = 1.0 + pdml::vmf_mean_resultant(p, static_cast<double>(kappa));
     }
@@ -137,7 +158,11 @@ struct VmfSampleBackwardRow {
       const Index i = static_cast<Index>(s) * count + n;
       const VmfSampleDraw<T>& draw = saved.draws[i];
       if (!draw.ok) continue;
-      if (pathwise) {
+      if (pathwise && saved.dw_dkappa != nullptr) {
+        vmf_draw_backward(p, mu, kappa, saved.tangents + i * p, draw.w, draw.one_minus_w,
+                          draw.one_plus_w, draw.projection_ratio, saved.dw_dkappa[i],
+                          grad_samples.row(i), g);
+      } else if (pathwise) {
         const double dw = vmf_dw_dkappa(p, static_cast<double>(kappa), draw.one_minus_w,
                                         draw.one_plus_w, one_minus_mean, one_plus_mean);
         vmf_draw_backward(p, mu, kappa, saved.tangents + i * p, draw.w, draw.one_minus_w,
@@ -148,6 +173,51 @@ struct VmfSampleBackwardRow {
         vmf_draw_backward_uniform(stream, p, saved.tangents + i * p, grad_samples.row(i),
                                   saved.scratch + n * 2 * p, g);
       }
+    }
+  }
+};
+
+/// The same backward with the W lanes of a group on distribution n, when the draw kept
+/// dw/dkappa (VmfSampleBuffers::dw_dkappa): per sample in order, G^T mu and G^T t reduced
+/// across the lanes, then each lane adds its elements (the host's formula,
+/// pdml::vmf_sample_backward_coefficients). Without dw/dkappa, and for the kappa = 0
+/// estimator (which draws from the RandomStream), lane 0 runs VmfSampleBackwardRow.
+template <class T>
+struct VmfSampleBackwardRows {
+  VmfSampleBackwardRow<T> sequential;
+  template <class G>
+  PDML_HOST_DEVICE void operator()(const G& g, Index n) const {
+    const VmfSampleBuffers<T>& saved = sequential.saved;
+    const T kappa = saved.kappas[n];
+    if (!(kappa > pdml::vmf_uniform_kappa<T>()) || saved.dw_dkappa == nullptr) {
+      if (g.lane() == 0) sequential(n);
+      return;
+    }
+    const int p = saved.dimension;
+    T* grad = sequential.grad_eta.row(n);
+    if (!sequential.accumulate) g.for_each(p, [&](Index j) { grad[j] = T(0); });
+    const T* mu = saved.directions + n * p;
+    for (int s = 0; s < saved.n_samples; ++s) {
+      const Index i = static_cast<Index>(s) * saved.n_distributions + n;
+      const VmfSampleDraw<T> draw = saved.draws[i];
+      if (!draw.ok) continue;
+      const T* gx = sequential.grad_samples.row(i);
+      const T* t = saved.tangents + i * p;
+      const double gm = g.template reduce<parallel::kRowLanes>(
+          p, 0.0,
+          [&](Index j) { return static_cast<double>(gx[j]) * static_cast<double>(mu[j]); },
+          parallel::Sum{});
+      const double gt = g.template reduce<parallel::kRowLanes>(
+          p, 0.0,
+          [&](Index j) { return static_cast<double>(gx[j]) * static_cast<double>(t[j]); },
+          parallel::Sum{});
+      const VmfSampleBackwardCoefficients<T> coef =
+          pdml::vmf_sample_backward_coefficients(gm, gt, kappa, draw.w, draw.one_minus_w,
+                                                 draw.one_plus_w, draw.projection_ratio,
+                                                 saved.dw_dkappa[i]);
+      g.for_each(p, [&](Index j) {
+        grad[j] += coef.g * gx[j] + coef.mu * mu[j] + coef.tangent * t[j];
+      });
     }
   }
 };

@@ -25,10 +25,11 @@
 #include "pdml/cuda/core.hpp"
 #include "pdml/cuda/detail/el_nivmf_algorithm.hpp"
 #include "pdml/cuda/detail/el_nivmf_criterion.hpp"
-#include "pdml/cuda/detail/el_nivmf_functors.hpp"
 #include "pdml/cuda/detail/parallel.hpp"
 #include "pdml/cuda/detail/vmf_sample_functors.hpp"
 #include "pdml/cuda/losses/detail/sharded_el_nivmf_functors.hpp"
+#include "pdml/cuda/math/unit_rows.hpp"
+#include "pdml/cuda/similarities/detail/el_nivmf_rows.hpp"
 #include "pdml/random/philox.hpp"
 
 namespace pdml {
@@ -76,43 +77,35 @@ void carve_sharded_el_nivmf(WorkspaceCarver& carver, ShardedElNivmfState<T>& st)
     if (pdml_sharded_status_ != cudaSuccess) return pdml_sharded_status_; \
   } while (0)
 
-/// Forward on the samples in st.local.samples_view; writes *loss (backend
-/// memory), the same on every rank.
+/// Forward: draws the samples when draw is set (st.local.samples_view becomes them),
+/// else uses st.local.samples_view; writes *loss (backend memory), the same on every rank.
 template <class T, class Backend, class Communicator>
 cudaError_t sharded_el_nivmf_forward(const Backend& be, ShardedElNivmfState<T>& st,
-                                     Communicator& communicator, T* loss) {
+                                     Communicator& communicator, T* loss,
+                                     const ElNivmfDraw<T>* draw) {
   ElNivmfState<T>& local = st.local;
-  const Index B = local.batch, C = local.classes, D = local.dims;
+  const Index B = local.batch, C = local.classes;
   const bool anchor = local.guidance_weight != T(0);
   local.labels = st.local_labels;
-  // Local labels (and mu_i = e_i / |e_i| with ProxyAnchor) in the per-proxy launch, then
-  // the shard's B x n similarities: the single-process steps 1-3.
-  const ShardImagePrepare<T> images{
-      st.labels,  st.first, st.total_classes, st.local_labels, anchor,
-      EmbeddingPrepare<T>{local.embeddings, local.mu, local.enorm, local.status}, local.status};
-  PDML_SHARDED_STEP(el_nivmf_similarity_steps(be, local, B, images));
-  const Index chunks = lse_chunks(C);
-  PDML_SHARDED_STEP(for_each_index(
-      be, B * chunks, RowLogsumexpPartial<T>{local.sim, C, chunks, local.lse_max, local.lse_sum}));
-  const ShardRowMax<T> row_max{local.lse_max, chunks, st.row_max};
-  if (anchor) {
-    // M = mu Nu^T over the shard's proxies, and their ProxyAnchor terms with the row maxima.
-    PDML_SHARDED_STEP(be.gemm(Op::none, Op::transpose, B, C, D, T(1), local.mu, D, local.nu, D,
-                              T(0), local.m, C));
-    PDML_SHARDED_STEP(for_each_index(
-        be, B + C,
-        two_roles(row_max, B,
-                  ProxyAnchorPerClass<T>{local.m, local.labels, B, C, local.alpha, local.delta,
-                                         local.pos, local.neg, local.present})));
-  } else {
-    PDML_SHARDED_STEP(for_each_index(be, B, row_max));
-  }
+  local.anchor_classes = st.total_classes;
+  // The single-process forward up to its finisher, on the shard's classes: the prepare
+  // launch (its image role also writes the local labels), the draw, the products, the
+  // scores epilogue's chunk partials and ProxyAnchor's per-class terms.
+  const ShardImageRows<T> images{
+      UnitRows<T>{local.embeddings, local.mu, local.enorm, local.status,
+                  DeviceStatus::non_finite_embedding},
+      anchor, ShardLocalLabel{st.labels, st.first, st.total_classes, st.local_labels,
+                              local.status}};
+  PDML_SHARDED_STEP(el_nivmf_forward_scores(be, local, draw, images, true));
+  // In place of the finisher: the global logsumexp and the sums, through the communicator.
+  const Index chunks = score_chunks(C);
+  PDML_SHARDED_STEP(for_each_index(be, B, ShardRowMax<T>{local.part, chunks, st.row_max}));
   PDML_SHARDED_STEP(communicator.all_reduce_max(st.row_max, static_cast<std::size_t>(B)));
   PDML_SHARDED_STEP(for_each_index(
       be, B + 1,
-      ShardRowSums<T>{local.lse_max, local.lse_sum, chunks, st.row_max, local.sim, st.labels,
-                      st.local_labels, B, C, st.total_classes, anchor, local.pos, local.neg,
-                      local.present, st.row_sums}));
+      ShardRowSums<T>{local.part, chunks, st.row_max, local.sim, st.labels, st.local_labels, B,
+                      C, st.total_classes, anchor, local.pos, local.neg, local.present,
+                      st.row_sums}));
   PDML_SHARDED_STEP(communicator.all_reduce_sum(st.row_sums, static_cast<std::size_t>(2 * B + 3)));
   PDML_SHARDED_STEP(for_each_index(
       be, 1,
@@ -127,13 +120,9 @@ cudaError_t sharded_el_nivmf_forward(const Backend& be, ShardedElNivmfState<T>& 
 template <class T, class Backend, class Communicator>
 cudaError_t sharded_el_nivmf_forward_sampled(const Backend& be, ShardedElNivmfState<T>& st,
                                              RngKey rng, Communicator& communicator, T* loss) {
-  ElNivmfState<T>& local = st.local;
-  const MatrixView<T> drawn{st.samples, local.samples * local.batch, local.dims, local.dims};
-  PDML_SHARDED_STEP(el_nivmf_reset_status(be, local));
-  PDML_SHARDED_STEP(vmf_sample_run(be, local.embeddings, static_cast<int>(local.samples), rng,
-                                   drawn, st.sampler, local.status));
-  local.samples_view = drawn;
-  return sharded_el_nivmf_forward(be, st, communicator, loss);
+  PDML_SHARDED_STEP(el_nivmf_reset_status(be, st.local));
+  const ElNivmfDraw<T> draw{&st.sampler, st.samples, rng};
+  return sharded_el_nivmf_forward(be, st, communicator, loss, &draw);
 }
 
 /// The forward on caller-drawn samples (st.local.samples_view), status cleared first.
@@ -141,7 +130,8 @@ template <class T, class Backend, class Communicator>
 cudaError_t sharded_el_nivmf_forward_given_samples(const Backend& be, ShardedElNivmfState<T>& st,
                                                    Communicator& communicator, T* loss) {
   PDML_SHARDED_STEP(el_nivmf_reset_status(be, st.local));
-  return sharded_el_nivmf_forward(be, st, communicator, loss);
+  return sharded_el_nivmf_forward(be, st, communicator, loss,
+                                  static_cast<const ElNivmfDraw<T>*>(nullptr));
 }
 
 /// Gradients of grad_loss * L. Per rank: the shard's proxy and concentration
@@ -157,8 +147,7 @@ cudaError_t sharded_el_nivmf_backward(const Backend& be, const ShardedElNivmfSta
                                       T* grad_temperature, MatrixView<T>* grad_samples,
                                       Communicator& communicator) {
   const ElNivmfState<T>& local = st.local;
-  const Index B = local.batch, C = local.classes, D = local.dims, N = local.samples * B;
-  const bool anchor = local.guidance_weight != T(0);
+  const Index B = local.batch, D = local.dims, N = local.samples * B;
   // The buffer summed over ranks: [B D embedding | temperature | N D samples (given only)].
   const MatrixView<T> embedding_part{st.gradients, B, D, D};
   T* const temperature_part = st.gradients + B * D;
@@ -166,43 +155,15 @@ cudaError_t sharded_el_nivmf_backward(const Backend& be, const ShardedElNivmfSta
       st.sampled ? MatrixView<T>{local.grad_samples, N, D, D}
                  : MatrixView<T>{st.gradients + B * D + 1, N, D, D};
 
-  // dL/dsim of Proxy-NCA (global lse, local labels; mean over the B rows) and dL/dm of
-  // ProxyAnchor (global |P+| in n_present, the negatives weighted by 1 / C), one launch.
-  const NcaBackwardPerPair<T> nca_pairs{el_pair_backward(local), local.lse, local.labels,
-                                        grad_loss};
-  if (!anchor) {
-    PDML_SHARDED_STEP(for_each_index(be, B * C, nca_pairs));
-  } else {
-    ProxyAnchorBackwardPerPair<T> anchor_pairs{
-        local.m,     local.labels, local.pos,   local.neg,
-        local.n_present, grad_loss, C,         local.alpha,
-        local.delta, local.guidance_weight, local.grad_m};
-    anchor_pairs.weight_classes = st.total_classes;
-    PDML_SHARDED_STEP(for_each_index(
-        be, B * C,
-        BothPerIndex<NcaBackwardPerPair<T>, ProxyAnchorBackwardPerPair<T>>{nca_pairs,
-                                                                           anchor_pairs}));
-    // dL/dmu = dM Nu (this shard's part); dL/dnu (anchor part) = dM^T mu.
-    PDML_SHARDED_STEP(be.gemm(Op::none, Op::none, B, D, C, T(1), local.grad_m, C, local.nu, D,
-                              T(0), local.grad_mu, D));
-    PDML_SHARDED_STEP(be.gemm(Op::transpose, Op::none, C, D, B, T(1), local.grad_m, C, local.mu,
-                              D, T(0), local.grad_nu_anchor, D));
-  }
-  // The similarity's backward: this shard's dL/dT, dL/dx, dL/dv, dL/dk, and the anchor's
-  // dL/de (EmbeddingBackward, overwriting) in the per-proxy launch.
-  PDML_SHARDED_STEP(el_nivmf_similarity_backward_steps(
-      be, local, temperature_part, sample_part, grad_proxies, grad_kappas,
-      anchor ? local.grad_nu_anchor : nullptr, B,
-      EmbeddingBackward<T>{local.mu, local.enorm, anchor ? local.grad_mu : nullptr, D, false,
-                           embedding_part}));
-  if (st.sampled) {
-    // The sampler's backward is linear in dL/dx: each rank chains its own part, and the
-    // B x D results are summed (S times fewer numbers than the sample gradients).
-    PDML_SHARDED_STEP(vmf_sample_backward_run(be, st.sampler, local.embeddings,
-                                              static_cast<int>(local.samples),
-                                              ConstMatrixView<T>(sample_part), embedding_part,
-                                              true));
-  }
+  // The single-process backward on the shard's classes: Proxy-NCA's dL/dsim with the
+  // global lse and ProxyAnchor's dL/dm with the global |P+| and 1/C (st.local.anchor_classes)
+  // give the shard's final proxy and concentration gradients, and its parts of dL/dT, of
+  // dL/dx and of dL/de (the ProxyAnchor term, then -- drawn samples -- the sampler's
+  // backward of the shard's dL/dx, which is linear in it: each rank sends B x D, S times
+  // fewer numbers than the sample gradients).
+  PDML_SHARDED_STEP(el_nivmf_backward(be, local, grad_loss, embedding_part, grad_proxies,
+                                      grad_kappas, temperature_part, sample_part,
+                                      st.sampled ? &st.sampler : nullptr));
   const bool with_samples = !st.sampled && grad_samples != nullptr;
   const Index reduced = B * D + 1 + (with_samples ? N * D : 0);
   PDML_SHARDED_STEP(communicator.all_reduce_sum(st.gradients, static_cast<std::size_t>(reduced)));

@@ -2,8 +2,9 @@
 #pragma once
 // The steps of the sharded EL-nivMF criterion (sharded_el_nivmf_algorithm.hpp)
 // that the single-process criterion has no counterpart for: the local labels of
-// a shard, the per-row statistics around the two all-reduces, the global loss and
-// the copy of the all-reduced gradients to the caller. Everything else is the
+// a shard, the per-row statistics around the two all-reduces (in place of the
+// single-process finisher), the global loss and the copy of the all-reduced
+// gradients to the caller. Everything else is the
 // single-process criterion's own functors (detail/el_nivmf_functors.hpp), run on
 // the shard's classes. Same rules as there: one index computes everything of
 // itself in a fixed order (bitwise reproducible), no atomics.
@@ -18,6 +19,8 @@
 #include "pdml/cuda/detail/device_status.hpp"
 #include "pdml/cuda/detail/el_nivmf_functors.hpp"
 #include "pdml/cuda/detail/scalar_math.hpp"
+#include "pdml/cuda/math/unit_rows.hpp"
+#include "pdml/cuda/parallel/group.hpp"
 
 namespace pdml {
 namespace cuda {
@@ -25,34 +28,44 @@ namespace detail {
 
 /// Per image i: the label as a local column, y_i - first (outside [0, n) when
 /// another rank owns it, so it equals no local column in the single-process
-/// functors), and, with ProxyAnchor, EmbeddingPrepare. A global label outside
-/// [0, C) is reported (every rank sees it: labels are replicated).
-template <class T>
-struct ShardImagePrepare {
+/// functors). A global label outside [0, C) is reported (every rank sees it:
+/// labels are replicated).
+struct ShardLocalLabel {
   const std::int64_t* labels;  // B, global
   Index first, total_classes;
   std::int64_t* local_labels;  // B
-  bool anchor;
-  EmbeddingPrepare<T> embedding;
   std::uint32_t* status;
   PDML_HOST_DEVICE void operator()(Index i) const {
     const std::int64_t y = labels[i];
     local_labels[i] = y - first;
     if (!label_ok(y, total_classes)) report_status(status, DeviceStatus::label_out_of_range);
-    if (anchor) embedding(i);
   }
 };
 
-/// Per row i: the maximum of the shard's similarities from the chunk maxima of
-/// RowLogsumexpPartial, into the buffer that is all-reduced (max) next.
+/// The image role of the criterion's prepare launch on a shard: mu_i = e_i / |e_i|
+/// (UnitRows, with ProxyAnchor) and the local label of image i.
+template <class T>
+struct ShardImageRows {
+  UnitRows<T> direction;
+  bool anchor;
+  ShardLocalLabel label;
+  template <class G>
+  PDML_HOST_DEVICE void operator()(const G& g, Index i) const {
+    if (anchor) direction(g, i);
+    if (g.lane() == 0) label(i);
+  }
+};
+
+/// Per row i: the maximum of the shard's similarities from the chunk partials of
+/// the scores epilogue, into the buffer that is all-reduced (max) next.
 template <class T>
 struct ShardRowMax {
-  const T* part_max;  // B x chunks
+  const parallel::LseState<T>* part;  // B x chunks
   Index chunks;
   T* row_max;  // B
   PDML_HOST_DEVICE void operator()(Index i) const {
     T m = -pdml::detail::infinity_<T>();
-    for (Index k = 0; k < chunks; ++k) m = max_of(m, part_max[i * chunks + k]);
+    for (Index k = 0; k < chunks; ++k) m = max_of(m, part[i * chunks + k].max);
     row_max[i] = m;
   }
 };
@@ -64,8 +77,7 @@ struct ShardRowMax {
 /// Indices [0, B) are the rows, index B the ProxyAnchor sums (one thread, in c order).
 template <class T>
 struct ShardRowSums {
-  const T* part_max;  // B x chunks (RowLogsumexpPartial)
-  const T* part_sum;  // B x chunks
+  const parallel::LseState<T>* part;  // B x chunks (the scores epilogue's)
   Index chunks;
   const T* row_max;   // B, all-reduced
   const T* sim;       // B x n
@@ -92,12 +104,11 @@ struct ShardRowSums {
       sums[2 * batch + 2] = count;
       return;
     }
-    const T m = row_max[i];
-    T sum = T(0);
-    for (Index k = 0; k < chunks; ++k) {
-      sum += part_sum[i * chunks + k] * exp_(part_max[i * chunks + k] - m);
-    }
-    sums[i] = sum;
+    // The shard's running logsumexp of the row, folded in chunk order as the
+    // single-process finisher does, then rescaled to the global maximum.
+    parallel::LseState<T> state = parallel::lse_empty<T>();
+    for (Index k = 0; k < chunks; ++k) state = parallel::lse_combine(state, part[i * chunks + k]);
+    sums[i] = state.sum * exp_(state.max - row_max[i]);
     const std::int64_t y = local_labels[i];
     T positive = T(0);
     if (y >= 0 && y < classes) positive = sim[i * classes + y];

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// Rows scaled to unit length, and the backward, as row routines over a group
+// (parallel/group.hpp): the image directions mu_i = e_i / |e_i| of the criterion and
+// ProxyAnchor, and both sides of the cosine similarity. A zero row gets the zero vector
+// (and no gradient): the uniform vMF is equally similar to everything.
+
+#include <cstdint>
+
+#include "pdml/config.hpp"
+#include "pdml/core/matrix_view.hpp"
+#include "pdml/cuda/detail/device_status.hpp"
+#include "pdml/cuda/detail/scalar_math.hpp"
+#include "pdml/cuda/parallel/group.hpp"
+
+namespace pdml {
+namespace cuda {
+namespace detail {
+
+/// Per row i: unit_i = x_i / |x_i| and norms_i = |x_i|; a non-finite norm reports
+/// status_bit (when status is set).
+template <class T>
+struct UnitRows {
+  ConstMatrixView<T> input;  // rows x D
+  T* unit;                   // rows x D dense
+  T* norms;                  // rows
+  std::uint32_t* status = nullptr;
+  std::uint32_t status_bit = 0;
+  template <class G>
+  PDML_HOST_DEVICE void operator()(const G& g, Index i) const {
+    const Index dims = input.cols;
+    const T* x = input.row(i);
+    const T xx = g.template reduce<parallel::kRowLanes>(
+        dims, T(0), [&](Index j) { return x[j] * x[j]; }, parallel::Sum{});
+    const T norm = sqrt_(xx);
+    const T inv = norm > T(0) ? T(1) / norm : T(0);
+    g.for_each(dims, [&](Index j) { unit[i * dims + j] = x[j] * inv; });
+    if (g.lane() == 0) {
+      norms[i] = norm;
+      if (!finite_value(norm)) report_status(status, status_bit);
+    }
+  }
+};
+
+/// Backward per row i of unit_i = x_i / |x_i|: dL/dx_i = (g - (g . u) u) / |x_i| from
+/// g = dL/dunit_i (null: no gradient, the row is zero), added to grad_input when
+/// accumulate.
+template <class T>
+struct UnitRowsBackward {
+  const T* unit;       // rows x D
+  const T* norms;      // rows
+  const T* grad_unit;  // rows x D or null
+  Index dims;
+  bool accumulate;
+  MatrixView<T> grad_input;
+  template <class G>
+  PDML_HOST_DEVICE void operator()(const G& g, Index i) const {
+    T* out = grad_input.row(i);
+    if (grad_unit == nullptr || !(norms[i] > T(0))) {
+      if (!accumulate) g.for_each(dims, [&](Index j) { out[j] = T(0); });
+      return;
+    }
+    const T* gu = grad_unit + i * dims;
+    const T* u = unit + i * dims;
+    const T dot = g.template reduce<parallel::kRowLanes>(
+        dims, T(0), [&](Index j) { return gu[j] * u[j]; }, parallel::Sum{});
+    const T inv = T(1) / norms[i];
+    g.for_each(dims, [&](Index j) {
+      const T value = (gu[j] - dot * u[j]) * inv;
+      out[j] = accumulate ? out[j] + value : value;
+    });
+  }
+};
+
+}  // namespace detail
+}  // namespace cuda
+}  // namespace pdml
