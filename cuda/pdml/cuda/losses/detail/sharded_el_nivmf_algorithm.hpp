@@ -57,7 +57,7 @@ struct ShardedElNivmfState {
 };
 
 /// Carves one rank's buffers; the same sequence serves the size query (null
-/// base) and the run. st.local's sizes, st.sampled and st.total_classes must be set.
+/// base) and the run. st.local's sizes and scalars and st.sampled must be set.
 template <class T>
 void carve_sharded_el_nivmf(WorkspaceCarver& carver, ShardedElNivmfState<T>& st) {
   ElNivmfState<T>& local = st.local;
