@@ -15,6 +15,7 @@
 #include <random>
 #include <vector>
 
+#include <pdml/cuda/math/logsumexp.hpp>
 #include <pdml/cuda/parallel/group.hpp>
 
 namespace {

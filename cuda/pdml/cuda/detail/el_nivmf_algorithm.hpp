@@ -4,14 +4,14 @@
 // pdml::cuda::ElNivmfLoss runs it on CudaBackend, the thrust-host tests on
 // HostBackend. Inputs are trusted (the public wrappers validate them).
 //
-// Launches of a sampled step with ProxyAnchor (paper's rule), 13 in all:
-//   forward   memset(status) | prepare: eta split + proxy rows + image rows |
+// Launches of a sampled step with ProxyAnchor (paper's rule), 12 in all:
+//   forward   prepare: eta split + proxy rows + image rows |
 //             draw the samples | GEMM G = X A^T | GEMM M = mu Nu^T |
 //             scores epilogue + ProxyAnchor per class | finisher (one block)
 //   backward  pair pass (Proxy-NCA + ProxyAnchor pairs, per-class sums) |
 //             GEMM dmu | GEMM dNu | GEMM dX | GEMM dA |
 //             proxy rows + image rows (with the sampler's backward) + dT fold
-// Without ProxyAnchor the two GEMMs on mu go and the step takes 10. The
+// Without ProxyAnchor the two GEMMs on mu go and the step takes 9. The
 // thrust-host test "launches of one criterion step" counts them.
 
 #include <cstddef>
@@ -27,6 +27,7 @@
 #include "pdml/cuda/detail/parallel.hpp"
 #include "pdml/cuda/detail/vmf_sample_functors.hpp"
 #include "pdml/cuda/losses/detail/el_nivmf_rows.hpp"
+#include "pdml/cuda/math/logsumexp.hpp"
 #include "pdml/cuda/parallel/group.hpp"
 #include "pdml/cuda/similarities/detail/el_nivmf_rows.hpp"
 
@@ -73,6 +74,9 @@ struct ElNivmfState {
   T *h_k2 = nullptr, *grad_k2 = nullptr;
   // The criterion's DeviceStatus word (null for the standalone similarity).
   std::uint32_t* status = nullptr;
+  // 2 B + C per-row DeviceStatus bits of the prepare launch (the split of eta, the
+  // proxies, the image directions), folded into *status by the finisher.
+  std::uint32_t* flags = nullptr;
   bool valid = false;
 };
 
@@ -130,6 +134,7 @@ void carve_el_nivmf(WorkspaceCarver& carver, ElNivmfState<T>& st, bool with_samp
   st.grad_mu = carver.take<T>(n(B * D));
   st.grad_nu_anchor = carver.take<T>(n(C * D));
   st.status = carver.take<std::uint32_t>(1);
+  st.flags = carver.take<std::uint32_t>(n(2 * B + C));
 }
 
 #define PDML_CUDA_STEP(expr)                         \
@@ -150,7 +155,8 @@ T* el_scores_buffer(const ElNivmfState<T>& st) {
 template <class T>
 ProxyPrepareRows<T> el_proxy_prepare(const ElNivmfState<T>& st) {
   return ProxyPrepareRows<T>{st.proxies, st.kappas, st.min_kappa, st.exact, st.nu,
-                             st.kc,      st.a,      st.k2,        st.vnorm, st.bias, st.status};
+                             st.kc,      st.a,      st.k2,        st.vnorm, st.bias,
+                             st.flags == nullptr ? nullptr : st.flags + st.batch};
 }
 
 /// The products behind the scores: G = X A^T (into z), or the exact density's terms.
@@ -297,7 +303,7 @@ cudaError_t el_nivmf_prepare(const Backend& be, const ElNivmfState<T>& st,
   }
   const VmfSampleBuffers<T>& b = *draw->buffers;
   const auto split = items_role(
-      VmfSplitEta<T>{st.embeddings, b.directions, b.kappas, b.marginal_params, st.status}, B);
+      VmfSplitEta<T>{st.embeddings, b.directions, b.kappas, b.marginal_params, st.flags}, B);
   const Index split_rows = item_rows(B);
   if (!with_images) {
     return for_each_row<kRowWidth>(be, split_rows + C,
@@ -353,21 +359,39 @@ cudaError_t el_nivmf_forward_scores(const Backend& be, ElNivmfState<T>& st,
   return cudaSuccess;
 }
 
+/// Where the prepare launch's flag words start (ElNivmfState::flags: the split's B, the
+/// proxies' C, the images' B) and how many it wrote: a role that did not run has its
+/// range left out of the finisher's fold.
+template <class T>
+const std::uint32_t* el_prepare_flags(const ElNivmfState<T>& st, bool drawn) {
+  return drawn ? st.flags : st.flags + st.batch;
+}
+template <class T>
+Index el_prepare_flag_count(const ElNivmfState<T>& st, bool drawn, bool with_images) {
+  return (drawn ? st.batch : 0) + st.classes + (with_images ? st.batch : 0);
+}
+
 /// Forward: draws the samples when draw is set (st.samples_view becomes them), else uses
 /// st.samples_view; writes *loss (backend memory).
 template <class T, class Backend>
 cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss,
                              const ElNivmfDraw<T>* draw = nullptr) {
   const Index B = st.batch, C = st.classes;
+  const bool anchor = st.guidance_weight != T(0);
   PDML_CUDA_STEP(el_nivmf_forward_scores(
       be, st, draw,
-      UnitRows<T>{st.embeddings, st.mu, st.enorm, st.status, DeviceStatus::non_finite_embedding},
-      st.guidance_weight != T(0)));
-  PDML_CUDA_STEP(for_each_block_row(
-      be, 1,
-      ElNivmfFinisher<T>{st.part, score_chunks(C), st.sim, st.labels, B, C, st.lse, st.nca,
-                         st.pos, st.neg, st.present, st.guidance_weight, loss, st.n_present,
-                         st.status}));
+      UnitRows<T>{st.embeddings, st.mu, st.enorm,
+                  st.flags == nullptr ? nullptr : st.flags + B + C,
+                  DeviceStatus::non_finite_embedding},
+      anchor));
+  ElNivmfFinisher<T> finisher{st.part, score_chunks(C), st.sim, st.labels, B, C, st.lse,
+                              st.nca, st.pos, st.neg, st.present, st.guidance_weight, loss,
+                              st.n_present, st.status};
+  if (st.status != nullptr) {
+    finisher.flags = el_prepare_flags(st, draw != nullptr);
+    finisher.flag_count = el_prepare_flag_count(st, draw != nullptr, anchor);
+  }
+  PDML_CUDA_STEP(for_each_block_row(be, 1, finisher));
   st.valid = true;
   return cudaSuccess;
 }

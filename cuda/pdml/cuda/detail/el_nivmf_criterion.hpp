@@ -16,29 +16,20 @@ namespace pdml {
 namespace cuda {
 namespace detail {
 
-/// Clears the criterion's DeviceStatus word before a forward's kernels report.
-template <class T, class Backend>
-cudaError_t el_nivmf_reset_status(const Backend& be, const ElNivmfState<T>& st) {
-  return st.status == nullptr ? cudaSuccess : be.zero_bytes(st.status, sizeof(*st.status));
-}
-
 /// Draws S samples per image into `samples` (dense (S B) x D) and runs the
 /// forward on them; st.samples_view is set to the drawn samples.
 template <class T, class Backend>
 cudaError_t el_nivmf_forward_sampled(const Backend& be, ElNivmfState<T>& st,
                                      VmfSampleBuffers<T>& sampler, T* samples, RngKey rng,
                                      T* loss) {
-  const cudaError_t status = el_nivmf_reset_status(be, st);
-  if (status != cudaSuccess) return status;
   const ElNivmfDraw<T> draw{&sampler, samples, rng};
   return el_nivmf_forward(be, st, loss, &draw);
 }
 
-/// The forward on caller-drawn samples (st.samples_view), status cleared first.
+/// The forward on caller-drawn samples (st.samples_view). The status word is written
+/// whole by the forward's finisher: nothing to clear first.
 template <class T, class Backend>
 cudaError_t el_nivmf_forward_given_samples(const Backend& be, ElNivmfState<T>& st, T* loss) {
-  const cudaError_t status = el_nivmf_reset_status(be, st);
-  if (status != cudaSuccess) return status;
   return el_nivmf_forward(be, st, loss);
 }
 

@@ -87,11 +87,15 @@ struct VmfSplitEta {
   T* directions;
   T* kappas;
   VmfMarginalParams* marginal_params;
-  std::uint32_t* status = nullptr;  // DeviceStatus bits (the criterion's)
+  // N or null: each distribution's DeviceStatus bits, written whatever they are (the
+  // criterion's finisher folds them into its status word; no atomics, no reset).
+  std::uint32_t* flags = nullptr;
   PDML_HOST_DEVICE void operator()(Index n) const {
     const int p = static_cast<int>(eta.cols);
     kappas[n] = vmf_mean_direction(eta.row(n), p, directions + n * p);
-    if (!finite_value(kappas[n])) report_status(status, DeviceStatus::non_finite_embedding);
+    if (flags != nullptr) {
+      flags[n] = finite_value(kappas[n]) ? 0u : DeviceStatus::non_finite_embedding;
+    }
     marginal_params[n] = vmf_marginal_params(p, static_cast<double>(kappas[n]));
   }
 };
@@ -227,13 +231,13 @@ struct VmfSampleBackwardRows {
 template <class T, class Backend>
 cudaError_t vmf_sample_run(const Backend& be, ConstMatrixView<T> eta, int n_samples, RngKey rng,
                            MatrixView<T> samples, VmfSampleBuffers<T>& buffers,
-                           std::uint32_t* device_status = nullptr) {
+                           std::uint32_t* flags = nullptr) {
   const Index count = eta.rows;
   const int p = static_cast<int>(eta.cols);
   buffers.rng = rng;
   cudaError_t status =
       for_each_index(be, count, VmfSplitEta<T>{eta, buffers.directions, buffers.kappas,
-                                               buffers.marginal_params, device_status});
+                                               buffers.marginal_params, flags});
   if (status != cudaSuccess) return status;
   return for_each_index(be, count * n_samples,
                         VmfSampleRow<T>{count, p, rng, buffers.directions, buffers.kappas,

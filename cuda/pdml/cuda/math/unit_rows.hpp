@@ -17,15 +17,15 @@ namespace pdml {
 namespace cuda {
 namespace detail {
 
-/// Per row i: unit_i = x_i / |x_i| and norms_i = |x_i|; a non-finite norm reports
-/// status_bit (when status is set).
+/// Per row i: unit_i = x_i / |x_i| and norms_i = |x_i|; flags_i (when flags is set)
+/// becomes flag_bit for a non-finite norm, else 0.
 template <class T>
 struct UnitRows {
   ConstMatrixView<T> input;  // rows x D
   T* unit;                   // rows x D dense
   T* norms;                  // rows
-  std::uint32_t* status = nullptr;
-  std::uint32_t status_bit = 0;
+  std::uint32_t* flags = nullptr;
+  std::uint32_t flag_bit = 0;
   template <class G>
   PDML_HOST_DEVICE void operator()(const G& g, Index i) const {
     const Index dims = input.cols;
@@ -37,7 +37,7 @@ struct UnitRows {
     g.for_each(dims, [&](Index j) { unit[i * dims + j] = x[j] * inv; });
     if (g.lane() == 0) {
       norms[i] = norm;
-      if (!finite_value(norm)) report_status(status, status_bit);
+      if (flags != nullptr) flags[i] = finite_value(norm) ? 0u : flag_bit;
     }
   }
 };

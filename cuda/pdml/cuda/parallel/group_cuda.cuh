@@ -15,6 +15,7 @@
 #endif
 
 #include <cstdint>
+#include <cstring>
 
 #include "pdml/cuda/parallel/group.hpp"
 
@@ -51,27 +52,30 @@ __device__ PDML_FORCE_INLINE T fold_in_lane(int lane, Index n, T init, Value val
   return acc[0];
 }
 
+/// Shuffles any trivially copyable value word by word (a scalar, or a struct such as the
+/// running logsumexp of math/logsumexp.hpp).
 template <class T>
 __device__ PDML_FORCE_INLINE T shuffle_xor(unsigned mask, T v, int offset, int width) {
-  return __shfl_xor_sync(mask, v, offset, width);
-}
-
-template <class T>
-__device__ PDML_FORCE_INLINE LseState<T> shuffle_xor(unsigned mask, LseState<T> v, int offset,
-                                                    int width) {
-  return LseState<T>{__shfl_xor_sync(mask, v.max, offset, width),
-                     __shfl_xor_sync(mask, v.sum, offset, width)};
+  static_assert(sizeof(T) % sizeof(unsigned) == 0, "shuffled values are whole 32-bit words");
+  constexpr int kWords = static_cast<int>(sizeof(T) / sizeof(unsigned));
+  unsigned words[kWords];
+  memcpy(words, &v, sizeof(T));
+#pragma unroll
+  for (int k = 0; k < kWords; ++k) words[k] = __shfl_xor_sync(mask, words[k], offset, width);
+  memcpy(&v, words, sizeof(T));
+  return v;
 }
 
 template <class T>
 __device__ PDML_FORCE_INLINE T shuffle_from(unsigned mask, T v, int lane, int width) {
-  return __shfl_sync(mask, v, lane, width);
-}
-
-template <class T>
-__device__ PDML_FORCE_INLINE LseState<T> shuffle_from(unsigned mask, LseState<T> v, int lane,
-                                                     int width) {
-  return LseState<T>{__shfl_sync(mask, v.max, lane, width), __shfl_sync(mask, v.sum, lane, width)};
+  static_assert(sizeof(T) % sizeof(unsigned) == 0, "shuffled values are whole 32-bit words");
+  constexpr int kWords = static_cast<int>(sizeof(T) / sizeof(unsigned));
+  unsigned words[kWords];
+  memcpy(words, &v, sizeof(T));
+#pragma unroll
+  for (int k = 0; k < kWords; ++k) words[k] = __shfl_sync(mask, words[k], lane, width);
+  memcpy(&v, words, sizeof(T));
+  return v;
 }
 
 /// Folds the W lanes of a slice in halves (lane k with k + half) and broadcasts lane 0.

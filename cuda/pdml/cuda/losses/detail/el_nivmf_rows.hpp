@@ -18,6 +18,7 @@
 #include "pdml/cuda/detail/scalar_math.hpp"
 #include "pdml/cuda/detail/vmf_sample_functors.hpp"
 #include "pdml/cuda/math/unit_rows.hpp"
+#include "pdml/cuda/math/logsumexp.hpp"
 #include "pdml/cuda/parallel/group.hpp"
 #include "pdml/cuda/similarities/detail/el_nivmf_rows.hpp"
 
@@ -43,7 +44,12 @@ struct ElNivmfFinisher {
   T guidance_weight;
   T* loss;                      // 1
   T* n_present;                 // 1, saved for the backward
+  // The DeviceStatus word, written here as a whole (null: none): the OR of the per-row
+  // flags of the prepare launch (count entries, see ElNivmfState::flags), the labels'
+  // and the loss's.
   std::uint32_t* status = nullptr;
+  const std::uint32_t* flags = nullptr;
+  Index flag_count = 0;
 
   template <class G>
   PDML_HOST_DEVICE void operator()(const G& g, Index) const {
@@ -55,7 +61,6 @@ struct ElNivmfFinisher {
       const std::int64_t y = labels[i];
       const bool ok = label_ok(y, classes);
       nca[i] = ok ? value - sim[i * classes + y] : quiet_nan<T>();
-      if (!ok) report_status(status, DeviceStatus::label_out_of_range);
     });
     g.sync();
     using parallel::kBlockLanes;
@@ -73,10 +78,23 @@ struct ElNivmfFinisher {
                                              Sum{});
       value += guidance_weight * ((count > T(0) ? pos_sum / count : T(0)) + neg_sum / T(classes));
     }
+    std::uint32_t bits = 0u;
+    if (status != nullptr) {
+      bits = g.template reduce<kBlockLanes>(
+          flag_count + batch, 0u,
+          [&](Index k) {
+            if (k < flag_count) return flags[k];
+            return label_ok(labels[k - flag_count], classes) ? 0u
+                                                             : DeviceStatus::label_out_of_range;
+          },
+          parallel::BitOr{});
+    }
     if (g.lane() == 0) {
       *n_present = count;
       *loss = value;
-      if (!finite_value(value)) report_status(status, DeviceStatus::non_finite_loss);
+      if (status != nullptr) {
+        *status = bits | (finite_value(value) ? 0u : DeviceStatus::non_finite_loss);
+      }
     }
   }
 };

@@ -92,10 +92,10 @@ cudaError_t sharded_el_nivmf_forward(const Backend& be, ShardedElNivmfState<T>& 
   // launch (its image role also writes the local labels), the draw, the products, the
   // scores epilogue's chunk partials and ProxyAnchor's per-class terms.
   const ShardImageRows<T> images{
-      UnitRows<T>{local.embeddings, local.mu, local.enorm, local.status,
+      UnitRows<T>{local.embeddings, local.mu, local.enorm,
+                  local.flags == nullptr ? nullptr : local.flags + B + C,
                   DeviceStatus::non_finite_embedding},
-      anchor, ShardLocalLabel{st.labels, st.first, st.total_classes, st.local_labels,
-                              local.status}};
+      anchor, ShardLocalLabel{st.labels, st.first, st.local_labels}};
   PDML_SHARDED_STEP(el_nivmf_forward_scores(be, local, draw, images, true));
   // In place of the finisher: the global logsumexp and the sums, through the communicator.
   const Index chunks = score_chunks(C);
@@ -109,8 +109,13 @@ cudaError_t sharded_el_nivmf_forward(const Backend& be, ShardedElNivmfState<T>& 
   PDML_SHARDED_STEP(communicator.all_reduce_sum(st.row_sums, static_cast<std::size_t>(2 * B + 3)));
   PDML_SHARDED_STEP(for_each_index(
       be, 1,
-      ShardFinishLoss<T>{st.row_max, st.row_sums, B, st.total_classes, local.guidance_weight,
-                         local.lse, local.n_present, loss, local.status}));
+      ShardFinishLoss<T>{st.row_max, st.row_sums, st.labels, B, st.total_classes,
+                         local.guidance_weight, local.lse, local.n_present, loss, local.status,
+                         local.flags == nullptr ? nullptr
+                                                : el_prepare_flags(local, draw != nullptr),
+                         local.flags == nullptr
+                             ? Index(0)
+                             : el_prepare_flag_count(local, draw != nullptr, anchor)}));
   local.valid = true;
   return cudaSuccess;
 }
@@ -120,16 +125,15 @@ cudaError_t sharded_el_nivmf_forward(const Backend& be, ShardedElNivmfState<T>& 
 template <class T, class Backend, class Communicator>
 cudaError_t sharded_el_nivmf_forward_sampled(const Backend& be, ShardedElNivmfState<T>& st,
                                              RngKey rng, Communicator& communicator, T* loss) {
-  PDML_SHARDED_STEP(el_nivmf_reset_status(be, st.local));
   const ElNivmfDraw<T> draw{&st.sampler, st.samples, rng};
   return sharded_el_nivmf_forward(be, st, communicator, loss, &draw);
 }
 
-/// The forward on caller-drawn samples (st.local.samples_view), status cleared first.
+/// The forward on caller-drawn samples (st.local.samples_view). The status word is
+/// written whole by the forward's last launch: nothing to clear first.
 template <class T, class Backend, class Communicator>
 cudaError_t sharded_el_nivmf_forward_given_samples(const Backend& be, ShardedElNivmfState<T>& st,
                                                    Communicator& communicator, T* loss) {
-  PDML_SHARDED_STEP(el_nivmf_reset_status(be, st.local));
   return sharded_el_nivmf_forward(be, st, communicator, loss,
                                   static_cast<const ElNivmfDraw<T>*>(nullptr));
 }

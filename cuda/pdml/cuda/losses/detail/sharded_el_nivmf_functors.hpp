@@ -19,6 +19,7 @@
 #include "pdml/cuda/detail/device_status.hpp"
 #include "pdml/cuda/detail/el_nivmf_functors.hpp"
 #include "pdml/cuda/detail/scalar_math.hpp"
+#include "pdml/cuda/math/logsumexp.hpp"
 #include "pdml/cuda/math/unit_rows.hpp"
 #include "pdml/cuda/parallel/group.hpp"
 
@@ -28,18 +29,12 @@ namespace detail {
 
 /// Per image i: the label as a local column, y_i - first (outside [0, n) when
 /// another rank owns it, so it equals no local column in the single-process
-/// functors). A global label outside [0, C) is reported (every rank sees it:
-/// labels are replicated).
+/// functors). Labels outside [0, C) are reported by ShardFinishLoss.
 struct ShardLocalLabel {
   const std::int64_t* labels;  // B, global
-  Index first, total_classes;
+  Index first;
   std::int64_t* local_labels;  // B
-  std::uint32_t* status;
-  PDML_HOST_DEVICE void operator()(Index i) const {
-    const std::int64_t y = labels[i];
-    local_labels[i] = y - first;
-    if (!label_ok(y, total_classes)) report_status(status, DeviceStatus::label_out_of_range);
-  }
+  PDML_HOST_DEVICE void operator()(Index i) const { local_labels[i] = labels[i] - first; }
 };
 
 /// The image role of the criterion's prepare launch on a shard: mu_i = e_i / |e_i|
@@ -120,17 +115,23 @@ struct ShardRowSums {
 /// The global loss from the all-reduced row maxima and sums (one thread, the
 /// same on every rank): lse_i = M_i + log(sum_i), the Proxy-NCA mean of
 /// lse_i - sim_{i, y_i}, and w (pos / |P+| + neg / C) with the batch's present
-/// classes |P+| and all C classes. Keeps lse and |P+| for the backward.
+/// classes |P+| and all C classes. Keeps lse and |P+| for the backward, and
+/// writes the DeviceStatus word whole, as the single-process finisher does: the
+/// OR of the prepare launch's flag words, the labels' checks (against all C
+/// classes) and the loss's.
 template <class T>
 struct ShardFinishLoss {
   const T* row_max;  // B, all-reduced (max)
   const T* sums;     // 2B + 3, all-reduced (sum)
+  const std::int64_t* labels;  // B, global
   Index batch, total_classes;
   T guidance_weight;
   T* lse;        // B
   T* n_present;  // 1
   T* loss;       // 1
-  std::uint32_t* status;
+  std::uint32_t* status;         // null: none
+  const std::uint32_t* flags;    // flag_count words of the prepare launch
+  Index flag_count;
   PDML_HOST_DEVICE void operator()(Index) const {
     T nca_sum = T(0);
     for (Index i = 0; i < batch; ++i) {
@@ -147,7 +148,13 @@ struct ShardFinishLoss {
     }
     *n_present = guidance_weight != T(0) ? count : T(0);
     *loss = value;
-    if (!finite_value(value)) report_status(status, DeviceStatus::non_finite_loss);
+    if (status == nullptr) return;
+    std::uint32_t bits = finite_value(value) ? 0u : DeviceStatus::non_finite_loss;
+    for (Index k = 0; k < flag_count; ++k) bits |= flags[k];
+    for (Index i = 0; i < batch; ++i) {
+      if (!label_ok(labels[i], total_classes)) bits |= DeviceStatus::label_out_of_range;
+    }
+    *status = bits;
   }
 };
 

@@ -22,6 +22,7 @@
 #include "pdml/cuda/detail/device_status.hpp"
 #include "pdml/cuda/detail/scalar_math.hpp"
 #include "pdml/cuda/math/group_norm.hpp"
+#include "pdml/cuda/math/logsumexp.hpp"
 #include "pdml/cuda/parallel/group.hpp"
 #include "pdml/distributions/nivmf.hpp"
 
@@ -85,7 +86,7 @@ struct ProxyPrepareRows {
   T* k2;     // C x D dense (exact density only)
   T* vnorm;  // C
   T* bias;   // C
-  std::uint32_t* status = nullptr;  // DeviceStatus bits (criterion only)
+  std::uint32_t* flags = nullptr;  // C or null: each class's DeviceStatus bits (criterion)
 
   template <class G>
   PDML_HOST_DEVICE void operator()(const G& g, Index c) const {
@@ -122,10 +123,10 @@ struct ProxyPrepareRows {
     if (g.lane() == 0) {
       vnorm[c] = norm;
       bias[c] = nivmf_offset_from(exact, static_cast<int>(dims), norm_k_nu, sum_log_k);
-      if (!finite_value(norm) || bad_kappas != 0u) {
-        report_status(status, DeviceStatus::non_finite_proxy);
+      if (flags != nullptr) {
+        flags[c] = (!finite_value(norm) || bad_kappas != 0u ? DeviceStatus::non_finite_proxy : 0u) |
+                   (norm == T(0) ? DeviceStatus::zero_proxy : 0u);
       }
-      if (norm == T(0)) report_status(status, DeviceStatus::zero_proxy);
     }
   }
 };
