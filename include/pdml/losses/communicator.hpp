@@ -11,7 +11,9 @@
 // group calls them in the same order with the same count, and on return every rank holds
 // the same result. Adapters: SingleProcessCommunicator below (one rank),
 // mpi/pdml/mpi/communicator.hpp (MPI, host buffers) and
-// cuda/pdml/cuda/distributed/nccl_communicator.hpp (NCCL, device buffers).
+// cuda/pdml/cuda/distributed/nccl_communicator.hpp (NCCL, device buffers). The CUDA sharded
+// criterion takes the stream-ordered, status-returning device form of this concept
+// (cuda/pdml/cuda/losses/device_communicator.hpp).
 
 #include <cstddef>
 #include <type_traits>

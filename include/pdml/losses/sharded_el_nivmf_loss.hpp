@@ -22,7 +22,6 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <sstream>
 #include <vector>
 
 #include <Eigen/Core>
@@ -32,6 +31,7 @@
 #include "pdml/core/labels.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/distributions/vmf_sample.hpp"
+#include "pdml/losses/class_shard.hpp"
 #include "pdml/losses/communicator.hpp"
 #include "pdml/losses/el_nivmf_loss.hpp"
 #include "pdml/losses/proxy_anchor.hpp"
@@ -43,28 +43,6 @@
 #include "pdml/similarities/el_nivmf.hpp"
 
 namespace pdml {
-
-/// The classes [first, end) of `total` that one rank holds.
-struct ClassShard {
-  Index first = 0;
-  Index end = 0;
-  Index total = 0;
-  Index size() const { return end - first; }
-};
-
-/// Rank `rank` of `ranks`: `total` classes split into contiguous ranges whose sizes differ
-/// by at most one (the first total % ranks ranges are one larger). Requires
-/// 1 <= ranks <= total and 0 <= rank < ranks (std::invalid_argument otherwise).
-inline ClassShard even_class_shard(Index total, int rank, int ranks) {
-  const char* fn = "pdml::even_class_shard";
-  if (ranks < 1) detail::throw_invalid(fn, "ranks", "must be >= 1");
-  if (rank < 0 || rank >= ranks) detail::throw_invalid(fn, "rank", "must be in [0, ranks)");
-  if (total < ranks) detail::throw_invalid(fn, "total", "must be >= ranks (every shard non-empty)");
-  const Index base = total / ranks, extra = total % ranks;
-  const Index r = rank;
-  const Index first = r * base + std::min(r, extra);
-  return ClassShard{first, first + base + (r < extra ? 1 : 0), total};
-}
 
 /// The sharded EL-nivMF criterion. Every rank constructs it with the same options and calls
 /// forward and backward collectively (same batch, labels, temperature, key and grad_loss).
@@ -309,13 +287,7 @@ class ShardedElNivmfLoss {
 
  private:
   static void validate_shard(const char* fn, const ClassShard& shard) {
-    if (shard.total < 1) detail::throw_invalid(fn, "shard", "has total < 1");
-    if (shard.first < 0 || shard.first >= shard.end || shard.end > shard.total) {
-      std::ostringstream os;
-      os << "is [" << shard.first << ", " << shard.end << ") of " << shard.total
-         << " classes (needs 0 <= first < end <= total)";
-      detail::throw_invalid(fn, "shard", os.str());
-    }
+    detail::check_class_shard(fn, "shard", shard);
   }
 
   static T log_add_exp(T a, T b) {

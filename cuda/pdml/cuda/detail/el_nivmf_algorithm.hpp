@@ -50,6 +50,9 @@ struct ElNivmfState {
   // Standalone similarity only: Z is not kept but recomputed by the backward
   // (one more GEMM, two for the exact density), saving N x C elements.
   bool recompute = false;
+  // Sharded criterion only: the C of ProxyAnchor's 1/C when these classes are one
+  // shard of more (0: classes).
+  Index anchor_classes = 0;
   // Inputs.
   ConstMatrixView<T> samples_view{nullptr, 0, 0, 0};
   ConstMatrixView<T> embeddings{nullptr, 0, 0, 0};
@@ -311,19 +314,17 @@ cudaError_t el_nivmf_prepare(const Backend& be, const ElNivmfState<T>& st,
       parallel::group_roles(split, split_rows, parallel::group_roles(proxy_rows, C, image_rows)));
 }
 
-/// Forward: draws the samples when draw is set (st.samples_view becomes them), else uses
-/// st.samples_view; writes *loss (backend memory).
-template <class T, class Backend>
-cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss,
-                             const ElNivmfDraw<T>* draw = nullptr) {
+/// The forward up to the finisher: draws the samples when draw is set (st.samples_view
+/// becomes them), else uses st.samples_view; leaves the scores' chunk partials in st.part
+/// and, with ProxyAnchor, the per-class terms. image_rows: the prepare launch's image role
+/// (UnitRows for mu, or a role that includes it), run when with_images.
+template <class T, class Backend, class Image>
+cudaError_t el_nivmf_forward_scores(const Backend& be, ElNivmfState<T>& st,
+                                    const ElNivmfDraw<T>* draw, Image image_rows,
+                                    bool with_images) {
   const Index B = st.batch, C = st.classes, D = st.dims;
   const bool anchor = st.guidance_weight != T(0);
-  PDML_CUDA_STEP(el_nivmf_prepare(be, st, draw, el_proxy_prepare(st),
-                                  UnitRows<T>{st.embeddings, st.mu, st.enorm,
-                                              st.flags == nullptr ? nullptr
-                                                                  : st.flags + B + C,
-                                              DeviceStatus::non_finite_embedding},
-                                  anchor));
+  PDML_CUDA_STEP(el_nivmf_prepare(be, st, draw, el_proxy_prepare(st), image_rows, with_images));
   if (draw != nullptr) {
     VmfSampleBuffers<T>& b = *draw->buffers;
     const Index rows = st.samples * B;
@@ -355,14 +356,40 @@ cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss,
                                               st.neg, st.present},
                        C))));
   }
-  // The flags the prepare launch wrote: the split's (sampled), the proxies', the images'
-  // (ProxyAnchor); a role that did not run has its range left out of the fold.
+  return cudaSuccess;
+}
+
+/// Where the prepare launch's flag words start (ElNivmfState::flags: the split's B, the
+/// proxies' C, the images' B) and how many it wrote: a role that did not run has its
+/// range left out of the finisher's fold.
+template <class T>
+const std::uint32_t* el_prepare_flags(const ElNivmfState<T>& st, bool drawn) {
+  return drawn ? st.flags : st.flags + st.batch;
+}
+template <class T>
+Index el_prepare_flag_count(const ElNivmfState<T>& st, bool drawn, bool with_images) {
+  return (drawn ? st.batch : 0) + st.classes + (with_images ? st.batch : 0);
+}
+
+/// Forward: draws the samples when draw is set (st.samples_view becomes them), else uses
+/// st.samples_view; writes *loss (backend memory).
+template <class T, class Backend>
+cudaError_t el_nivmf_forward(const Backend& be, ElNivmfState<T>& st, T* loss,
+                             const ElNivmfDraw<T>* draw = nullptr) {
+  const Index B = st.batch, C = st.classes;
+  const bool anchor = st.guidance_weight != T(0);
+  PDML_CUDA_STEP(el_nivmf_forward_scores(
+      be, st, draw,
+      UnitRows<T>{st.embeddings, st.mu, st.enorm,
+                  st.flags == nullptr ? nullptr : st.flags + B + C,
+                  DeviceStatus::non_finite_embedding},
+      anchor));
   ElNivmfFinisher<T> finisher{st.part, score_chunks(C), st.sim, st.labels, B, C, st.lse,
                               st.nca, st.pos, st.neg, st.present, st.guidance_weight, loss,
                               st.n_present, st.status};
   if (st.status != nullptr) {
-    finisher.flags = draw != nullptr ? st.flags : st.flags + B;
-    finisher.flag_count = (draw != nullptr ? B : 0) + C + (anchor ? B : 0);
+    finisher.flags = el_prepare_flags(st, draw != nullptr);
+    finisher.flag_count = el_prepare_flag_count(st, draw != nullptr, anchor);
   }
   PDML_CUDA_STEP(for_each_block_row(be, 1, finisher));
   st.valid = true;
@@ -384,9 +411,10 @@ cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T gr
   if (!anchor) {
     PDML_CUDA_STEP(for_each_row<kRowWidth>(be, item_rows(C), el_pair_pass(st, nca, NoPairExtra{})));
   } else {
-    const ProxyAnchorBackwardPerPair<T> anchor_pairs{
+    ProxyAnchorBackwardPerPair<T> anchor_pairs{
         st.m,     st.labels, st.pos,   st.neg, st.n_present, grad_loss, C, st.alpha,
         st.delta, st.guidance_weight, st.grad_m};
+    anchor_pairs.weight_classes = st.anchor_classes;
     PDML_CUDA_STEP(for_each_row<kRowWidth>(be, item_rows(C), el_pair_pass(st, nca, anchor_pairs)));
     // dL/dmu = dM Nu; dL/dnu (anchor part) = dM^T mu.
     PDML_CUDA_STEP(be.gemm(Op::none, Op::none, B, D, C, T(1), st.grad_m, C, st.nu, D, T(0),

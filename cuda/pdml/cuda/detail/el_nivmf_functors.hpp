@@ -162,6 +162,9 @@ struct ProxyAnchorBackwardPerPair {
   Index classes;
   T alpha, delta, guidance_weight;
   T* grad_m;  // B x C
+  // The C of the negatives' 1/C weight when these columns are one shard of
+  // more classes (the sharded criterion); 0: classes.
+  Index weight_classes = 0;
   PDML_HOST_DEVICE void operator()(Index ic) const {
     const Index i = ic / classes;
     const Index c = ic - i * classes;
@@ -172,7 +175,8 @@ struct ProxyAnchorBackwardPerPair {
       // d/ds log(1 + sum exp(-alpha (s - delta))) = -alpha exp(t - pos_c)
       g = -alpha * exp_(-alpha * (s - delta) - pos[c]) / *n_present;
     } else {
-      g = alpha * exp_(alpha * (s + delta) - neg[c]) / T(classes);
+      g = alpha * exp_(alpha * (s + delta) - neg[c]) /
+          T(weight_classes > 0 ? weight_classes : classes);
     }
     grad_m[ic] = scale * g;
   }

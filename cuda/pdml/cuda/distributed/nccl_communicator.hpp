@@ -2,15 +2,19 @@
 #pragma once
 // NCCL adapter of pdml's communicator concept (pdml/losses/communicator.hpp) for device
 // buffers: all_reduce_max / all_reduce_sum enqueue an in-place ncclAllReduce on the caller's
-// stream (stream-ordered, no synchronization), for float and double. Meant for a CUDA
-// sharded criterion, whose per-row statistics and embedding gradient live in device memory;
+// stream (stream-ordered, no synchronization), for float and double. Meant for the CUDA
+// sharded criterion (pdml::cuda::ShardedElNivmfLoss), whose per-row statistics and embedding
+// gradient live in device memory;
 // pdml::ShardedElNivmfLoss (CPU) reduces host buffers and takes pdml::mpi::Communicator or
 // another host communicator instead. Needs nccl.h and libnccl (CMake finds them next to the
 // CUDA toolkit; this header is outside cuda/pdml/cuda/*.hpp so pdml::cuda does not need NCCL).
 //
 // Errors follow pdml::cuda's convention of returned statuses rather than exceptions: the
-// concept's calls return void, so the first failing NCCL call is kept in status() and every
+// host concept's calls return void, so the first failing NCCL call is kept in status() and every
 // later call enqueues nothing until clear_status(); check status() after each collective step.
+// The overloads with a stream argument satisfy pdml::cuda's device communicator concept
+// (cuda/pdml/cuda/losses/device_communicator.hpp) for pdml::cuda::ShardedElNivmfLoss, and
+// return a cudaError_t as well.
 
 #include <cstddef>
 #include <type_traits>
@@ -46,6 +50,20 @@ class NcclCommunicator {
     all_reduce(device_data, count, ncclSum);
   }
 
+  /// pdml::cuda's device communicator concept (losses/device_communicator.hpp), which the
+  /// CUDA sharded criterion takes: the same reduction enqueued on `stream` (the criterion's
+  /// context.stream; the communicator's own stream is not used), returning cudaSuccess, or
+  /// cudaErrorUnknown when NCCL fails or an earlier call failed (status() tells which NCCL
+  /// error; nothing is enqueued until clear_status()).
+  template <class T>
+  cudaError_t all_reduce_max(T* device_data, std::size_t count, cudaStream_t stream) {
+    return all_reduce_on(device_data, count, ncclMax, stream);
+  }
+  template <class T>
+  cudaError_t all_reduce_sum(T* device_data, std::size_t count, cudaStream_t stream) {
+    return all_reduce_on(device_data, count, ncclSum, stream);
+  }
+
   /// ncclSuccess, or the result of the first failing call since construction or clear_status().
   ncclResult_t status() const { return status_; }
   void clear_status() { status_ = ncclSuccess; }
@@ -56,9 +74,16 @@ class NcclCommunicator {
  private:
   template <class T>
   void all_reduce(T* device_data, std::size_t count, ncclRedOp_t op) {
-    if (status_ != ncclSuccess || count == 0) return;
-    status_ = ncclAllReduce(device_data, device_data, count, detail::nccl_datatype<T>(), op,
-                            communicator_, stream_);
+    all_reduce_on(device_data, count, op, stream_);
+  }
+  template <class T>
+  cudaError_t all_reduce_on(T* device_data, std::size_t count, ncclRedOp_t op,
+                            cudaStream_t stream) {
+    if (status_ == ncclSuccess && count > 0) {
+      status_ = ncclAllReduce(device_data, device_data, count, detail::nccl_datatype<T>(), op,
+                              communicator_, stream);
+    }
+    return status_ == ncclSuccess ? cudaSuccess : cudaErrorUnknown;
   }
 
   ncclComm_t communicator_;
