@@ -20,7 +20,8 @@
 
 #include "device_test_support.hpp"
 
-namespace {
+// A named namespace: nvcc cannot instantiate kernels on types of an anonymous one.
+namespace pdml_test_groups {
 
 using pdml::Index;
 namespace par = pdml::cuda::parallel;
@@ -195,4 +196,4 @@ TEST_CASE("status flags fold by OR; for_each visits every element once", "[cuda]
   for (Index k = rows * n; k < (rows + 1) * n; ++k) CHECK(visited[static_cast<std::size_t>(k)] == 0);
 }
 
-}  // namespace
+}  // namespace pdml_test_groups
