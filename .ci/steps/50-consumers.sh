@@ -27,7 +27,7 @@ cmake -S . -B "$work/pdml" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$p
 cmake --install "$work/pdml" >"$work/install.log"
 test -f "$prefix/include/pdml/pdml.hpp"
 test -f "$prefix/include/pdml/version.hpp"
-test -f "$prefix/include/pdml/cuda/el_nivmf_loss.hpp"
+test -f "$prefix/include/pdml/cuda/losses/el_nivmf_loss.hpp"
 test -f "$prefix/share/cmake/pdml/pdmlConfig.cmake"
 test -f "$prefix/share/cmake/pdml/pdmlConfigVersion.cmake"
 test -f "$prefix/share/pkgconfig/pdml.pc"
@@ -143,7 +143,7 @@ echo "-- cpack -G DEB"
 (cd "$work/pdml" && cpack -G DEB >"$root/$work/cpack.log")
 deb=$(ls "$work"/pdml/libpdml-dev_*_all.deb)
 dpkg-deb -c "$deb" >"$work/deb-contents.txt"
-for path in ./usr/include/pdml/pdml.hpp ./usr/include/pdml/version.hpp ./usr/include/pdml/cuda/el_nivmf_loss.hpp \
+for path in ./usr/include/pdml/pdml.hpp ./usr/include/pdml/version.hpp ./usr/include/pdml/cuda/losses/el_nivmf_loss.hpp \
             ./usr/share/cmake/pdml/pdmlConfig.cmake ./usr/share/cmake/pdml/pdmlTargets.cmake \
             ./usr/share/pkgconfig/pdml.pc; do
   grep -q " $path\$" "$work/deb-contents.txt" || { echo "$deb lacks $path" >&2; exit 1; }

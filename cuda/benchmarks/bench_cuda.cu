@@ -23,9 +23,9 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
-#include <pdml/cuda/el_nivmf_loss.hpp>
-#include <pdml/cuda/math.hpp>
-#include <pdml/cuda/sampling.hpp>
+#include <pdml/cuda/losses/el_nivmf_loss.hpp>
+#include <pdml/cuda/math/functions.hpp>
+#include <pdml/cuda/distributions/sampling.hpp>
 
 namespace {
 

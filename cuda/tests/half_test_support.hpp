@@ -13,7 +13,7 @@
 #include <cuda_fp16.h>
 
 #include <pdml/core/matrix_view.hpp>
-#include <pdml/cuda/detail/half_inputs.hpp>
+#include <pdml/cuda/similarities/detail/half_inputs.hpp>
 
 namespace pdml_test {
 

@@ -21,9 +21,9 @@
 
 #include <cublas_v2.h>
 
-#include <pdml/cuda/el_nivmf_loss.hpp>
-#include <pdml/cuda/sampling.hpp>
-#include <pdml/cuda/similarities.hpp>
+#include <pdml/cuda/losses/el_nivmf_loss.hpp>
+#include <pdml/cuda/distributions/sampling.hpp>
+#include <pdml/cuda/similarities/similarities.hpp>
 
 #include "cpu_reference.hpp"
 #include "device_test_support.hpp"

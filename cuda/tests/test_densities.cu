@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The batched CUDA log-densities (pdml/cuda/densities.hpp) against the CPU
+// The batched CUDA log-densities (pdml/cuda/distributions/densities.hpp) against the CPU
 // batched APIs on identical inputs (CPU side in test_densities_reference.cpp):
 // log_prob and every gradient within 1e-12 relative (double) / 1e-5 (float)
 // (docs/cuda.md, host and device last-bit differences), strided views, a
@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include <pdml/cuda/densities.hpp>
+#include <pdml/cuda/distributions/densities.hpp>
 
 #include "cpu_reference.hpp"
 #include "device_test_support.hpp"

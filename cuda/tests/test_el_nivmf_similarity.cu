@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The standalone CUDA nivMF scores and EL-nivMF similarity
-// (pdml/cuda/nivmf_scores.hpp, pdml/cuda/el_nivmf_similarity.hpp) against the
+// (pdml/cuda/similarities/nivmf_scores.hpp, pdml/cuda/similarities/el_nivmf_similarity.hpp) against the
 // CPU API on identical inputs (CPU side in
 // test_el_nivmf_similarity_reference.cpp): outputs and every gradient within
 // 1e-12 relative (double) / 1e-5 (float), both scoring rules, strided views,
@@ -14,8 +14,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include <pdml/cuda/el_nivmf_similarity.hpp>
-#include <pdml/cuda/nivmf_scores.hpp>
+#include <pdml/cuda/similarities/el_nivmf_similarity.hpp>
+#include <pdml/cuda/similarities/nivmf_scores.hpp>
 
 #include "cpu_reference.hpp"
 #include "device_test_support.hpp"

@@ -17,7 +17,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
-#include <pdml/cuda/el_nivmf_loss.hpp>
+#include <pdml/cuda/losses/el_nivmf_loss.hpp>
 
 #include "device_test_support.hpp"
 

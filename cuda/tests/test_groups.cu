@@ -14,7 +14,7 @@
 #include <random>
 #include <vector>
 
-#include <pdml/cuda/detail/backend_cuda.hpp>
+#include <pdml/cuda/parallel/backend_cuda.hpp>
 #include <pdml/cuda/math/logsumexp.hpp>
 #include <pdml/cuda/parallel/group.hpp>
 

@@ -16,8 +16,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include <pdml/cuda/el_nivmf_loss.hpp>
-#include <pdml/cuda/similarities.hpp>
+#include <pdml/cuda/losses/el_nivmf_loss.hpp>
+#include <pdml/cuda/similarities/similarities.hpp>
 
 #include "device_test_support.hpp"
 #include "half_test_support.hpp"

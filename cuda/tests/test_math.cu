@@ -13,7 +13,7 @@
 #include <random>
 #include <vector>
 
-#include <pdml/cuda/math.hpp>
+#include <pdml/cuda/math/functions.hpp>
 
 namespace {
 

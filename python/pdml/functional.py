@@ -120,7 +120,7 @@ def el_nivmf_loss(embeddings, labels, proxies, kappas, temperature, *, n_samples
     return value if scale is None else value * scale
 
 
-# The bits of pdml::cuda::DeviceStatus (cuda/pdml/cuda/detail/device_status.hpp).
+# The bits of pdml::cuda::DeviceStatus (cuda/pdml/cuda/core/device_status.hpp).
 DEVICE_STATUS_BITS = (
     (1 << 0, "an embedding row with a NaN or infinite entry"),
     (1 << 1, "a proxy or concentration row with a NaN or infinite entry"),

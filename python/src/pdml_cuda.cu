@@ -21,11 +21,11 @@
 #include <string>
 #include <vector>
 
-#include <pdml/cuda/densities.hpp>
-#include <pdml/cuda/el_nivmf_loss.hpp>
-#include <pdml/cuda/el_nivmf_similarity.hpp>
-#include <pdml/cuda/math.hpp>
-#include <pdml/cuda/sampling.hpp>
+#include <pdml/cuda/distributions/densities.hpp>
+#include <pdml/cuda/losses/el_nivmf_loss.hpp>
+#include <pdml/cuda/similarities/el_nivmf_similarity.hpp>
+#include <pdml/cuda/math/functions.hpp>
+#include <pdml/cuda/distributions/sampling.hpp>
 
 #include "special_functions.hpp"
 

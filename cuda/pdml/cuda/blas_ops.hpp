@@ -1,13 +1,5 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// Transpose flags of row-major GEMM operands (shared by the cuBLAS path and
-// the host backend, so it does not include cuBLAS).
-
-namespace pdml {
-namespace cuda {
-
-/// Transpose flag of a row-major operand.
-enum class Op { none, transpose };
-
-}  // namespace cuda
-}  // namespace pdml
+// Kept for one release: this header moved to <pdml/cuda/core/blas_ops.hpp> when the CUDA tree was laid
+// out by the layers of include/pdml (docs/cuda.md, "Layout").
+#include "pdml/cuda/core/blas_ops.hpp"

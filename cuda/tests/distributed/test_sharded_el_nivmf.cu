@@ -22,7 +22,7 @@
 #include <nccl.h>
 
 #include <pdml/cuda/distributed/nccl_communicator.hpp>
-#include <pdml/cuda/el_nivmf_loss.hpp>
+#include <pdml/cuda/losses/el_nivmf_loss.hpp>
 #include <pdml/cuda/losses/sharded_el_nivmf_loss.hpp>
 #include <pdml/losses/class_shard.hpp>
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include <pdml/core/matrix_view.hpp>
-#include <pdml/cuda/core.hpp>
+#include <pdml/cuda/core/context.hpp>
 
 #include "test_support_common.hpp"
 

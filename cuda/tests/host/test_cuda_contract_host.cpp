@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
-#include <pdml/cuda/blas.hpp>
-#include <pdml/cuda/detail/backend_host.hpp>
-#include <pdml/cuda/detail/el_nivmf_criterion.hpp>
+#include <pdml/cuda/core/blas.hpp>
+#include <pdml/cuda/parallel/backend_host.hpp>
+#include <pdml/cuda/losses/detail/el_nivmf_criterion.hpp>
 
 #include "host_test_support.hpp"
 

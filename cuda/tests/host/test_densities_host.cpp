@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The batched CUDA log-densities (pdml/cuda/densities.hpp: vMF, exact nivMF,
+// The batched CUDA log-densities (pdml/cuda/distributions/densities.hpp: vMF, exact nivMF,
 // Power Spherical, with backward) on Thrust's CPP system, through the same
 // checks and runs as the public wrappers, against the CPU batched APIs
 // (include/pdml/distributions/*_batch.hpp) on identical inputs: log_prob and
@@ -13,8 +13,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include <pdml/cuda/detail/backend_host.hpp>
-#include <pdml/cuda/detail/density_algorithms.hpp>
+#include <pdml/cuda/parallel/backend_host.hpp>
+#include <pdml/cuda/distributions/detail/density_algorithms.hpp>
 #include <pdml/distributions/nivmf_batch.hpp>
 #include <pdml/distributions/power_spherical_batch.hpp>
 #include <pdml/distributions/vmf_batch.hpp>

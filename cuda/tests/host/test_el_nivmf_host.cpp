@@ -10,8 +10,8 @@
 #include <random>
 #include <vector>
 
-#include <pdml/cuda/detail/backend_host.hpp>
-#include <pdml/cuda/detail/el_nivmf_criterion.hpp>
+#include <pdml/cuda/parallel/backend_host.hpp>
+#include <pdml/cuda/losses/detail/el_nivmf_criterion.hpp>
 #include <pdml/distributions/vmf_sample.hpp>
 #include <pdml/losses/el_nivmf_loss.hpp>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The standalone CUDA nivMF scores and EL-nivMF similarity
-// (pdml/cuda/nivmf_scores.hpp, pdml/cuda/el_nivmf_similarity.hpp) on Thrust's
+// (pdml/cuda/similarities/nivmf_scores.hpp, pdml/cuda/similarities/el_nivmf_similarity.hpp) on Thrust's
 // CPP system with the host GEMM, through the same setup / run / backward
 // functions as the public wrappers, against the CPU API
 // (pdml::nivmf_scores_*, pdml::el_nivmf_similarity_*) on identical inputs:
@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include <pdml/cuda/detail/backend_host.hpp>
-#include <pdml/cuda/detail/nivmf_entries.hpp>
+#include <pdml/cuda/parallel/backend_host.hpp>
+#include <pdml/cuda/similarities/detail/nivmf_entries.hpp>
 #include <pdml/similarities/el_nivmf.hpp>
 #include <pdml/similarities/nivmf_scoring.hpp>
 

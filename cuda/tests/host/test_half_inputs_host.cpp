@@ -22,10 +22,10 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include <pdml/cuda/detail/backend_host.hpp>
-#include <pdml/cuda/detail/el_nivmf_criterion.hpp>
-#include <pdml/cuda/detail/half_inputs.hpp>
-#include <pdml/cuda/detail/similarity_algorithms.hpp>
+#include <pdml/cuda/parallel/backend_host.hpp>
+#include <pdml/cuda/losses/detail/el_nivmf_criterion.hpp>
+#include <pdml/cuda/similarities/detail/half_inputs.hpp>
+#include <pdml/cuda/similarities/detail/similarity_algorithms.hpp>
 #include <pdml/distributions/vmf_sample.hpp>
 #include <pdml/losses/el_nivmf_loss.hpp>
 #include <pdml/similarities/cosine.hpp>

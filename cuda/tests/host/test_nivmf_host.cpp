@@ -20,9 +20,9 @@
 #include <random>
 #include <vector>
 
-#include <pdml/cuda/detail/backend_host.hpp>
-#include <pdml/cuda/detail/nivmf_point_algorithm.hpp>
-#include <pdml/cuda/detail/nivmf_sample_functors.hpp>
+#include <pdml/cuda/parallel/backend_host.hpp>
+#include <pdml/cuda/similarities/detail/nivmf_point_algorithm.hpp>
+#include <pdml/cuda/distributions/detail/nivmf_sample_functors.hpp>
 #include <pdml/distributions/nivmf_batch.hpp>
 #include <pdml/similarities/nivmf_point.hpp>
 

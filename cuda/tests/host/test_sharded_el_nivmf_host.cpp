@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include <pdml/cuda/detail/backend_host.hpp>
-#include <pdml/cuda/detail/el_nivmf_criterion.hpp>
+#include <pdml/cuda/parallel/backend_host.hpp>
+#include <pdml/cuda/losses/detail/el_nivmf_criterion.hpp>
 #include <pdml/cuda/losses/detail/sharded_el_nivmf_setup.hpp>
 #include <pdml/cuda/losses/device_communicator.hpp>
 #include <pdml/losses/class_shard.hpp>

@@ -11,9 +11,9 @@
 #include <random>
 #include <vector>
 
-#include <pdml/cuda/detail/backend_host.hpp>
-#include <pdml/cuda/detail/math_functors.hpp>
-#include <pdml/cuda/detail/similarity_algorithms.hpp>
+#include <pdml/cuda/parallel/backend_host.hpp>
+#include <pdml/cuda/math/detail/math_functors.hpp>
+#include <pdml/cuda/similarities/detail/similarity_algorithms.hpp>
 #include <pdml/losses/proxy_anchor.hpp>
 #include <pdml/losses/proxy_nca.hpp>
 #include <pdml/similarities/cosine.hpp>

@@ -632,7 +632,7 @@ PDML_HOST_DEVICE T vmf_mean_direction(const T* eta, int p, T* mu) {
 /// 1.1e-19 in float), vMF(mu, kappa) is the uniform distribution to T's precision
 /// (they differ by O(kappa)) while the pathwise derivative of a sample, ~1/kappa,
 /// could overflow T: the batched backward (vmf_sample.hpp, and the CUDA sampler's
-/// functors, cuda/pdml/cuda/detail/vmf_sample_functors.hpp) then uses the kappa = 0
+/// functors, cuda/pdml/cuda/distributions/detail/vmf_sample_functors.hpp) then uses the kappa = 0
 /// estimator (vmf_sample_one_backward_uniform), exact in expectation up to O(kappa).
 template <class T>
 PDML_HOST_DEVICE constexpr T vmf_uniform_kappa() {

@@ -11,7 +11,8 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
-#include <pdml/cuda/el_nivmf_loss.hpp>
+#include <pdml/cuda/el_nivmf_loss.hpp>  // the old path: a forwarding header for one release
+#include <pdml/cuda/losses/el_nivmf_loss.hpp>
 #include <pdml/math/vmf_normalizer.hpp>
 
 namespace {

@@ -34,10 +34,10 @@
 #include <cuda_runtime_api.h>
 
 #include "pdml/core/matrix_view.hpp"
-#include "pdml/cuda/blas.hpp"
-#include "pdml/cuda/core.hpp"
-#include "pdml/cuda/detail/backend_cuda.hpp"
-#include "pdml/cuda/el_nivmf_loss.hpp"
+#include "pdml/cuda/core/blas.hpp"
+#include "pdml/cuda/core/context.hpp"
+#include "pdml/cuda/parallel/backend_cuda.hpp"
+#include "pdml/cuda/losses/el_nivmf_loss.hpp"
 #include "pdml/cuda/losses/detail/sharded_el_nivmf_algorithm.hpp"
 #include "pdml/cuda/losses/detail/sharded_el_nivmf_setup.hpp"
 #include "pdml/cuda/losses/device_communicator.hpp"

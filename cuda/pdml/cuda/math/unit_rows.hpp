@@ -9,8 +9,8 @@
 
 #include "pdml/config.hpp"
 #include "pdml/core/matrix_view.hpp"
-#include "pdml/cuda/detail/device_status.hpp"
-#include "pdml/cuda/detail/scalar_math.hpp"
+#include "pdml/cuda/core/device_status.hpp"
+#include "pdml/cuda/math/detail/scalar_math.hpp"
 #include "pdml/cuda/parallel/group.hpp"
 
 namespace pdml {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // The EL-nivMF criterion with the classes sharded across ranks, written once
-// against a Backend (detail/parallel.hpp) and a communicator: the public
+// against a Backend (parallel/launch.hpp) and a communicator: the public
 // pdml::cuda::ShardedElNivmfLoss runs it on CudaBackend with a device
 // communicator bound to its stream, the thrust-host tests on HostBackend with
 // ranks as threads. Inputs are trusted (the public wrapper validates them).
@@ -22,11 +22,11 @@
 #include <cuda_runtime_api.h>
 
 #include "pdml/core/matrix_view.hpp"
-#include "pdml/cuda/core.hpp"
-#include "pdml/cuda/detail/el_nivmf_algorithm.hpp"
-#include "pdml/cuda/detail/el_nivmf_criterion.hpp"
-#include "pdml/cuda/detail/parallel.hpp"
-#include "pdml/cuda/detail/vmf_sample_functors.hpp"
+#include "pdml/cuda/core/context.hpp"
+#include "pdml/cuda/losses/detail/el_nivmf_algorithm.hpp"
+#include "pdml/cuda/losses/detail/el_nivmf_criterion.hpp"
+#include "pdml/cuda/parallel/launch.hpp"
+#include "pdml/cuda/distributions/detail/vmf_sample_functors.hpp"
 #include "pdml/cuda/losses/detail/sharded_el_nivmf_functors.hpp"
 #include "pdml/cuda/math/unit_rows.hpp"
 #include "pdml/cuda/similarities/detail/el_nivmf_rows.hpp"

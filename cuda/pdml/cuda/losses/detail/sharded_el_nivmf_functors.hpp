@@ -16,9 +16,9 @@
 
 #include "pdml/config.hpp"
 #include "pdml/core/matrix_view.hpp"
-#include "pdml/cuda/detail/device_status.hpp"
-#include "pdml/cuda/detail/el_nivmf_functors.hpp"
-#include "pdml/cuda/detail/scalar_math.hpp"
+#include "pdml/cuda/core/device_status.hpp"
+#include "pdml/cuda/similarities/detail/el_nivmf_functors.hpp"
+#include "pdml/cuda/math/detail/scalar_math.hpp"
 #include "pdml/cuda/math/logsumexp.hpp"
 #include "pdml/cuda/math/unit_rows.hpp"
 #include "pdml/cuda/parallel/group.hpp"

@@ -12,7 +12,7 @@
 #include <cublas_v2.h>
 
 #include "pdml/core/matrix_view.hpp"
-#include "pdml/cuda/core.hpp"
+#include "pdml/cuda/core/context.hpp"
 #include "pdml/cuda/losses/detail/sharded_el_nivmf_algorithm.hpp"
 #include "pdml/losses/class_shard.hpp"
 

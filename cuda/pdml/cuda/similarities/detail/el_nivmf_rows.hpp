@@ -18,9 +18,9 @@
 
 #include "pdml/config.hpp"
 #include "pdml/core/matrix_view.hpp"
-#include "pdml/cuda/detail/device_calls.hpp"
-#include "pdml/cuda/detail/device_status.hpp"
-#include "pdml/cuda/detail/scalar_math.hpp"
+#include "pdml/cuda/distributions/detail/device_calls.hpp"
+#include "pdml/cuda/core/device_status.hpp"
+#include "pdml/cuda/math/detail/scalar_math.hpp"
 #include "pdml/cuda/math/group_norm.hpp"
 #include "pdml/cuda/math/logsumexp.hpp"
 #include "pdml/cuda/parallel/group.hpp"

@@ -13,8 +13,8 @@
 
 #include <cuda_runtime_api.h>
 
-#include "pdml/cuda/blas_ops.hpp"
-#include "pdml/cuda/detail/parallel.hpp"
+#include "pdml/cuda/core/blas_ops.hpp"
+#include "pdml/cuda/parallel/launch.hpp"
 #include "pdml/cuda/parallel/group.hpp"
 
 namespace pdml {

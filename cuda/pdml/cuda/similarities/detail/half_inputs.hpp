@@ -17,8 +17,8 @@
 
 #include "pdml/config.hpp"
 #include "pdml/core/matrix_view.hpp"
-#include "pdml/cuda/core.hpp"
-#include "pdml/cuda/detail/parallel.hpp"
+#include "pdml/cuda/core/context.hpp"
+#include "pdml/cuda/parallel/launch.hpp"
 
 namespace pdml {
 namespace cuda {

@@ -8,7 +8,7 @@
 
 #include "pdml/config.hpp"
 #include "pdml/core/matrix_view.hpp"
-#include "pdml/cuda/detail/device_calls.hpp"
+#include "pdml/cuda/distributions/detail/device_calls.hpp"
 #include "pdml/distributions/power_spherical.hpp"
 #include "pdml/random/random_stream.hpp"
 

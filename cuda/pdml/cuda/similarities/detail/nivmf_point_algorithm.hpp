@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // The nivMF-to-point similarity written once against a Backend
-// (detail/parallel.hpp), with the semantics of the CPU
+// (parallel/launch.hpp), with the semantics of the CPU
 // pdml::nivmf_point_similarity_forward / _backward
 // (include/pdml/similarities/nivmf_point.hpp):
 //   sim(i, c) = l_c(mu_i) / T,  mu_i = e_i / |e_i| (0 for a zero row),
@@ -14,8 +14,8 @@
 // and fused element-wise passes. The same code with points given (instead of
 // mu) and T = 1 is the batched nivMF scores l_c(x_n) of
 // pdml::nivmf_scores_forward / _backward (nivmf_scores_core_* below). The
-// public CUDA wrappers are in pdml/cuda/similarities.hpp and
-// pdml/cuda/el_nivmf_similarity.hpp; the thrust-host tests run this on the CPU.
+// public CUDA wrappers are in pdml/cuda/similarities/similarities.hpp and
+// pdml/cuda/similarities/el_nivmf_similarity.hpp; the thrust-host tests run this on the CPU.
 
 #include <cstddef>
 
@@ -23,12 +23,12 @@
 
 #include "pdml/config.hpp"
 #include "pdml/core/matrix_view.hpp"
-#include "pdml/cuda/blas_ops.hpp"
-#include "pdml/cuda/core.hpp"
-#include "pdml/cuda/detail/el_nivmf_functors.hpp"
-#include "pdml/cuda/detail/parallel.hpp"
-#include "pdml/cuda/detail/scalar_math.hpp"
-#include "pdml/cuda/detail/similarity_functors.hpp"
+#include "pdml/cuda/core/blas_ops.hpp"
+#include "pdml/cuda/core/context.hpp"
+#include "pdml/cuda/similarities/detail/el_nivmf_functors.hpp"
+#include "pdml/cuda/parallel/launch.hpp"
+#include "pdml/cuda/math/detail/scalar_math.hpp"
+#include "pdml/cuda/similarities/detail/similarity_functors.hpp"
 #include "pdml/cuda/math/unit_rows.hpp"
 #include "pdml/cuda/parallel/group.hpp"
 #include "pdml/cuda/similarities/detail/el_nivmf_rows.hpp"

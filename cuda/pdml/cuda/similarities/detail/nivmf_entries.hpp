@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // The backend-independent halves of the standalone nivMF scores and EL-nivMF
-// similarity entry points (pdml/cuda/nivmf_scores.hpp,
-// pdml/cuda/el_nivmf_similarity.hpp): host-side validation and workspace
+// similarity entry points (pdml/cuda/similarities/nivmf_scores.hpp,
+// pdml/cuda/similarities/el_nivmf_similarity.hpp): host-side validation and workspace
 // planning (*_setup / *_check_backward: they throw std::invalid_argument
 // before anything is written) and the runs on a Backend (*_run). The public
 // wrappers call them with CudaBackend; the thrust-host tests call exactly the
@@ -16,10 +16,10 @@
 #include <cuda_runtime_api.h>
 
 #include "pdml/core/matrix_view.hpp"
-#include "pdml/cuda/core.hpp"
-#include "pdml/cuda/detail/el_nivmf_algorithm.hpp"
-#include "pdml/cuda/detail/nivmf_point_algorithm.hpp"
-#include "pdml/cuda/nivmf_scoring.hpp"
+#include "pdml/cuda/core/context.hpp"
+#include "pdml/cuda/similarities/detail/el_nivmf_steps.hpp"
+#include "pdml/cuda/similarities/detail/nivmf_point_algorithm.hpp"
+#include "pdml/cuda/similarities/nivmf_scoring.hpp"
 
 namespace pdml {
 namespace cuda {

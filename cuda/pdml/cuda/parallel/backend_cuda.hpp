@@ -9,8 +9,8 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
-#include "pdml/cuda/blas.hpp"
-#include "pdml/cuda/detail/parallel.hpp"
+#include "pdml/cuda/core/blas.hpp"
+#include "pdml/cuda/parallel/launch.hpp"
 #include "pdml/cuda/parallel/group_cuda.cuh"
 
 namespace pdml {

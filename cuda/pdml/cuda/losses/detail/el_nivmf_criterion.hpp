@@ -7,9 +7,9 @@
 #include <cuda_runtime_api.h>
 
 #include "pdml/core/matrix_view.hpp"
-#include "pdml/cuda/detail/el_nivmf_algorithm.hpp"
-#include "pdml/cuda/detail/half_inputs.hpp"
-#include "pdml/cuda/detail/vmf_sample_functors.hpp"
+#include "pdml/cuda/losses/detail/el_nivmf_algorithm.hpp"
+#include "pdml/cuda/similarities/detail/half_inputs.hpp"
+#include "pdml/cuda/distributions/detail/vmf_sample_functors.hpp"
 #include "pdml/random/philox.hpp"
 
 namespace pdml {

@@ -2,7 +2,7 @@
 #pragma once
 // Batched log-densities of the distributions layer (vMF in natural
 // parameters, exact nivMF, Power Spherical) and their backward, written once
-// against a Backend: the public wrappers in pdml/cuda/densities.hpp run them
+// against a Backend: the public wrappers in pdml/cuda/distributions/densities.hpp run them
 // on CudaBackend, the thrust-host tests on HostBackend. The layout is that of
 // include/pdml/distributions/*_batch.hpp: distribution n is row n of the
 // N-row parameters; point row i (M = S N rows) is evaluated under
@@ -19,8 +19,8 @@
 
 #include "pdml/config.hpp"
 #include "pdml/core/matrix_view.hpp"
-#include "pdml/cuda/core.hpp"
-#include "pdml/cuda/detail/parallel.hpp"
+#include "pdml/cuda/core/context.hpp"
+#include "pdml/cuda/parallel/launch.hpp"
 #include "pdml/distributions/nivmf.hpp"
 #include "pdml/distributions/power_spherical.hpp"
 #include "pdml/distributions/vmf.hpp"

@@ -6,7 +6,7 @@
 // thrust::for_each_n; row-wise steps are routines over a group of lanes
 // (parallel/group.hpp) launched by for_each_row; every pairwise product is a
 // GEMM. A Backend supplies the launches and the GEMM:
-//   * CudaBackend (cuda/pdml/cuda/detail/backend_cuda.hpp): Thrust's CUDA
+//   * CudaBackend (cuda/pdml/cuda/parallel/backend_cuda.hpp): Thrust's CUDA
 //     system on the caller's stream (par_nosync: nothing synchronizes) and
 //     cuBLAS;
 //   * HostBackend (below): Thrust's CPP system and a plain loop GEMM. The

@@ -17,9 +17,9 @@
 
 #include "pdml/config.hpp"
 #include "pdml/core/matrix_view.hpp"
-#include "pdml/cuda/core.hpp"
-#include "pdml/cuda/detail/device_calls.hpp"
-#include "pdml/cuda/detail/parallel.hpp"
+#include "pdml/cuda/core/context.hpp"
+#include "pdml/cuda/distributions/detail/device_calls.hpp"
+#include "pdml/cuda/parallel/launch.hpp"
 #include "pdml/distributions/nivmf_sampler.hpp"
 #include "pdml/distributions/vmf_sampler.hpp"
 #include "pdml/math/vmf_normalizer.hpp"
@@ -114,7 +114,7 @@ struct NivmfSampleBackwardRow {
     const T kappa = saved.kappas[n];
     const T* mean = saved.mean_directions + n * p;
     // In double whatever T is, as the host backward does. Qualified: the batched
-    // pdml::cuda::vmf_mean_resultant (pdml/cuda/math.hpp) would hide it.
+    // pdml::cuda::vmf_mean_resultant (pdml/cuda/math/functions.hpp) would hide it.
     const double kappa_d = static_cast<double>(kappa);
     const double one_minus_mean = pdml::vmf_mean_resultant_complement(p, kappa_d);
     const double one_plus_mean = 1.0 + pdml::vmf_mean_resultant(p, kappa_d);
