@@ -45,6 +45,7 @@
 #include <pdml/similarities/nivmf_scoring.hpp>
 
 // losses: Proxy-NCA, ProxyAnchor, EL-nivMF criterion
+#include <pdml/losses/class_shard.hpp>
 #include <pdml/losses/communicator.hpp>
 #include <pdml/losses/el_nivmf_loss.hpp>
 #include <pdml/losses/proxy_anchor.hpp>

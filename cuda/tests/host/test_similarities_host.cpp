@@ -13,6 +13,7 @@
 
 #include <pdml/cuda/parallel/backend_host.hpp>
 #include <pdml/cuda/math/detail/math_functors.hpp>
+#include <pdml/cuda/losses/detail/proxy_loss_algorithms.hpp>
 #include <pdml/cuda/similarities/detail/similarity_algorithms.hpp>
 #include <pdml/losses/proxy_anchor.hpp>
 #include <pdml/losses/proxy_nca.hpp>
