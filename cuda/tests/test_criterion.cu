@@ -23,6 +23,7 @@
 
 #include <pdml/cuda/losses/el_nivmf_loss.hpp>
 #include <pdml/cuda/distributions/sampling.hpp>
+#include <pdml/cuda/losses/proxy_losses.hpp>
 #include <pdml/cuda/similarities/similarities.hpp>
 
 #include "cpu_reference.hpp"

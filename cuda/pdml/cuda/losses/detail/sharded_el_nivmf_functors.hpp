@@ -17,6 +17,7 @@
 #include "pdml/config.hpp"
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/cuda/core/device_status.hpp"
+#include "pdml/cuda/losses/detail/proxy_anchor_functors.hpp"
 #include "pdml/cuda/similarities/detail/el_nivmf_functors.hpp"
 #include "pdml/cuda/math/detail/scalar_math.hpp"
 #include "pdml/cuda/math/logsumexp.hpp"
