@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// The EL-nivMF criterion written once against a Backend (core/detail/launch.hpp):
+// The EL-nivMF criterion written once against a Backend (parallel/launch.hpp):
 // pdml::cuda::ElNivmfLoss runs it on CudaBackend, the thrust-host tests on
 // HostBackend. Inputs are trusted (the public wrappers validate them).
 //

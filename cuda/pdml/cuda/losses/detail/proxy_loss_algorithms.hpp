@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // Proxy-NCA and ProxyAnchor over a B x C similarity matrix, written once against a
-// Backend (core/detail/launch.hpp); the public entry points are losses/proxy_losses.hpp.
+// Backend (parallel/launch.hpp); the public entry points are losses/proxy_losses.hpp.
 
 #include <cstddef>
 #include <cstdint>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // The EL-nivMF similarity's steps on the GPU, written once against a Backend
-// (core/detail/launch.hpp): the state every EL-nivMF pass carries (ElNivmfState), the
+// (parallel/launch.hpp): the state every EL-nivMF pass carries (ElNivmfState), the
 // products G = X A^T, the scores epilogue, the pair pass and the proxy backward, as the
 // standalone similarity (similarities/el_nivmf_similarity.hpp) and the criterion
 // (losses/detail/el_nivmf_algorithm.hpp) compose them. Inputs are trusted (the public
