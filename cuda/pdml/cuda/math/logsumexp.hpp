@@ -28,7 +28,8 @@ PDML_HOST_DEVICE PDML_FORCE_INLINE LseState<T> lse_combine(LseState<T> a, LseSta
   if (a.max == -pdml::detail::infinity_<T>() && b.max == a.max) {
     return LseState<T>{a.max, a.sum + b.sum};
   }
-  return LseState<T>{m, a.sum * pdml::detail::exp_(a.max - m) + b.sum * pdml::detail::exp_(b.max - m)};
+  using pdml::detail::exp_;
+  return LseState<T>{m, a.sum * exp_(a.max - m) + b.sum * exp_(b.max - m)};
 }
 
 /// The running logsumexp with one more value x.

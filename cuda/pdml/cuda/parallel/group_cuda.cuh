@@ -53,29 +53,27 @@ __device__ PDML_FORCE_INLINE T fold_in_lane(int lane, Index n, T init, Value val
 }
 
 /// Shuffles any trivially copyable value word by word (a scalar, or a struct such as the
-/// running logsumexp of math/logsumexp.hpp).
-template <class T>
-__device__ PDML_FORCE_INLINE T shuffle_xor(unsigned mask, T v, int offset, int width) {
+/// running logsumexp of math/logsumexp.hpp): shuffle_word(w) moves one 32-bit word.
+template <class T, class ShuffleWord>
+__device__ PDML_FORCE_INLINE T shuffle_words(T v, ShuffleWord shuffle_word) {
   static_assert(sizeof(T) % sizeof(unsigned) == 0, "shuffled values are whole 32-bit words");
   constexpr int kWords = static_cast<int>(sizeof(T) / sizeof(unsigned));
   unsigned words[kWords];
   memcpy(words, &v, sizeof(T));
 #pragma unroll
-  for (int k = 0; k < kWords; ++k) words[k] = __shfl_xor_sync(mask, words[k], offset, width);
+  for (int k = 0; k < kWords; ++k) words[k] = shuffle_word(words[k]);
   memcpy(&v, words, sizeof(T));
   return v;
 }
 
 template <class T>
+__device__ PDML_FORCE_INLINE T shuffle_xor(unsigned mask, T v, int offset, int width) {
+  return shuffle_words(v, [=](unsigned w) { return __shfl_xor_sync(mask, w, offset, width); });
+}
+
+template <class T>
 __device__ PDML_FORCE_INLINE T shuffle_from(unsigned mask, T v, int lane, int width) {
-  static_assert(sizeof(T) % sizeof(unsigned) == 0, "shuffled values are whole 32-bit words");
-  constexpr int kWords = static_cast<int>(sizeof(T) / sizeof(unsigned));
-  unsigned words[kWords];
-  memcpy(words, &v, sizeof(T));
-#pragma unroll
-  for (int k = 0; k < kWords; ++k) words[k] = __shfl_sync(mask, words[k], lane, width);
-  memcpy(&v, words, sizeof(T));
-  return v;
+  return shuffle_words(v, [=](unsigned w) { return __shfl_sync(mask, w, lane, width); });
 }
 
 /// Folds the W lanes of a slice in halves (lane k with k + half) and broadcasts lane 0.

@@ -46,8 +46,12 @@ struct VmfSampleBuffers {
   VmfSampleDraw<T>* draws = nullptr;  // S N
   T* scratch = nullptr;         // N x 2p: the kappa = 0 backward's scratch
   // S N, or null: dw/dkappa of each sample, computed by the draw (one lane per sample)
-  // so the backward needs no quadrature (the criterion's choice).
+  // so the backward needs no quadrature (the criterion's choice); with it, N each: the
+  // mean resultant terms 1 - A_p(kappa_n) and 1 + A_p(kappa_n) the quadrature needs,
+  // computed once per distribution by the split.
   double* dw_dkappa = nullptr;
+  double* one_minus_mean = nullptr;
+  double* one_plus_mean = nullptr;
 };
 
 template <class T>
@@ -65,18 +69,12 @@ VmfSampleBuffers<T> carve_vmf_sample_buffers(WorkspaceCarver& carver, Index n_sa
   b.tangents = carver.take<T>(n(n_samples * n_distributions * dimension));
   b.draws = carver.take<VmfSampleDraw<T>>(n(n_samples * n_distributions));
   b.scratch = carver.take<T>(n(n_distributions * 2 * dimension));
-  if (keep_dw_dkappa) b.dw_dkappa = carver.take<double>(n(n_samples * n_distributions));
+  if (keep_dw_dkappa) {
+    b.dw_dkappa = carver.take<double>(n(n_samples * n_distributions));
+    b.one_minus_mean = carver.take<double>(n(n_distributions));
+    b.one_plus_mean = carver.take<double>(n(n_distributions));
+  }
   return b;
-}
-
-/// dw/dkappa of one pathwise sample (the implicit reparameterization's quadrature), in
-/// double whatever T is, as the host backward computes it.
-template <class T>
-PDML_HOST_DEVICE double sample_dw_dkappa(int p, T kappa, const VmfSampleDraw<T>& draw) {
-  const double k = static_cast<double>(kappa);
-  const double one_minus_mean = pdml::vmf_mean_resultant_complement(p, k);
-  const double one_plus_mean = 1.0 + pdml::vmf_mean_resultant(p, k);
-  return vmf_dw_dkappa(p, k, draw.one_minus_w, draw.one_plus_w, one_minus_mean, one_plus_mean);
 }
 
 /// Per distribution n: mu_n and kappa_n from eta_n (the sampler's own split)
@@ -90,13 +88,21 @@ struct VmfSplitEta {
   // N or null: each distribution's DeviceStatus bits, written whatever they are (the
   // criterion's finisher folds them into its status word; no atomics, no reset).
   std::uint32_t* flags = nullptr;
+  // N each or null: the mean resultant terms of VmfSampleBuffers (for pathwise kappas).
+  double* one_minus_mean = nullptr;
+  double* one_plus_mean = nullptr;
   PDML_HOST_DEVICE void operator()(Index n) const {
     const int p = static_cast<int>(eta.cols);
-    kappas[n] = vmf_mean_direction(eta.row(n), p, directions + n * p);
+    const T kappa = vmf_mean_direction(eta.row(n), p, directions + n * p);
+    kappas[n] = kappa;
     if (flags != nullptr) {
-      flags[n] = finite_value(kappas[n]) ? 0u : DeviceStatus::non_finite_embedding;
+      flags[n] = finite_value(kappa) ? 0u : DeviceStatus::non_finite_embedding;
     }
-    marginal_params[n] = vmf_marginal_params(p, static_cast<double>(kappas[n]));
+    marginal_params[n] = vmf_marginal_params(p, static_cast<double>(kappa));
+    if (one_minus_mean != nullptr && kappa > pdml::vmf_uniform_kappa<T>()) {
+      one_minus_mean[n] = pdml::vmf_mean_resultant_complement(p, static_cast<double>(kappa));
+      one_plus_mean[n] = 1.0 + pdml::vmf_mean_resultant(p, static_cast<double>(kappa));
+    }
   }
 };
 
@@ -112,7 +118,10 @@ struct VmfSampleRow {
   MatrixView<T> samples;
   T* tangents;
   VmfSampleDraw<T>* draws;
-  double* dw_dkappa = nullptr;  // S N or null (see VmfSampleBuffers)
+  // S N or null (see VmfSampleBuffers), with the split's mean resultant terms (N each).
+  double* dw_dkappa = nullptr;
+  const double* one_minus_mean = nullptr;
+  const double* one_plus_mean = nullptr;
   PDML_HOST_DEVICE void operator()(Index i) const {
     const Index n = i % n_distributions;
     RandomStream stream(rng, static_cast<std::uint64_t>(i));
@@ -128,7 +137,10 @@ struct VmfSampleRow {
     }
     if (dw_dkappa != nullptr) {
       const VmfSampleDraw<T>& draw = draws[i];
-      dw_dkappa[i] = pathwise && draw.ok ? sample_dw_dkappa(p, kappas[n], draw) : 0.0;
+      dw_dkappa[i] = pathwise && draw.ok
+                         ? vmf_dw_dkappa(p, static_cast<double>(kappas[n]), draw.one_minus_w,
+                                         draw.one_plus_w, one_minus_mean[n], one_plus_mean[n])
+                         : 0.0;
     }
   }
 };

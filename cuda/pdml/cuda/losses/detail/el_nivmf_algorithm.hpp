@@ -61,8 +61,6 @@ void carve_el_nivmf(WorkspaceCarver& carver, ElNivmfState<T>& st, bool with_samp
     if (pdml_step_status_ != cudaSuccess) return pdml_step_status_; \
   } while (0)
 
-constexpr int kCriterionRowWidth = parallel::kRowLanes;
-
 /// What the criterion's forward draws: S samples of each embedding's vMF.
 template <class T>
 struct ElNivmfDraw {
@@ -78,18 +76,21 @@ cudaError_t el_nivmf_prepare(const Backend& be, const ElNivmfState<T>& st,
                              bool with_images) {
   const Index B = st.batch, C = st.classes;
   if (draw == nullptr) {
-    if (!with_images) return for_each_row<kCriterionRowWidth>(be, C, proxy_rows);
-    return for_each_row<kCriterionRowWidth>(be, C + B, parallel::group_roles(proxy_rows, C, image_rows));
+    if (!with_images) return for_each_row<kRowWidth>(be, C, proxy_rows);
+    return for_each_row<kRowWidth>(be, C + B,
+                                   parallel::group_roles(proxy_rows, C, image_rows));
   }
   const VmfSampleBuffers<T>& b = *draw->buffers;
   const auto split = items_role(
-      VmfSplitEta<T>{st.embeddings, b.directions, b.kappas, b.marginal_params, st.flags}, B);
+      VmfSplitEta<T>{st.embeddings, b.directions, b.kappas, b.marginal_params, st.flags,
+                     b.one_minus_mean, b.one_plus_mean},
+      B);
   const Index split_rows = item_rows(B);
   if (!with_images) {
-    return for_each_row<kCriterionRowWidth>(be, split_rows + C,
+    return for_each_row<kRowWidth>(be, split_rows + C,
                                    parallel::group_roles(split, split_rows, proxy_rows));
   }
-  return for_each_row<kCriterionRowWidth>(
+  return for_each_row<kRowWidth>(
       be, split_rows + C + B,
       parallel::group_roles(split, split_rows, parallel::group_roles(proxy_rows, C, image_rows)));
 }
@@ -110,10 +111,11 @@ cudaError_t el_nivmf_forward_scores(const Backend& be, ElNivmfState<T>& st,
     const Index rows = st.samples * B;
     const MatrixView<T> drawn{draw->samples, rows, D, D};
     b.rng = draw->rng;
-    PDML_CUDA_STEP(for_each_row<kCriterionRowWidth>(
+    PDML_CUDA_STEP(for_each_row<kRowWidth>(
         be, item_rows(rows),
         items_role(VmfSampleRow<T>{B, static_cast<int>(D), draw->rng, b.directions, b.kappas,
-                                   b.marginal_params, drawn, b.tangents, b.draws, b.dw_dkappa},
+                                   b.marginal_params, drawn, b.tangents, b.draws, b.dw_dkappa,
+                                   b.one_minus_mean, b.one_plus_mean},
                    rows)));
     st.samples_view = drawn;
   }
@@ -126,9 +128,9 @@ cudaError_t el_nivmf_forward_scores(const Backend& be, ElNivmfState<T>& st,
   const Index score_rows = B * score_chunks(C);
   const auto epilogue = el_scores_epilogue(st, st.z, st.part);
   if (!anchor) {
-    PDML_CUDA_STEP(for_each_row<kCriterionRowWidth>(be, score_rows, epilogue));
+    PDML_CUDA_STEP(for_each_row<kRowWidth>(be, score_rows, epilogue));
   } else {
-    PDML_CUDA_STEP(for_each_row<kCriterionRowWidth>(
+    PDML_CUDA_STEP(for_each_row<kRowWidth>(
         be, score_rows + item_rows(C),
         parallel::group_roles(
             epilogue, score_rows,
@@ -189,13 +191,15 @@ cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T gr
   const bool anchor = st.guidance_weight != T(0);
   const NcaSimilarityGradient<T> nca{st.sim, st.lse, st.labels, B, C, grad_loss};
   if (!anchor) {
-    PDML_CUDA_STEP(for_each_row<kCriterionRowWidth>(be, item_rows(C), el_pair_pass(st, nca, NoPairExtra{})));
+    PDML_CUDA_STEP(
+        for_each_row<kRowWidth>(be, item_rows(C), el_pair_pass(st, nca, NoPairExtra{})));
   } else {
     ProxyAnchorBackwardPerPair<T> anchor_pairs{
         st.m,     st.labels, st.pos,   st.neg, st.n_present, grad_loss, C, st.alpha,
         st.delta, st.guidance_weight, st.grad_m};
     anchor_pairs.weight_classes = st.anchor_classes;
-    PDML_CUDA_STEP(for_each_row<kCriterionRowWidth>(be, item_rows(C), el_pair_pass(st, nca, anchor_pairs)));
+    PDML_CUDA_STEP(
+        for_each_row<kRowWidth>(be, item_rows(C), el_pair_pass(st, nca, anchor_pairs)));
     // dL/dmu = dM Nu; dL/dnu (anchor part) = dM^T mu.
     PDML_CUDA_STEP(be.gemm(Op::none, Op::none, B, D, C, T(1), st.grad_m, C, st.nu, D, T(0),
                            st.grad_mu, D));
@@ -216,8 +220,8 @@ cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T gr
                           grad_embeddings},
       sampler != nullptr, sampler_row};
   const auto rows = parallel::group_roles(proxy_rows, C, image_rows);
-  if (grad_temperature == nullptr) return for_each_row<kCriterionRowWidth>(be, C + B, rows);
-  return for_each_row<kCriterionRowWidth>(
+  if (grad_temperature == nullptr) return for_each_row<kRowWidth>(be, C + B, rows);
+  return for_each_row<kRowWidth>(
       be, C + B + 1,
       parallel::group_roles(rows, C + B,
                             TemperatureFold<T>{st.grad_t, C, T(1) / st.temperature,

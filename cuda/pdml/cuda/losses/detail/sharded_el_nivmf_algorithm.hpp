@@ -64,7 +64,7 @@ void carve_sharded_el_nivmf(WorkspaceCarver& carver, ShardedElNivmfState<T>& st)
   const Index B = local.batch, D = local.dims, N = local.samples * local.batch;
   const auto n = [](Index v) { return static_cast<std::size_t>(v); };
   carve_el_nivmf(carver, local, st.sampled, &st.samples);
-  if (st.sampled) st.sampler = carve_vmf_sample_buffers<T>(carver, local.samples, B, D);
+  if (st.sampled) st.sampler = carve_vmf_sample_buffers<T>(carver, local.samples, B, D, true);
   st.local_labels = carver.take<std::int64_t>(n(B));
   st.row_max = carver.take<T>(n(B));
   st.row_sums = carver.take<T>(n(2 * B + 3));

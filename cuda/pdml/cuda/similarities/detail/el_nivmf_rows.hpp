@@ -96,14 +96,13 @@ struct ProxyPrepareRows {
     const T vv = g.template reduce<kRowLanes>(
         dims, T(0), [&](Index j) { return v[j] * v[j]; }, parallel::Sum{});
     const T norm = sqrt_(vv);
-    const auto clamped = [&](Index j) { return max_of(k[j], min_kappa); };
     const std::uint32_t bad_kappas = g.template reduce<kRowLanes>(
         dims, 0u, [&](Index j) { return finite_value(k[j]) ? 0u : 1u; }, parallel::BitOr{});
     T* nu_c = nu + c * dims;
     T* kc_c = kc + c * dims;
     T* a_c = a + c * dims;
     g.for_each(dims, [&](Index j) {
-      const T kj = clamped(j);
+      const T kj = max_of(k[j], min_kappa);
       const T nu_j = v[j] / norm;
       nu_c[j] = nu_j;
       kc_c[j] = kj;
@@ -114,12 +113,13 @@ struct ProxyPrepareRows {
         a_c[j] = kj * nu_j;
       }
     });
-    // |K nu| and sum log kc, from the inputs (no lane reads another lane's writes).
+    g.sync();  // the reductions below read what other lanes wrote
+    // |K nu| and sum log kc, from the row just written.
     const T norm_k_nu = static_cast<T>(group_norm<kRowLanes>(g, dims, [&](Index j) {
-      return static_cast<double>(clamped(j)) * static_cast<double>(v[j] / norm);
+      return static_cast<double>(kc_c[j]) * static_cast<double>(nu_c[j]);
     }));
     const T sum_log_k = g.template reduce<kRowLanes>(
-        dims, T(0), [&](Index j) { return log_(clamped(j)); }, parallel::Sum{});
+        dims, T(0), [&](Index j) { return log_(kc_c[j]); }, parallel::Sum{});
     if (g.lane() == 0) {
       vnorm[c] = norm;
       bias[c] = nivmf_offset_from(exact, static_cast<int>(dims), norm_k_nu, sum_log_k);

@@ -163,8 +163,9 @@ ScoresEpilogue<T> el_scores_epilogue(const ElNivmfState<T>& st, T* z,
 template <class T, class Backend>
 cudaError_t el_nivmf_scaled_scores(const Backend& be, const ElNivmfState<T>& st, T* z) {
   PDML_CUDA_STEP(el_nivmf_products(be, st, z));
+  parallel::LseState<T>* const no_partials = nullptr;  // the similarity alone
   return for_each_row<kRowWidth>(be, st.batch * score_chunks(st.classes),
-                                 el_scores_epilogue(st, z, static_cast<parallel::LseState<T>*>(nullptr)));
+                                 el_scores_epilogue(st, z, no_partials));
 }
 
 /// The standalone EL-nivMF similarity: per-proxy rows, then the scores.
