@@ -207,6 +207,9 @@ struct Step {
   std::vector<std::int64_t> labels;
   T guidance_weight = T(0.5);
   bool exact = false;
+  // Row stride of the caller's samples and sample gradients (forward_with_samples):
+  // d (dense) or more.
+  pdml::Index sample_stride = 0;
 
   Step(pdml::Index b_, pdml::Index c_, pdml::Index d_, pdml::Index s_) : b(b_), c(c_), d(d_), s(s_) {
     std::mt19937_64 gen(20240607u);
@@ -223,6 +226,8 @@ struct Step {
     std::uint32_t status;
     T loss;
     pdml::cuda::detail::LaunchCounts forward, backward;
+    std::vector<T> grad_embeddings, grad_proxies, grad_kappas, grad_samples;
+    T grad_temperature;
   };
 
   /// One forward (+ backward) of the CUDA criterion on the host backend, as
@@ -239,7 +244,12 @@ struct Step {
     st.temperature = T(0.1);
     st.guidance_weight = guidance_weight;
     st.exact = exact;
-    st.samples_view = ConstMatrixView<T>{samples.data(), s * b, d, d};
+    const pdml::Index stride = sample_stride == 0 ? d : sample_stride;
+    std::vector<T> strided(static_cast<std::size_t>(s * b * stride), T(0));
+    for (pdml::Index i = 0; i < s * b; ++i) {
+      for (pdml::Index j = 0; j < d; ++j) strided[i * stride + j] = samples[i * d + j];
+    }
+    st.samples_view = ConstMatrixView<T>{strided.data(), s * b, d, stride};
     st.embeddings = ConstMatrixView<T>{embeddings.data(), b, d, d};
     st.proxies = ConstMatrixView<T>{proxies.data(), c, d, d};
     st.kappas = ConstMatrixView<T>{kappas.data(), c, d, d};
@@ -263,15 +273,22 @@ struct Step {
     }
     r.status = *st.status;
     std::vector<T> ge(static_cast<std::size_t>(b * d)), gv(static_cast<std::size_t>(c * d)),
-        gk(static_cast<std::size_t>(c * d)), gx(static_cast<std::size_t>(s * b * d));
+        gk(static_cast<std::size_t>(c * d)), gx(static_cast<std::size_t>(s * b * stride));
     T gt = 0;
-    MatrixView<T> gx_view{gx.data(), s * b, d, d};
+    MatrixView<T> gx_view{gx.data(), s * b, d, stride};
     const detail::HostBackend backward_backend{&r.backward};
     REQUIRE(detail::el_nivmf_backward_step(
                 backward_backend, st, sampled ? &sampler : nullptr, T(1),
                 MatrixView<T>{ge.data(), b, d, d}, MatrixView<T>{gv.data(), c, d, d},
                 MatrixView<T>{gk.data(), c, d, d}, with_grad_temperature ? &gt : nullptr,
                 sampled ? nullptr : &gx_view) == cudaSuccess);
+    r.grad_embeddings = ge;
+    r.grad_proxies = gv;
+    r.grad_kappas = gk;
+    for (pdml::Index i = 0; i < s * b; ++i) {
+      for (pdml::Index j = 0; j < d; ++j) r.grad_samples.push_back(gx[i * stride + j]);
+    }
+    r.grad_temperature = gt;
     return r;
   }
   using RngKeyT = pdml::RngKey;
@@ -339,24 +356,46 @@ TEST_CASE("launches of one criterion step (host backend count)", "[thrust-host]"
   for (const pdml::Index classes : {5, 300}) {
     Step<float> step(6, classes, 8, 3);
     const auto sampled = step.run(true);
-    // Prepare (eta split + proxy rows + image rows); draw; GEMM G; GEMM M;
-    // scores epilogue + ProxyAnchor per class; finisher (which writes the
-    // status word whole: no memset).
+    // Prepare (eta split + proxy rows + image rows + the GEMM batch's pointers); draw;
+    // batched GEMM (G = X A^T in S blocks, M = mu Nu^T); scores epilogue + ProxyAnchor
+    // per class; finisher (which writes the status word whole: no memset).
     CHECK(sampled.forward.kernels == 4);
-    CHECK(sampled.forward.gemms == 2);
+    CHECK(sampled.forward.gemms == 1);
     CHECK(sampled.forward.memsets == 0);
-    // Pair pass (Proxy-NCA and ProxyAnchor pairs, per-class sums); GEMM dmu;
-    // GEMM dnu; GEMM dX; GEMM dA; proxy rows + image rows with the sampler's
-    // backward + dT fold.
+    // Pair pass (Proxy-NCA and ProxyAnchor pairs, per-class sums, the backward batch's
+    // pointers); batched GEMM (dX in S blocks, dmu); GEMM dA; GEMM dnu; proxy rows +
+    // image rows with the sampler's backward + dT fold.
     CHECK(sampled.backward.kernels == 2);
-    CHECK(sampled.backward.gemms == 4);
+    CHECK(sampled.backward.gemms == 3);
     CHECK(sampled.backward.memsets == 0);
-    CHECK(total(sampled.forward) + total(sampled.backward) == 12);
+    CHECK(total(sampled.forward) + total(sampled.backward) == 10);
+    // Caller samples with dense rows: the same batches, no draw.
     const auto given = step.run(false);
     CHECK(given.forward.kernels == 3);
-    CHECK(given.forward.gemms == 2);
+    CHECK(given.forward.gemms == 1);
     CHECK(given.backward.kernels == 2);
-    CHECK(given.backward.gemms == 4);
+    CHECK(given.backward.gemms == 3);
+  }
+  // Caller samples whose rows are not dense cannot share a batch with mu's: the
+  // separate GEMMs, 12 launches, and the same numbers (the host GEMM sums in k order
+  // either way).
+  for (const bool exact : {false, true}) {
+    INFO("exact " << exact);
+    Step<float> dense(6, 300, 8, 3);
+    dense.exact = exact;
+    Step<float> padded = dense;
+    padded.sample_stride = 11;
+    const auto a = dense.run(false);
+    const auto p = padded.run(false);
+    CHECK(a.forward.gemms + a.backward.gemms == (exact ? 7 : 4));
+    CHECK(p.forward.gemms + p.backward.gemms == (exact ? 9 : 6));
+    CHECK(p.forward.kernels + p.backward.kernels == a.forward.kernels + a.backward.kernels);
+    CHECK(p.loss == a.loss);
+    CHECK(p.grad_embeddings == a.grad_embeddings);
+    CHECK(p.grad_proxies == a.grad_proxies);
+    CHECK(p.grad_kappas == a.grad_kappas);
+    CHECK(p.grad_samples == a.grad_samples);
+    CHECK(p.grad_temperature == a.grad_temperature);
   }
   // Without ProxyAnchor (guidance weight 0): 9 launches per step.
   for (const pdml::Index classes : {5, 300}) {

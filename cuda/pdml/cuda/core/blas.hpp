@@ -116,6 +116,49 @@ cudaError_t gemm(cublasHandle_t handle, GemmPrecision precision, Op op_a, Op op_
 }
 
 namespace detail {
+inline cublasStatus_t gemm_batched_precise(cublasHandle_t h, GemmPrecision precision,
+                                           cublasOperation_t ta, cublasOperation_t tb, int m,
+                                           int n, int k, const float* alpha,
+                                           const float* const* a, int lda,
+                                           const float* const* b, int ldb, const float* beta,
+                                           float* const* c, int ldc, int count) {
+  if (precision == GemmPrecision::fp32) {
+    return cublasSgemmBatched(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, count);
+  }
+  const cublasComputeType_t compute = precision == GemmPrecision::tf32
+                                          ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                          : CUBLAS_COMPUTE_32F_FAST_16BF;
+  return cublasGemmBatchedEx(h, ta, tb, m, n, k, alpha, reinterpret_cast<const void* const*>(a),
+                             CUDA_R_32F, lda, reinterpret_cast<const void* const*>(b), CUDA_R_32F,
+                             ldb, beta, reinterpret_cast<void* const*>(c), CUDA_R_32F, ldc, count,
+                             compute, CUBLAS_GEMM_DEFAULT);
+}
+inline cublasStatus_t gemm_batched_precise(cublasHandle_t h, GemmPrecision, cublasOperation_t ta,
+                                           cublasOperation_t tb, int m, int n, int k,
+                                           const double* alpha, const double* const* a, int lda,
+                                           const double* const* b, int ldb, const double* beta,
+                                           double* const* c, int ldc, int count) {
+  return cublasDgemmBatched(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, count);
+}
+}  // namespace detail
+
+/// Row-major out[i] (m x n) = alpha op(left[i]) op(right[i]) + beta out[i] for the
+/// `count` entries of device pointer arrays (detail::GemmBatch), one cuBLAS call, with
+/// the precision policy of gemm(). Every entry has the same sizes and row strides.
+template <class T>
+cudaError_t gemm_batched(cublasHandle_t handle, GemmPrecision precision, Op op_a, Op op_b,
+                         Index m, Index n, Index k, T alpha, const T* const* left,
+                         Index a_stride, const T* const* right, Index b_stride, T beta,
+                         T* const* out, Index c_stride, Index count) {
+  if (m == 0 || n == 0 || count == 0) return cudaSuccess;
+  return cublas_error(detail::gemm_batched_precise(
+      handle, precision, detail::to_cublas(op_b), detail::to_cublas(op_a), static_cast<int>(n),
+      static_cast<int>(m), static_cast<int>(k), &alpha, right, static_cast<int>(b_stride), left,
+      static_cast<int>(a_stride), &beta, out, static_cast<int>(c_stride),
+      static_cast<int>(count)));
+}
+
+namespace detail {
 /// The cuBLAS calls HandleScope makes (a template parameter so the
 /// thrust-host test can check the save / set / restore sequence on the CPU).
 struct CublasHandleCalls {

@@ -10,6 +10,7 @@
 #include <cuda_runtime_api.h>
 
 #include "pdml/cuda/core/blas.hpp"
+#include "pdml/cuda/core/gemm_batch.hpp"
 #include "pdml/cuda/parallel/launch.hpp"
 #include "pdml/cuda/parallel/group_cuda.cuh"
 
@@ -55,6 +56,15 @@ struct CudaBackend {
                    Index c_stride) const {
     return pdml::cuda::gemm(cublas, precision, op_a, op_b, m, n, k, alpha, a, a_stride, b,
                             b_stride, beta, c, c_stride);
+  }
+  /// One batched cuBLAS call over the entries of `batch` (device pointer arrays).
+  template <class T>
+  cudaError_t gemm_batched(Op op_a, Op op_b, Index m, Index n, Index k, T alpha,
+                           const GemmBatch<T>& batch, Index a_stride, Index b_stride, T beta,
+                           Index c_stride) const {
+    return pdml::cuda::gemm_batched(cublas, precision, op_a, op_b, m, n, k, alpha, batch.left,
+                                    a_stride, batch.right, b_stride, beta, batch.out, c_stride,
+                                    batch.count);
   }
 };
 

@@ -14,6 +14,7 @@
 #include <cuda_runtime_api.h>
 
 #include "pdml/cuda/core/blas_ops.hpp"
+#include "pdml/cuda/core/gemm_batch.hpp"
 #include "pdml/cuda/parallel/launch.hpp"
 #include "pdml/cuda/parallel/group.hpp"
 
@@ -63,6 +64,18 @@ struct HostBackend {
     if (counts != nullptr) ++counts->gemms;
     host_gemm(op_a == Op::transpose, op_b == Op::transpose, m, n, k, alpha, a, a_stride, b,
               b_stride, beta, c, c_stride);
+    return cudaSuccess;
+  }
+  /// The entries of `batch` one after the other: one call, counted as one GEMM.
+  template <class T>
+  cudaError_t gemm_batched(Op op_a, Op op_b, Index m, Index n, Index k, T alpha,
+                           const GemmBatch<T>& batch, Index a_stride, Index b_stride, T beta,
+                           Index c_stride) const {
+    if (counts != nullptr) ++counts->gemms;
+    for (Index i = 0; i < batch.count; ++i) {
+      host_gemm(op_a == Op::transpose, op_b == Op::transpose, m, n, k, alpha, batch.left[i],
+                a_stride, batch.right[i], b_stride, beta, batch.out[i], c_stride);
+    }
     return cudaSuccess;
   }
 };

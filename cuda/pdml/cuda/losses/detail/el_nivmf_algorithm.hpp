@@ -4,15 +4,18 @@
 // pdml::cuda::ElNivmfLoss runs it on CudaBackend, the thrust-host tests on
 // HostBackend. Inputs are trusted (the public wrappers validate them).
 //
-// Launches of a sampled step with ProxyAnchor (paper's rule), 12 in all:
-//   forward   prepare: eta split + proxy rows + image rows |
-//             draw the samples | GEMM G = X A^T | GEMM M = mu Nu^T |
+// Launches of a sampled step with ProxyAnchor (paper's rule), 10 in all:
+//   forward   prepare: eta split + proxy rows + image rows + the forward's GEMM batch |
+//             draw the samples | batched GEMM: G = X A^T (S blocks) and M = mu Nu^T |
 //             scores epilogue + ProxyAnchor per class | finisher (one block)
-//   backward  pair pass (Proxy-NCA + ProxyAnchor pairs, per-class sums) |
-//             GEMM dmu | GEMM dNu | GEMM dX | GEMM dA |
+//   backward  pair pass (Proxy-NCA + ProxyAnchor pairs, per-class sums) + the
+//             backward's GEMM batch | batched GEMM: dX = dG A (S blocks) and
+//             dmu = dM Nu | GEMM dA = dG^T X | GEMM dNu = dM^T mu |
 //             proxy rows + image rows (with the sampler's backward) + dT fold
-// Without ProxyAnchor the two GEMMs on mu go and the step takes 9. The
-// thrust-host test "launches of one criterion step" counts them.
+// The batches (core/gemm_batch.hpp) need dense sample rows; caller samples or sample
+// gradients with a row stride other than D take the separate GEMMs (12 launches).
+// Without ProxyAnchor: 9. The thrust-host test "launches of one criterion step"
+// counts them.
 
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +23,7 @@
 #include <cuda_runtime_api.h>
 
 #include "pdml/core/matrix_view.hpp"
+#include "pdml/cuda/core/gemm_batch.hpp"
 #include "pdml/cuda/distributions/detail/vmf_sample_functors.hpp"
 #include "pdml/cuda/losses/detail/el_nivmf_rows.hpp"
 #include "pdml/cuda/similarities/detail/el_nivmf_steps.hpp"
@@ -53,6 +57,10 @@ void carve_el_nivmf(WorkspaceCarver& carver, ElNivmfState<T>& st, bool with_samp
   st.grad_nu_anchor = carver.take<T>(n(C * D));
   st.status = carver.take<std::uint32_t>(1);
   st.flags = carver.take<std::uint32_t>(n(2 * B + C));
+  if (st.guidance_weight != T(0)) {
+    st.anchor_products = carve_gemm_batch<T>(carver, st.samples + 1);
+    st.anchor_gradients = carve_gemm_batch<T>(carver, st.samples + 1);
+  }
 }
 
 #define PDML_CUDA_STEP(expr)                         \
@@ -69,30 +77,30 @@ struct ElNivmfDraw {
   RngKey rng;
 };
 
-/// The prepare launch: [the sampler's split of eta] + proxy rows + [image rows].
+/// The prepare launch: [the sampler's split of eta] + proxy rows + [image rows] + [the
+/// pointer arrays of the forward's GEMM batch]; a bracketed role gets no rows when absent.
 template <class T, class Backend, class Proxy, class Image>
 cudaError_t el_nivmf_prepare(const Backend& be, const ElNivmfState<T>& st,
                              const ElNivmfDraw<T>* draw, Proxy proxy_rows, Image image_rows,
-                             bool with_images) {
+                             bool with_images, const RowBlocksPlusOne<T>& batch_writer) {
   const Index B = st.batch, C = st.classes;
-  if (draw == nullptr) {
-    if (!with_images) return for_each_row<kRowWidth>(be, C, proxy_rows);
-    return for_each_row<kRowWidth>(be, C + B,
-                                   parallel::group_roles(proxy_rows, C, image_rows));
+  VmfSplitEta<T> split{st.embeddings, nullptr, nullptr, nullptr};
+  if (draw != nullptr) {
+    const VmfSampleBuffers<T>& b = *draw->buffers;
+    split = VmfSplitEta<T>{st.embeddings, b.directions, b.kappas, b.marginal_params, st.flags,
+                           b.one_minus_mean, b.one_plus_mean};
   }
-  const VmfSampleBuffers<T>& b = *draw->buffers;
-  const auto split = items_role(
-      VmfSplitEta<T>{st.embeddings, b.directions, b.kappas, b.marginal_params, st.flags,
-                     b.one_minus_mean, b.one_plus_mean},
-      B);
-  const Index split_rows = item_rows(B);
-  if (!with_images) {
-    return for_each_row<kRowWidth>(be, split_rows + C,
-                                   parallel::group_roles(split, split_rows, proxy_rows));
-  }
+  const Index split_rows = draw != nullptr ? item_rows(B) : 0;
+  const Index image_count = with_images ? B : 0;
+  const Index entries = batch_writer.batch.count;
   return for_each_row<kRowWidth>(
-      be, split_rows + C + B,
-      parallel::group_roles(split, split_rows, parallel::group_roles(proxy_rows, C, image_rows)));
+      be, split_rows + C + image_count + item_rows(entries),
+      parallel::group_roles(
+          items_role(split, B), split_rows,
+          parallel::group_roles(
+              proxy_rows, C,
+              parallel::group_roles(image_rows, image_count,
+                                    items_role(batch_writer, entries)))));
 }
 
 /// The forward up to the finisher: draws the samples when draw is set (st.samples_view
@@ -105,7 +113,25 @@ cudaError_t el_nivmf_forward_scores(const Backend& be, ElNivmfState<T>& st,
                                     bool with_images) {
   const Index B = st.batch, C = st.classes, D = st.dims;
   const bool anchor = st.guidance_weight != T(0);
-  PDML_CUDA_STEP(el_nivmf_prepare(be, st, draw, el_proxy_prepare(st), image_rows, with_images));
+  // ProxyAnchor's M = mu Nu^T joins the sample products as one batched GEMM when the
+  // sample rows are dense (mu's are): the prepare launch writes the pointer arrays.
+  const T* x = draw != nullptr ? draw->samples : st.samples_view.data;
+  const bool batched = anchor && st.anchor_products.count > 0 &&
+                       (draw != nullptr || st.samples_view.stride == D);
+  RowBlocksPlusOne<T> batch_writer{st.anchor_products,
+                                   x,
+                                   D,
+                                   st.a,
+                                   st.exact ? st.u : st.z,
+                                   C,
+                                   st.samples,
+                                   B,
+                                   st.mu,
+                                   st.nu,
+                                   st.m};
+  if (!batched) batch_writer.batch.count = 0;
+  PDML_CUDA_STEP(el_nivmf_prepare(be, st, draw, el_proxy_prepare(st), image_rows, with_images,
+                                  batch_writer));
   if (draw != nullptr) {
     VmfSampleBuffers<T>& b = *draw->buffers;
     const Index rows = st.samples * B;
@@ -119,8 +145,8 @@ cudaError_t el_nivmf_forward_scores(const Backend& be, ElNivmfState<T>& st,
                    rows)));
     st.samples_view = drawn;
   }
-  PDML_CUDA_STEP(el_nivmf_products(be, st, st.z));
-  if (anchor) {
+  PDML_CUDA_STEP(el_nivmf_products(be, st, st.z, batched ? &st.anchor_products : nullptr));
+  if (anchor && !batched) {
     // M = mu Nu^T: cosine similarities of images and proxies.
     PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, B, C, D, T(1), st.mu, D, st.nu, D, T(0), st.m,
                            C));
@@ -190,6 +216,10 @@ cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T gr
   const Index B = st.batch, C = st.classes, D = st.dims;
   const bool anchor = st.guidance_weight != T(0);
   const NcaSimilarityGradient<T> nca{st.sim, st.lse, st.labels, B, C, grad_loss};
+  // With ProxyAnchor, dL/dmu = dM Nu joins dL/dX = dG A as one batched GEMM when the
+  // sample gradient rows are dense: the pair pass's launch writes the pointer arrays.
+  const bool batched =
+      anchor && st.anchor_gradients.count > 0 && grad_samples_out.stride == D;
   if (!anchor) {
     PDML_CUDA_STEP(
         for_each_row<kRowWidth>(be, item_rows(C), el_pair_pass(st, nca, NoPairExtra{})));
@@ -198,15 +228,33 @@ cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T gr
         st.m,     st.labels, st.pos,   st.neg, st.n_present, grad_loss, C, st.alpha,
         st.delta, st.guidance_weight, st.grad_m};
     anchor_pairs.weight_classes = st.anchor_classes;
-    PDML_CUDA_STEP(
-        for_each_row<kRowWidth>(be, item_rows(C), el_pair_pass(st, nca, anchor_pairs)));
-    // dL/dmu = dM Nu; dL/dnu (anchor part) = dM^T mu.
-    PDML_CUDA_STEP(be.gemm(Op::none, Op::none, B, D, C, T(1), st.grad_m, C, st.nu, D, T(0),
-                           st.grad_mu, D));
+    const RowBlocksPlusOne<T> batch_writer{st.anchor_gradients,
+                                           st.grad_g,
+                                           C,
+                                           st.a,
+                                           grad_samples_out.data,
+                                           D,
+                                           st.samples,
+                                           B,
+                                           st.grad_m,
+                                           st.nu,
+                                           st.grad_mu};
+    const Index entries = batched ? st.anchor_gradients.count : 0;
+    PDML_CUDA_STEP(for_each_row<kRowWidth>(
+        be, item_rows(C) + item_rows(entries),
+        parallel::group_roles(el_pair_pass(st, nca, anchor_pairs), item_rows(C),
+                              items_role(batch_writer, entries))));
+    if (!batched) {
+      // dL/dmu = dM Nu (else in the batch with dL/dX below).
+      PDML_CUDA_STEP(be.gemm(Op::none, Op::none, B, D, C, T(1), st.grad_m, C, st.nu, D, T(0),
+                             st.grad_mu, D));
+    }
+    // dL/dnu (ProxyAnchor's part) = dM^T mu.
     PDML_CUDA_STEP(be.gemm(Op::transpose, Op::none, C, D, B, T(1), st.grad_m, C, st.mu, D, T(0),
                            st.grad_nu_anchor, D));
   }
-  PDML_CUDA_STEP(el_nivmf_backward_products(be, st, grad_samples_out));
+  PDML_CUDA_STEP(el_nivmf_backward_products(be, st, grad_samples_out,
+                                            batched ? &st.anchor_gradients : nullptr));
   // One launch: proxy rows, image rows (embedding backward, then the sampler's), dT.
   const auto proxy_rows = el_proxy_backward(st, anchor ? st.grad_nu_anchor : nullptr,
                                             grad_proxies, grad_kappas);

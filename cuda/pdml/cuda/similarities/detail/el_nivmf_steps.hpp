@@ -16,6 +16,7 @@
 #include "pdml/core/matrix_view.hpp"
 #include "pdml/cuda/core/blas_ops.hpp"
 #include "pdml/cuda/core/context.hpp"
+#include "pdml/cuda/core/gemm_batch.hpp"
 #include "pdml/cuda/similarities/detail/el_nivmf_functors.hpp"
 #include "pdml/cuda/parallel/launch.hpp"
 #include "pdml/cuda/math/logsumexp.hpp"
@@ -68,6 +69,10 @@ struct ElNivmfState {
   // 2 B + C per-row DeviceStatus bits of the prepare launch (the split of eta, the
   // proxies, the image directions), folded into *status by the finisher.
   std::uint32_t* flags = nullptr;
+  // The criterion with ProxyAnchor: the pointer arrays that batch M = mu Nu^T with the S
+  // row blocks of X A^T (forward) and dL/dmu = dM Nu with those of dL/dX = dG A
+  // (backward), S + 1 entries each (count 0: not carved, separate GEMMs).
+  GemmBatch<T> anchor_products, anchor_gradients;
   bool valid = false;
 };
 
@@ -123,20 +128,30 @@ ProxyPrepareRows<T> el_proxy_prepare(const ElNivmfState<T>& st) {
                              st.flags == nullptr ? nullptr : st.flags + st.batch};
 }
 
-/// The products behind the scores: G = X A^T (into z), or the exact density's terms.
+/// X A^T (every sample against every proxy's slope, N x C) into out; with a batch
+/// (written by an earlier launch: RowBlocksPlusOne over the S blocks of B rows, plus
+/// ProxyAnchor's M = mu Nu^T) as one batched call of S + 1 products B x D by D x C.
 template <class T, class Backend>
-cudaError_t el_nivmf_products(const Backend& be, const ElNivmfState<T>& st, T* z) {
-  const Index C = st.classes, D = st.dims, N = st.samples * st.batch;
-  const T* x = st.samples_view.data;
-  const Index x_stride = st.samples_view.stride;
-  if (!st.exact) {
-    // G = X A^T: every sample against every proxy, shared across classes.
-    return be.gemm(Op::none, Op::transpose, N, C, D, T(1), x, x_stride, st.a, D, T(0), z, C);
+cudaError_t el_sample_products(const Backend& be, const ElNivmfState<T>& st, T* out,
+                               const GemmBatch<T>* batch) {
+  const Index B = st.batch, C = st.classes, D = st.dims, N = st.samples * st.batch;
+  if (batch != nullptr) {
+    return be.gemm_batched(Op::none, Op::transpose, B, C, D, T(1), *batch, D, D, T(0), C);
   }
-  // U = X (K^2 nu)^T and |K x|^2 = (X o X) (K^2)^T, both as GEMMs.
+  return be.gemm(Op::none, Op::transpose, N, C, D, T(1), st.samples_view.data,
+                 st.samples_view.stride, st.a, D, T(0), out, C);
+}
+
+/// The products behind the scores: G = X A^T (into z), or the exact density's terms;
+/// X A^T batched with ProxyAnchor's product when `batch` is given (see el_sample_products).
+template <class T, class Backend>
+cudaError_t el_nivmf_products(const Backend& be, const ElNivmfState<T>& st, T* z,
+                              const GemmBatch<T>* batch = nullptr) {
+  const Index C = st.classes, D = st.dims, N = st.samples * st.batch;
+  // Paper's rule: G = X A^T. Exact density: U = X (K^2 nu)^T and |K x|^2 = (X o X) (K^2)^T.
+  if (!st.exact) return el_sample_products(be, st, z, batch);
   PDML_CUDA_STEP(for_each_index(be, N * D, SquareSamples<T>{st.samples_view, st.squares}));
-  PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, N, C, D, T(1), x, x_stride, st.a, D, T(0), st.u,
-                         C));
+  PDML_CUDA_STEP(el_sample_products(be, st, st.u, batch));
   PDML_CUDA_STEP(be.gemm(Op::none, Op::transpose, N, C, D, T(1), st.squares, D, st.k2, D, T(0),
                          st.q, C));
   return for_each_index(be, N * C, ExactDensityTerms<T>{st.u, st.q, z, T(D)});
@@ -176,19 +191,26 @@ cudaError_t el_nivmf_similarity_steps(const Backend& be, ElNivmfState<T>& st) {
 }
 
 /// From the pair pass's dL/dG, grad_bias and grad_t to dL/dx (grad_samples_out, N x D)
-/// and dL/da (st.grad_a); the exact density's extra terms included.
+/// and dL/da (st.grad_a); the exact density's extra terms included. With a batch (written
+/// by the pair pass's launch), dL/dX = dG A runs as its S blocks of B rows batched with
+/// ProxyAnchor's dL/dmu = dM Nu: one call of S + 1 products B x C by C x D.
 template <class T, class Backend>
 cudaError_t el_nivmf_backward_products(const Backend& be, const ElNivmfState<T>& st,
-                                       MatrixView<T> grad_samples_out) {
-  const Index C = st.classes, D = st.dims, N = st.samples * st.batch;
+                                       MatrixView<T> grad_samples_out,
+                                       const GemmBatch<T>* batch = nullptr) {
+  const Index B = st.batch, C = st.classes, D = st.dims, N = st.samples * st.batch;
   if (st.exact) {
     // grad_g becomes dL/dU; dL/d|K x|^2 goes to grad_square.
     PDML_CUDA_STEP(for_each_index(
         be, N * C, ExactDensityBackward<T>{st.u, st.q, st.grad_g, st.grad_square, T(D)}));
   }
   // dL/dX = dG A (N x C times C x D); dL/dA = dG^T X (C x N times N x D).
-  PDML_CUDA_STEP(be.gemm(Op::none, Op::none, N, D, C, T(1), st.grad_g, C, st.a, D, T(0),
-                         grad_samples_out.data, grad_samples_out.stride));
+  if (batch != nullptr) {
+    PDML_CUDA_STEP(be.gemm_batched(Op::none, Op::none, B, D, C, T(1), *batch, C, D, T(0), D));
+  } else {
+    PDML_CUDA_STEP(be.gemm(Op::none, Op::none, N, D, C, T(1), st.grad_g, C, st.a, D, T(0),
+                           grad_samples_out.data, grad_samples_out.stride));
+  }
   PDML_CUDA_STEP(be.gemm(Op::transpose, Op::none, C, D, N, T(1), st.grad_g, C,
                          st.samples_view.data, st.samples_view.stride, T(0), st.grad_a, D));
   if (st.exact) {
