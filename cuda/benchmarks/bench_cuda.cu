@@ -258,7 +258,9 @@ CriterionCost criterion_cost(double b, double c, double d, double s, int part) {
   return CriterionCost{forward.flops + backward.flops, forward.bytes + backward.bytes};
 }
 
-/// part: 0 forward only, 1 backward only (after one forward), 2 both.
+/// part: 0 forward only, 1 backward only (after one forward), 2 both, 3 both captured
+/// once into a CUDA graph and replayed (the launch latencies of a captured step: what a
+/// trainer that captures its step pays; the RngKey is frozen into the graph).
 template <class T>
 void BM_el_nivmf(benchmark::State& state, int part) {
   const pdml::Index b = state.range(0), c = state.range(1), d = state.range(2), s = state.range(3);
@@ -290,7 +292,19 @@ void BM_el_nivmf(benchmark::State& state, int part) {
   const pdml::cuda::ElNivmfLoss<T> loss(options);
   typename pdml::cuda::ElNivmfLoss<T>::Saved saved;
   const pdml::ConstMatrixView<T> ev{d_e, b, d, d}, vv{d_v, c, d, d}, kv{d_k, c, d, d};
-  const pdml::cuda::Context context{nullptr, handle};
+  pdml::cuda::Context context{nullptr, handle};
+  cudaStream_t capture_stream = nullptr;
+  void* cublas_workspace = nullptr;
+  if (part == 3) {
+    // Capture needs a stream of its own (not the legacy default stream) and a cuBLAS
+    // workspace of the caller's, so that cuBLAS allocates nothing during capture.
+    const std::size_t cublas_bytes = std::size_t(32) << 20;
+    cudaStreamCreate(&capture_stream);
+    cudaMalloc(&cublas_workspace, cublas_bytes);
+    cublasSetStream(handle, capture_stream);
+    cublasSetWorkspace(handle, cublas_workspace, cublas_bytes);
+    context.stream = capture_stream;
+  }
   std::size_t bytes = 0;
   loss.forward(nullptr, bytes, ev, d_labels, vv, kv, T(0.1), pdml::RngKey{5, 0}, d_loss, saved,
                context);
@@ -315,14 +329,40 @@ void BM_el_nivmf(benchmark::State& state, int part) {
   } else if (part == 1) {
     forward();
     time_with_events(state, backward);
-  } else {
+  } else if (part == 2) {
     time_with_events(state, [&] {
       forward();
       backward();
     });
+  } else {
+    forward();  // eager first: cuBLAS picks its kernels outside the capture
+    backward();
+    cudaStreamSynchronize(capture_stream);
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    cudaStreamBeginCapture(capture_stream, cudaStreamCaptureModeThreadLocal);
+    forward();
+    backward();
+    const cudaError_t captured = cudaStreamEndCapture(capture_stream, &graph);
+    if (captured != cudaSuccess) status = captured;
+    if (status == cudaSuccess) {
+      const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+      if (made != cudaSuccess) status = made;
+    }
+    // The legacy default stream, on which time_with_events records its events,
+    // orders itself with the (blocking) capture stream.
+    if (status == cudaSuccess) {
+      time_with_events(state, [&] {
+        const cudaError_t st = cudaGraphLaunch(exec, capture_stream);
+        if (st != cudaSuccess) status = st;
+      });
+    }
+    if (exec != nullptr) cudaGraphExecDestroy(exec);
+    if (graph != nullptr) cudaGraphDestroy(graph);
   }
   if (status != cudaSuccess) state.SkipWithError(cudaGetErrorString(status));
-  const CriterionCost cost = criterion_cost(double(b), double(c), double(d), double(s), part);
+  const CriterionCost cost =
+      criterion_cost(double(b), double(c), double(d), double(s), part == 3 ? 2 : part);
   const double peak = sizeof(T) == 4 ? device_facts().fp32_flops : device_facts().fp64_flops;
   const double roofline_s = std::max(cost.flops / peak, cost.bytes / device_facts().bandwidth);
   state.counters["roofline_fraction"] =
@@ -330,10 +370,11 @@ void BM_el_nivmf(benchmark::State& state, int part) {
   state.counters["roofline_us"] = roofline_s * 1e6;
   state.counters["workspace_MiB"] = static_cast<double>(bytes) / (1 << 20);
   cublasDestroy(handle);
+  if (capture_stream != nullptr) cudaStreamDestroy(capture_stream);
   for (void* ptr : {static_cast<void*>(d_e), static_cast<void*>(d_v), static_cast<void*>(d_k),
                     static_cast<void*>(d_labels), static_cast<void*>(d_loss),
                     static_cast<void*>(d_gt), static_cast<void*>(d_ge), static_cast<void*>(d_gv),
-                    static_cast<void*>(d_gk), workspace}) {
+                    static_cast<void*>(d_gk), workspace, cublas_workspace}) {
     cudaFree(ptr);
   }
 }
@@ -349,6 +390,10 @@ template <class T>
 void BM_el_nivmf_forward_backward(benchmark::State& state) {
   BM_el_nivmf<T>(state, 2);
 }
+template <class T>
+void BM_el_nivmf_step_graph(benchmark::State& state) {
+  BM_el_nivmf<T>(state, 3);
+}
 BENCHMARK_TEMPLATE(BM_el_nivmf_forward, float)
     ->Args({64, 100, 128, 5})
     ->Args({64, 11318, 512, 5})
@@ -358,6 +403,10 @@ BENCHMARK_TEMPLATE(BM_el_nivmf_backward, float)
     ->Args({64, 11318, 512, 5})
     ->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK_TEMPLATE(BM_el_nivmf_forward_backward, float)
+    ->Args({64, 100, 128, 5})
+    ->Args({64, 11318, 512, 5})
+    ->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK_TEMPLATE(BM_el_nivmf_step_graph, float)
     ->Args({64, 100, 128, 5})
     ->Args({64, 11318, 512, 5})
     ->UseManualTime()->Unit(benchmark::kMicrosecond);
