@@ -37,9 +37,10 @@
 //                            lane l loaded into slot e of its q-th packet of each K-block.
 //                            The tree's halves >= V W pair slots (q, e) and
 //                            (q + half / (V W), e) of one lane (registers); V <= half < V W
-//                            pair lane l with lane l + half / V, slot by slot (shuffles or
-//                            shared memory); half < V pairs slots e and e + half of one
-//                            lane (registers again);
+//                            pair lane l with lane l + half / V, slot by slot (shuffles);
+//                            half < V pairs slots e and e + half of one lane (registers
+//                            again). A block, after the register halves, puts accumulator
+//                            k in shared slot k and folds the rest there and in warp 0;
 //   reduce_row_vec / reduce_rows_vec (below): reduce_vec over one or two row pointers
 //                            and a per-element map, vector loads where the rows allow;
 //   g.sync()                 a barrier between phases (a no-op below a block).
