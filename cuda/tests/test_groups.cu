@@ -4,8 +4,10 @@
 // on sums and maxima of float and double rows, the running logsumexp and the integer OR
 // of the status flags, over ragged lengths. Bitwise equality is what lets the thrust-host
 // tests stand for the GPU: the tree is the same whatever the lane count. Also checks that
-// for_each visits every element once and that rows past the end are left alone. Runs
-// through the CudaBackend launchers the criterion uses.
+// for_each visits every element once and that rows past the end are left alone; the
+// packet reductions (reduce_row_vec, float4 / double2 loads on aligned rows, scalar
+// loads on the others) against the scalar tree of the same K, and for_each_vec's
+// visits. Runs through the CudaBackend launchers the criterion uses.
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -69,6 +71,38 @@ struct OrRows {
     const std::uint32_t v = g.template reduce<par::kRowLanes>(
         lengths[r], 0u, [&](Index j) { return row[j]; }, par::BitOr{});
     if (g.lane() == 0) out[r] = v;
+  }
+};
+
+/// Row r reduces x[r * n + offsets[r] ..) over lengths[r] elements in packets of V
+/// (reduce_row_vec: vector loads where the row start is aligned and the length a
+/// multiple of V), K logical lanes.
+template <class T, int V, int K, class Op>
+struct ReducePacketRows {
+  const T* x;
+  const Index* offsets;
+  const Index* lengths;
+  Index n;
+  T init;
+  T* out;
+  template <class G>
+  PDML_HOST_DEVICE void operator()(const G& g, Index r) const {
+    const T* row = x + r * n + offsets[r];
+    const T v = par::reduce_row_vec<V, K>(g, lengths[r], row, init, [](T e) { return e; }, Op{});
+    if (g.lane() == 0) out[r] = v;
+  }
+};
+
+/// Each element of row r gets 1 added by exactly one lane, packet by packet.
+template <int V>
+struct CountVisitsVec {
+  Index n;
+  int* counts;
+  template <class G>
+  PDML_HOST_DEVICE void operator()(const G& g, Index r) const {
+    g.template for_each_vec<V>(n, [&](Index j, int count) {
+      for (int e = 0; e < count; ++e) counts[r * n + j + e] += 1;
+    });
   }
 };
 
@@ -164,6 +198,77 @@ TEMPLATE_TEST_CASE("lane groups reduce with the host's bits for every lane count
   }
 }
 
+template <int W, int V, int K, class T>
+void check_packet_lanes(const pdml::cuda::detail::CudaBackend& be, const Problem& p,
+                        const std::vector<Index>& offsets, const std::vector<Index>& lengths,
+                        const std::vector<T>& x) {
+  const pdml_test::DeviceBuffer<T> dx(x);
+  const pdml_test::DeviceBuffer<Index> doff(offsets);
+  const pdml_test::DeviceBuffer<Index> dl(lengths);
+  pdml_test::DeviceBuffer<T> sums(static_cast<std::size_t>(p.rows));
+  pdml_test::DeviceBuffer<T> maxima(static_cast<std::size_t>(p.rows));
+  const T minus_inf = -std::numeric_limits<T>::infinity();
+  if constexpr (W == par::kThreadsPerBlock) {
+    REQUIRE(be.launch_blocks(p.rows, ReducePacketRows<T, V, K, par::Sum>{
+                                         dx.get(), doff.get(), dl.get(), p.n, T(0),
+                                         sums.get()}) == cudaSuccess);
+    REQUIRE(be.launch_blocks(p.rows, ReducePacketRows<T, V, K, par::Max>{
+                                         dx.get(), doff.get(), dl.get(), p.n, minus_inf,
+                                         maxima.get()}) == cudaSuccess);
+  } else {
+    REQUIRE(be.launch_rows<W>(p.rows, ReducePacketRows<T, V, K, par::Sum>{
+                                          dx.get(), doff.get(), dl.get(), p.n, T(0),
+                                          sums.get()}) == cudaSuccess);
+    REQUIRE(be.launch_rows<W>(p.rows, ReducePacketRows<T, V, K, par::Max>{
+                                          dx.get(), doff.get(), dl.get(), p.n, minus_inf,
+                                          maxima.get()}) == cudaSuccess);
+  }
+  const auto device_sums = sums.download();
+  const auto device_maxima = maxima.download();
+  const par::SerialGroup host;
+  for (Index r = 0; r < p.rows; ++r) {
+    const auto k = static_cast<std::size_t>(r);
+    const T* row = x.data() + r * p.n + offsets[k];
+    const auto value = [&](Index j) { return row[j]; };
+    // The scalar tree of the same K: vector loads and lane count change no bit.
+    CHECK(same_bits(device_sums[k], host.reduce<K>(lengths[k], T(0), value, par::Sum{})));
+    CHECK(same_bits(device_maxima[k], host.reduce<K>(lengths[k], minus_inf, value, par::Max{})));
+  }
+}
+
+TEMPLATE_TEST_CASE("packet reductions (vector loads where aligned) give the scalar tree's bits",
+                   "[cuda]", float, double) {
+  using T = TestType;
+  constexpr int V = par::packet_width<T>;
+  std::mt19937_64 gen(43);
+  const Problem p(gen);  // rows of n = 1200 elements: every row start 16-byte aligned
+  std::vector<Index> offsets, lengths;
+  for (Index r = 0; r < p.rows; ++r) {
+    // Alternately aligned and misaligned starts, lengths a multiple of V or not.
+    offsets.push_back(r % 2 == 0 ? 0 : 1);
+    const Index length = p.lengths[static_cast<std::size_t>(r)] - 1 < 0
+                             ? 0
+                             : p.lengths[static_cast<std::size_t>(r)] - 1;
+    lengths.push_back(r % 4 < 2 ? length / V * V : length);
+  }
+  std::lognormal_distribution<double> magnitude(0.0, 2.0);
+  std::vector<T> x(static_cast<std::size_t>(p.rows * p.n));
+  for (auto& v : x) v = static_cast<T>((gen() % 2 ? 1 : -1) * magnitude(gen));
+  pdml_test::CudaStream stream;
+  const pdml::cuda::detail::CudaBackend be{stream, nullptr};
+  constexpr int K = par::kPacketRowLanes;
+  check_packet_lanes<1, V, K>(be, p, offsets, lengths, x);
+  check_packet_lanes<2, V, K>(be, p, offsets, lengths, x);
+  check_packet_lanes<4, V, K>(be, p, offsets, lengths, x);
+  check_packet_lanes<8, V, K>(be, p, offsets, lengths, x);
+  check_packet_lanes<16, V, K>(be, p, offsets, lengths, x);
+  check_packet_lanes<32, V, K>(be, p, offsets, lengths, x);
+  check_packet_lanes<par::kThreadsPerBlock, V, V * par::kThreadsPerBlock>(be, p, offsets,
+                                                                           lengths, x);
+  check_packet_lanes<par::kThreadsPerBlock, V, 2 * V * par::kThreadsPerBlock>(be, p, offsets,
+                                                                               lengths, x);
+}
+
 TEST_CASE("status flags fold by OR; for_each visits every element once", "[cuda]") {
   std::mt19937_64 gen(3);
   const Problem p(gen);
@@ -191,8 +296,11 @@ TEST_CASE("status flags fold by OR; for_each visits every element once", "[cuda]
   REQUIRE(be.launch_rows<16>(rows, CountVisits{n, counts.get()}) == cudaSuccess);
   REQUIRE(be.launch_rows<32>(rows, CountVisits{n, counts.get()}) == cudaSuccess);
   REQUIRE(be.launch_blocks(rows, CountVisits{n, counts.get()}) == cudaSuccess);
+  REQUIRE(be.launch_rows<8>(rows, CountVisitsVec<4>{n, counts.get()}) == cudaSuccess);
+  REQUIRE(be.launch_rows<32>(rows, CountVisitsVec<2>{n, counts.get()}) == cudaSuccess);
+  REQUIRE(be.launch_blocks(rows, CountVisitsVec<4>{n, counts.get()}) == cudaSuccess);
   const auto visited = counts.download();
-  for (Index k = 0; k < rows * n; ++k) CHECK(visited[static_cast<std::size_t>(k)] == 3);
+  for (Index k = 0; k < rows * n; ++k) CHECK(visited[static_cast<std::size_t>(k)] == 6);
   for (Index k = rows * n; k < (rows + 1) * n; ++k) CHECK(visited[static_cast<std::size_t>(k)] == 0);
 }
 

@@ -125,6 +125,202 @@ TEMPLATE_TEST_CASE("group reductions give the same bits for every lane count", "
   }
 }
 
+/// The device schedule of LaneGroup<W>::reduce_vec<V, K> (group_cuda.cuh): lane l loads
+/// the packets at (q W + l) V of each K-block into its slots (q, e), folds the halves
+/// >= V W in registers, then the xor shuffles slot by slot, then lane 0's V slots in
+/// halves.
+template <int V, int K, int W, class T, class PacketValue, class Op>
+T emulate_lanes_vec(Index n, T init, PacketValue packet_value, Op op) {
+  constexpr int kPer = K / (V * W);
+  static_assert(kPer >= 1 && K % (V * W) == 0, "V W divides K");
+  std::array<std::array<T, V>, W> lane_slots;
+  for (int lane = 0; lane < W; ++lane) {
+    std::array<std::array<T, V>, kPer> acc;
+    for (auto& slot : acc) slot.fill(init);
+    for (Index base = 0; base < n; base += K) {
+      for (int q = 0; q < kPer; ++q) {
+        const Index j = base + (static_cast<Index>(q) * W + lane) * V;
+        if (j >= n) continue;
+        const int count = pdml::cuda::parallel::packet_count<V>(j, n);
+        const auto x = packet_value(j, count);
+        for (int e = 0; e < count; ++e) acc[q][e] = op(acc[q][e], x.v[e]);
+      }
+    }
+    for (int half_q = kPer / 2; half_q >= 1; half_q /= 2) {
+      for (int q = 0; q < half_q; ++q) {
+        for (int e = 0; e < V; ++e) acc[q][e] = op(acc[q][e], acc[q + half_q][e]);
+      }
+    }
+    lane_slots[lane] = acc[0];
+  }
+  for (int half = W / 2; half >= 1; half /= 2) {
+    auto next = lane_slots;
+    for (int lane = 0; lane < W; ++lane) {
+      for (int e = 0; e < V; ++e) next[lane][e] = op(lane_slots[lane][e], lane_slots[lane ^ half][e]);
+    }
+    lane_slots = next;
+  }
+  std::array<T, V> slots = lane_slots[0];
+  for (int half = V / 2; half >= 1; half /= 2) {
+    for (int e = 0; e < half; ++e) slots[e] = op(slots[e], slots[e + half]);
+  }
+  return slots[0];
+}
+
+/// BlockGroup::reduce_vec<V, K>: thread t's packets at (q 256 + t) V, its halves >= 256 V
+/// in registers, then accumulator k in shared slot k, the halves down to 32 there
+/// (k < half: slot[k] = op(slot[k], slot[k + half])), then warp 0's shuffles.
+template <int V, int K, class T, class PacketValue, class Op>
+T emulate_block_vec(Index n, T init, PacketValue packet_value, Op op) {
+  constexpr int kThreads = 256;
+  constexpr int kPer = K / (V * kThreads);
+  static_assert(kPer >= 1 && K % (V * kThreads) == 0, "256 V divides K");
+  std::vector<T> slots(static_cast<std::size_t>(V * kThreads));
+  for (int t = 0; t < kThreads; ++t) {
+    std::vector<std::array<T, V>> acc(kPer);
+    for (auto& slot : acc) slot.fill(init);
+    for (Index base = 0; base < n; base += K) {
+      for (int q = 0; q < kPer; ++q) {
+        const Index j = base + (static_cast<Index>(q) * kThreads + t) * V;
+        if (j >= n) continue;
+        const int count = pdml::cuda::parallel::packet_count<V>(j, n);
+        const auto x = packet_value(j, count);
+        for (int e = 0; e < count; ++e) acc[q][e] = op(acc[q][e], x.v[e]);
+      }
+    }
+    for (int half_q = kPer / 2; half_q >= 1; half_q /= 2) {
+      for (int q = 0; q < half_q; ++q) {
+        for (int e = 0; e < V; ++e) acc[q][e] = op(acc[q][e], acc[q + half_q][e]);
+      }
+    }
+    for (int e = 0; e < V; ++e) slots[static_cast<std::size_t>(t * V + e)] = acc[0][e];
+  }
+  for (int half = V * kThreads / 2; half >= 32; half /= 2) {
+    for (int k = 0; k < half; ++k) {
+      slots[static_cast<std::size_t>(k)] =
+          op(slots[static_cast<std::size_t>(k)], slots[static_cast<std::size_t>(k + half)]);
+    }
+  }
+  std::array<T, 32> warp;
+  for (int t = 0; t < 32; ++t) warp[t] = slots[static_cast<std::size_t>(t)];
+  for (int half = 16; half >= 1; half /= 2) {
+    std::array<T, 32> next;
+    for (int t = 0; t < 32; ++t) next[t] = op(warp[t], warp[t ^ half]);
+    warp = next;
+  }
+  return warp[0];
+}
+
+/// Packets of row[j] as the device's reduce_row_vec forms them.
+template <int V, class T>
+struct RowPackets {
+  const T* row;
+  bool whole;
+  pdml::cuda::parallel::Packet<T, V> operator()(Index j, int count) const {
+    return pdml::cuda::parallel::load_packet<V>(row + j, count, whole);
+  }
+};
+
+/// reduce_vec<V, K> over `row` against the scalar tree reduce<K> on the host (the tree
+/// does not depend on V) and against the device schedule of every lane count that fits.
+template <int V, int K, class T, class Op>
+void check_packets(Index n, const T* row, T init, Op op) {
+  const SerialGroup host;
+  const auto value = [&](Index j) { return row[j]; };
+  const T scalar = host.reduce<K>(n, init, value, op);
+  const RowPackets<V, T> packets{row, pdml::cuda::parallel::packets_fit<V>(n, row)};
+  CHECK(same_bits(scalar, host.reduce_vec<V, K>(n, init, packets, op)));
+  CHECK(same_bits(scalar, pdml::cuda::parallel::reduce_row_vec<V, K>(
+                              host, n, row, init, [](T x) { return x; }, op)));
+  CHECK(same_bits(scalar, emulate_lanes_vec<V, K, 1>(n, init, packets, op)));
+  CHECK(same_bits(scalar, emulate_lanes_vec<V, K, 2>(n, init, packets, op)));
+  CHECK(same_bits(scalar, emulate_lanes_vec<V, K, 4>(n, init, packets, op)));
+  CHECK(same_bits(scalar, emulate_lanes_vec<V, K, 8>(n, init, packets, op)));
+  if constexpr (K % (16 * V) == 0) {
+    CHECK(same_bits(scalar, emulate_lanes_vec<V, K, 16>(n, init, packets, op)));
+  }
+  if constexpr (K % (32 * V) == 0) {
+    CHECK(same_bits(scalar, emulate_lanes_vec<V, K, 32>(n, init, packets, op)));
+  }
+  if constexpr (K % (256 * V) == 0) {
+    CHECK(same_bits(scalar, emulate_block_vec<V, K>(n, init, packets, op)));
+  }
+}
+
+TEMPLATE_TEST_CASE("packet reductions give the scalar tree's bits for every lane count and "
+                   "alignment", "[thrust-host]", float, double) {
+  using T = TestType;
+  using pdml::cuda::parallel::kPacketRowLanes;
+  using pdml::cuda::parallel::packet_width;
+  constexpr int V = packet_width<T>;
+  std::mt19937_64 gen(20261207);
+  std::lognormal_distribution<double> magnitude(0.0, 3.0);
+  const T minus_inf = -std::numeric_limits<T>::infinity();
+  for (const Index n : {0, 1, 3, 4, 5, 7, 64, 127, 128, 129, 130, 512, 1021, 1024, 1027, 2048,
+                        11318}) {
+    // Room for a row at every offset 0 .. V within a 64-byte aligned buffer.
+    std::vector<T> storage(static_cast<std::size_t>(n + 64));
+    for (auto& v : storage) v = static_cast<T>((gen() % 2 ? 1 : -1) * magnitude(gen));
+    const T* aligned = storage.data();
+    while (!pdml::cuda::parallel::packet_aligned<V>(aligned)) ++aligned;
+    for (int offset = 0; offset <= 1; ++offset) {
+      const T* row = aligned + offset;
+      CHECK(pdml::cuda::parallel::packets_fit<V>(n, row) == (offset == 0 && n % V == 0));
+      check_packets<V, kPacketRowLanes>(n, row, T(0), Sum{});
+      check_packets<V, kPacketRowLanes>(n, row, minus_inf, Max{});
+      check_packets<2, 32>(n, row, T(0), Sum{});
+      check_packets<4, 32>(n, row, T(0), Sum{});
+      check_packets<1, 256>(n, row, T(0), Sum{});
+      check_packets<4, 1024>(n, row, T(0), Sum{});
+      check_packets<2, 1024>(n, row, T(0), Sum{});
+      check_packets<4, 2048>(n, row, T(0), Sum{});
+      // Two rows and a map, and a running logsumexp (a struct value).
+      const T* other = aligned + 2 * V - offset;
+      const auto product = [&](Index j) { return row[j] * other[j]; };
+      CHECK(same_bits(SerialGroup{}.reduce<kPacketRowLanes>(n, T(0), product, Sum{}),
+                      pdml::cuda::parallel::reduce_rows_vec<V, kPacketRowLanes>(
+                          SerialGroup{}, n, row, other, T(0), [](T x, T y) { return x * y; },
+                          Sum{})));
+      const auto as_lse = [&](Index j) { return LseState<T>{row[j], T(1)}; };
+      const LseState<T> empty{minus_inf, T(0)};
+      const LseState<T> serial = SerialGroup{}.reduce<kPacketRowLanes>(n, empty, as_lse,
+                                                                       LseCombine{});
+      const auto lse_packets = [&](Index j, int count) {
+        return pdml::cuda::parallel::map_packet<V, LseState<T>>(
+            count, [&](int e) { return as_lse(j + e); });
+      };
+      const LseState<T> lanes =
+          emulate_lanes_vec<V, kPacketRowLanes, 32>(n, empty, lse_packets, LseCombine{});
+      CHECK(same_bits(serial.max, lanes.max));
+      CHECK(same_bits(serial.sum, lanes.sum));
+    }
+  }
+}
+
+TEST_CASE("for_each_vec hands every element to exactly one lane, in whole packets",
+          "[thrust-host]") {
+  for (const Index n : {0, 1, 3, 4, 5, 127, 128, 129, 1027}) {
+    // The device ownership (group_cuda.cuh) for W lanes, and SerialGroup's.
+    for (const int w : {1, 2, 8, 32, 256}) {
+      std::vector<int> visits(static_cast<std::size_t>(n), 0);
+      for (int lane = 0; lane < w; ++lane) {
+        for (Index j = static_cast<Index>(lane) * 4; j < n; j += static_cast<Index>(w) * 4) {
+          const int count = pdml::cuda::parallel::packet_count<4>(j, n);
+          CHECK(count == (n - j < 4 ? n - j : 4));
+          for (int e = 0; e < count; ++e) ++visits[static_cast<std::size_t>(j + e)];
+        }
+      }
+      for (const int v : visits) CHECK(v == 1);
+    }
+    std::vector<int> visits(static_cast<std::size_t>(n), 0);
+    SerialGroup{}.for_each_vec<4>(n, [&](Index j, int count) {
+      CHECK(j % 4 == 0);
+      for (int e = 0; e < count; ++e) ++visits[static_cast<std::size_t>(j + e)];
+    });
+    for (const int v : visits) CHECK(v == 1);
+  }
+}
+
 TEMPLATE_TEST_CASE("the logsumexp combine is symmetric and guards -inf", "[thrust-host]", float,
                    double) {
   using T = TestType;

@@ -11,7 +11,10 @@
 //   ProxyBackwardRows  one class per row: dL/dv_c, dL/dk_c;
 //   TemperatureFold    one row: dL/dT from the per-class sums.
 // Lanes walk rows along D (or C) with adjacent lanes on adjacent elements, and every
-// reduction has the fixed tree of group.hpp, so results are bitwise reproducible.
+// reduction has the fixed tree of group.hpp, so results are bitwise reproducible. The
+// bandwidth-heavy rows (prepare, scores, proxy backward) move in packets of
+// parallel/packet.hpp: one float4 / double2 access per lane where the row allows,
+// K = kPacketRowLanes, the same bits either way.
 // Notation and formulas: detail/el_nivmf_functors.hpp and docs/math.md.
 
 #include <cstdint>
@@ -30,6 +33,7 @@ namespace pdml {
 namespace cuda {
 namespace detail {
 
+using parallel::kPacketRowLanes;
 using parallel::kRowLanes;
 
 /// Classes per row of the scores epilogue: the first level of the logsumexp over C.
@@ -90,36 +94,45 @@ struct ProxyPrepareRows {
 
   template <class G>
   PDML_HOST_DEVICE void operator()(const G& g, Index c) const {
+    constexpr int V = parallel::packet_width<T>;
+    constexpr int K = kPacketRowLanes;
     const Index dims = proxies.cols;
     const T* v = proxies.row(c);
     const T* k = kappas.row(c);
-    const T vv = g.template reduce<kRowLanes>(
-        dims, T(0), [&](Index j) { return v[j] * v[j]; }, parallel::Sum{});
+    const T vv = parallel::reduce_row_vec<V, K>(
+        g, dims, v, T(0), [](T x) { return x * x; }, parallel::Sum{});
     const T norm = sqrt_(vv);
-    const std::uint32_t bad_kappas = g.template reduce<kRowLanes>(
-        dims, 0u, [&](Index j) { return finite_value(k[j]) ? 0u : 1u; }, parallel::BitOr{});
+    const std::uint32_t bad_kappas = parallel::reduce_row_vec<V, K>(
+        g, dims, k, 0u, [](T x) { return finite_value(x) ? 0u : 1u; }, parallel::BitOr{});
     T* nu_c = nu + c * dims;
     T* kc_c = kc + c * dims;
     T* a_c = a + c * dims;
-    g.for_each(dims, [&](Index j) {
-      const T kj = max_of(k[j], min_kappa);
-      const T nu_j = v[j] / norm;
-      nu_c[j] = nu_j;
-      kc_c[j] = kj;
-      if (exact) {
-        a_c[j] = kj * kj * nu_j;
-        k2[c * dims + j] = kj * kj;
-      } else {
-        a_c[j] = kj * nu_j;
+    T* k2_c = exact ? k2 + c * dims : a_c;  // a_c: a stand-in that is never written
+    const bool whole = parallel::packets_fit<V>(dims, v, k, nu_c, kc_c, a_c, k2_c);
+    g.template for_each_vec<V>(dims, [&](Index j, int count) {
+      const parallel::Packet<T, V> vp = parallel::load_packet<V>(v + j, count, whole);
+      const parallel::Packet<T, V> kp = parallel::load_packet<V>(k + j, count, whole);
+      parallel::Packet<T, V> nu_p, kc_p, a_p, k2_p;
+      for (int e = 0; e < V; ++e) {
+        const T kj = max_of(kp.v[e], min_kappa);
+        const T nu_j = vp.v[e] / norm;
+        nu_p.v[e] = nu_j;
+        kc_p.v[e] = kj;
+        a_p.v[e] = exact ? kj * kj * nu_j : kj * nu_j;
+        k2_p.v[e] = kj * kj;
       }
+      parallel::store_packet(nu_c + j, nu_p, count, whole);
+      parallel::store_packet(kc_c + j, kc_p, count, whole);
+      parallel::store_packet(a_c + j, a_p, count, whole);
+      if (exact) parallel::store_packet(k2_c + j, k2_p, count, whole);
     });
     g.sync();  // the reductions below read what other lanes wrote
     // |K nu| and sum log kc, from the row just written.
-    const T norm_k_nu = static_cast<T>(group_norm<kRowLanes>(g, dims, [&](Index j) {
-      return static_cast<double>(kc_c[j]) * static_cast<double>(nu_c[j]);
-    }));
-    const T sum_log_k = g.template reduce<kRowLanes>(
-        dims, T(0), [&](Index j) { return log_(kc_c[j]); }, parallel::Sum{});
+    const T norm_k_nu = static_cast<T>(group_norm_rows<V, K>(
+        g, dims, kc_c, nu_c,
+        [](T kj, T nu_j) { return static_cast<double>(kj) * static_cast<double>(nu_j); }));
+    const T sum_log_k = parallel::reduce_row_vec<V, K>(
+        g, dims, kc_c, T(0), [](T kj) { return log_(kj); }, parallel::Sum{});
     if (g.lane() == 0) {
       vnorm[c] = norm;
       bias[c] = nivmf_offset_from(exact, static_cast<int>(dims), norm_k_nu, sum_log_k);
@@ -144,35 +157,59 @@ struct ScoresEpilogue {
   parallel::LseState<T>* part;  // B x score_chunks(C), or null
   Index chunks;
 
-  PDML_HOST_DEVICE T similarity(Index i, Index c) const {
-    T z_max = -pdml::detail::infinity_<T>();
+  /// The packet of classes c .. c + count - 1 of image i: Z written over G for every
+  /// sample, sim written and returned. Vector accesses when `whole`: the rows of all
+  /// three arrays are then aligned (classes % V == 0) and the packet full.
+  template <int V>
+  PDML_HOST_DEVICE parallel::Packet<T, V> similarities(Index i, Index c, int count,
+                                                       bool whole) const {
+    using parallel::load_packet;
+    using parallel::store_packet;
+    const parallel::Packet<T, V> b = load_packet<V>(bias + c, count, whole);
+    parallel::Packet<T, V> z_max;
+    for (int e = 0; e < V; ++e) z_max.v[e] = -pdml::detail::infinity_<T>();
     for (Index s = 0; s < samples; ++s) {
-      T& slot = g_to_z[(s * batch + i) * classes + c];
-      const T z = (slot + bias[c]) * inv_temperature;
-      slot = z;
-      z_max = max_of(z_max, z);
+      T* slot = g_to_z + (s * batch + i) * classes + c;
+      parallel::Packet<T, V> z = load_packet<V>(slot, count, whole);
+      for (int e = 0; e < V; ++e) {
+        z.v[e] = (z.v[e] + b.v[e]) * inv_temperature;
+        z_max.v[e] = max_of(z_max.v[e], z.v[e]);
+      }
+      store_packet(slot, z, count, whole);
     }
-    T sum = T(0);
+    parallel::Packet<T, V> sum;
+    for (int e = 0; e < V; ++e) sum.v[e] = T(0);
     for (Index s = 0; s < samples; ++s) {
-      sum += exp_(g_to_z[(s * batch + i) * classes + c] - z_max);
+      const parallel::Packet<T, V> z =
+          load_packet<V>(g_to_z + (s * batch + i) * classes + c, count, whole);
+      for (int e = 0; e < V; ++e) sum.v[e] += exp_(z.v[e] - z_max.v[e]);
     }
-    const T value = z_max + log_(sum) - log_samples;
-    sim[i * classes + c] = value;
+    parallel::Packet<T, V> value;
+    for (int e = 0; e < V; ++e) value.v[e] = z_max.v[e] + log_(sum.v[e]) - log_samples;
+    store_packet(sim + i * classes + c, value, count, whole);
     return value;
   }
 
   template <class G>
   PDML_HOST_DEVICE void operator()(const G& g, Index row) const {
+    constexpr int V = parallel::packet_width<T>;
     const Index i = row / chunks;
     const Index begin = (row - i * chunks) * kScoreChunk;
     const Index count = classes - begin < kScoreChunk ? classes - begin : kScoreChunk;
+    // kScoreChunk is a multiple of V: with classes % V == 0 every row start is aligned.
+    const bool whole = classes % V == 0 && parallel::packets_fit<V>(count, g_to_z, bias, sim);
     if (part == nullptr) {
-      g.for_each(count, [&](Index j) { similarity(i, begin + j); });
+      g.template for_each_vec<V>(
+          count, [&](Index j, int n) { this->template similarities<V>(i, begin + j, n, whole); });
       return;
     }
-    const parallel::LseState<T> state = g.template reduce<kRowLanes>(
+    const parallel::LseState<T> state = g.template reduce_vec<V, kPacketRowLanes>(
         count, parallel::lse_empty<T>(),
-        [&](Index j) { return parallel::LseState<T>{similarity(i, begin + j), T(1)}; },
+        [&](Index j, int n) {
+          const parallel::Packet<T, V> value = this->template similarities<V>(i, begin + j, n, whole);
+          return parallel::map_packet<V, parallel::LseState<T>>(
+              n, [&](int e) { return parallel::LseState<T>{value.v[e], T(1)}; });
+        },
         parallel::LseCombine{});
     if (g.lane() == 0) part[row] = state;
   }
@@ -268,39 +305,76 @@ struct ProxyBackwardRows {
   MatrixView<T> grad_proxies;
   MatrixView<T> grad_kappas;
 
+  /// The elements of class c's rows a packet reads (the absent ones stay zero).
+  template <int V>
+  struct Inputs {
+    parallel::Packet<T, V> nu, kc, ga, gk2, anchor;
+  };
+
+  template <int V>
+  PDML_HOST_DEVICE Inputs<V> load(Index c, Index j, int count, bool whole) const {
+    using parallel::load_packet;
+    Inputs<V> in{};
+    const Index at = c * dims + j;
+    in.nu = load_packet<V>(nu + at, count, whole);
+    in.kc = load_packet<V>(kc + at, count, whole);
+    in.ga = load_packet<V>(grad_a + at, count, whole);
+    if (exact) in.gk2 = load_packet<V>(grad_k2 + at, count, whole);
+    if (grad_nu_anchor != nullptr) in.anchor = load_packet<V>(grad_nu_anchor + at, count, whole);
+    return in;
+  }
+
   template <class G>
   PDML_HOST_DEVICE void operator()(const G& g, Index c) const {
+    constexpr int V = parallel::packet_width<T>;
+    constexpr int K = kPacketRowLanes;
     const T* nu_c = nu + c * dims;
     const T* kc_c = kc + c * dims;
-    const T* ga_c = grad_a + c * dims;
-    const T norm_k_nu = static_cast<T>(group_norm<kRowLanes>(g, dims, [&](Index j) {
-      return static_cast<double>(kc_c[j]) * static_cast<double>(nu_c[j]);
-    }));
+    const T norm_k_nu = static_cast<T>(group_norm_rows<V, K>(
+        g, dims, kc_c, nu_c,
+        [](T kj, T nu_j) { return static_cast<double>(kj) * static_cast<double>(nu_j); }));
     const T g_offset = grad_bias[c];
     const T factor = nivmf_offset_factor(exact, static_cast<int>(dims), norm_k_nu);
-    // dL/dnu_j before the projection (the pairwise, offset and ProxyAnchor terms).
-    const auto grad_nu_j = [&](Index j) {
-      const T kj = kc_c[j];
-      const T g_u = g_offset * factor * kj * nu_c[j];
-      T value = (exact ? ga_c[j] * kj * kj : ga_c[j] * kj) + kj * g_u;
-      if (grad_nu_anchor != nullptr) value += grad_nu_anchor[c * dims + j];
-      return value;
-    };
-    const T dot = g.template reduce<kRowLanes>(
-        dims, T(0), [&](Index j) { return grad_nu_j(j) * nu_c[j]; }, parallel::Sum{});
-    const T inv_norm = T(1) / vnorm[c];
     const T* k = kappas.row(c);
     T* g_nu = grad_proxies.row(c);
     T* g_k = grad_kappas.row(c);
-    g.for_each(dims, [&](Index j) {
-      const T kj = kc_c[j];
-      const T g_u = g_offset * factor * kj * nu_c[j];
-      const T pair = exact ? T(2) * kj * (ga_c[j] * nu_c[j] + grad_k2[c * dims + j])
-                           : ga_c[j] * nu_c[j];
-      // Clamped (k <= k_min, as on the CPU): max(k, k_min) passes no gradient.
-      g_k[j] = k[j] > min_kappa ? pair + nu_c[j] * g_u + g_offset / kj : T(0);
-      // nu = v / |v|: project onto the tangent space and scale.
-      g_nu[j] = (grad_nu_j(j) - dot * nu_c[j]) * inv_norm;
+    const bool whole =
+        parallel::packets_fit<V>(dims, nu_c, kc_c, grad_a + c * dims, k, g_nu, g_k) &&
+        (!exact || parallel::packet_aligned<V>(grad_k2 + c * dims)) &&
+        (grad_nu_anchor == nullptr || parallel::packet_aligned<V>(grad_nu_anchor + c * dims));
+    // dL/dnu_j before the projection (the pairwise, offset and ProxyAnchor terms).
+    const auto grad_nu_e = [&](const Inputs<V>& in, int e) {
+      const T kj = in.kc.v[e];
+      const T g_u = g_offset * factor * kj * in.nu.v[e];
+      T value = (exact ? in.ga.v[e] * kj * kj : in.ga.v[e] * kj) + kj * g_u;
+      if (grad_nu_anchor != nullptr) value += in.anchor.v[e];
+      return value;
+    };
+    const T dot = g.template reduce_vec<V, K>(
+        dims, T(0),
+        [&](Index j, int count) {
+          const Inputs<V> in = this->template load<V>(c, j, count, whole);
+          return parallel::map_packet<V, T>(
+              count, [&](int e) { return grad_nu_e(in, e) * in.nu.v[e]; });
+        },
+        parallel::Sum{});
+    const T inv_norm = T(1) / vnorm[c];
+    g.template for_each_vec<V>(dims, [&](Index j, int count) {
+      const Inputs<V> in = this->template load<V>(c, j, count, whole);
+      const parallel::Packet<T, V> kp = parallel::load_packet<V>(k + j, count, whole);
+      parallel::Packet<T, V> gk_p, gnu_p;
+      for (int e = 0; e < V; ++e) {
+        const T kj = in.kc.v[e];
+        const T nu_j = in.nu.v[e];
+        const T g_u = g_offset * factor * kj * nu_j;
+        const T pair = exact ? T(2) * kj * (in.ga.v[e] * nu_j + in.gk2.v[e]) : in.ga.v[e] * nu_j;
+        // Clamped (k <= k_min, as on the CPU): max(k, k_min) passes no gradient.
+        gk_p.v[e] = kp.v[e] > min_kappa ? pair + nu_j * g_u + g_offset / kj : T(0);
+        // nu = v / |v|: project onto the tangent space and scale.
+        gnu_p.v[e] = (grad_nu_e(in, e) - dot * nu_j) * inv_norm;
+      }
+      parallel::store_packet(g_k + j, gk_p, count, whole);
+      parallel::store_packet(g_nu + j, gnu_p, count, whole);
     });
   }
 };
