@@ -123,6 +123,19 @@ struct VmfSampleRow {
   const double* one_minus_mean = nullptr;
   const double* one_plus_mean = nullptr;
   PDML_HOST_DEVICE void operator()(Index i) const {
+    draw(i);
+    if (dw_dkappa != nullptr) {
+      const Index n = i % n_distributions;
+      const VmfSampleDraw<T>& sampled = draws[i];
+      dw_dkappa[i] = kappas[n] > pdml::vmf_uniform_kappa<T>() && sampled.ok
+                         ? vmf_dw_dkappa(p, static_cast<double>(kappas[n]), sampled.one_minus_w,
+                                         sampled.one_plus_w, one_minus_mean[n], one_plus_mean[n])
+                         : 0.0;
+    }
+  }
+
+  /// The sample, its tangent and its VmfSampleDraw (no dw/dkappa).
+  PDML_HOST_DEVICE void draw(Index i) const {
     const Index n = i % n_distributions;
     RandomStream stream(rng, static_cast<std::uint64_t>(i));
     // The host's rule (pdml::vmf_uniform_kappa): at or below it the backward uses the
@@ -135,13 +148,51 @@ struct VmfSampleRow {
       const T* x = samples.row(i);
       for (int j = 0; j < p; ++j) tangent[j] = x[j];
     }
-    if (dw_dkappa != nullptr) {
-      const VmfSampleDraw<T>& draw = draws[i];
-      dw_dkappa[i] = pathwise && draw.ok
-                         ? vmf_dw_dkappa(p, static_cast<double>(kappas[n]), draw.one_minus_w,
-                                         draw.one_plus_w, one_minus_mean[n], one_plus_mean[n])
-                         : 0.0;
-    }
+  }
+};
+
+/// dw/dkappa of one sample (pdml::vmf_marginal_dw_dkappa's integral) with the
+/// quadrature's nodes spread over the group's lanes: every lane computes the plan (the
+/// same scalar code on the same inputs, so the same bits and the same branches), and
+/// the node terms are summed by g.reduce's fixed tree over the flat node index, so
+/// SerialGroup and LaneGroup<W> give the same bits. The CPU function sums panel by
+/// panel instead: the two differ in the last bits (docs/cuda.md). Every lane of the
+/// group must call it (it reduces); every lane gets the result.
+template <class G>
+PDML_HOST_DEVICE double vmf_dw_dkappa_across(const G& g, int p, double kappa,
+                                             double one_minus_w, double one_plus_w,
+                                             double one_minus_mean) {
+  const VmfDwDkappaPlan plan =
+      vmf_dw_dkappa_plan_call(p, kappa, one_minus_w, one_plus_w, one_minus_mean);
+  if (!plan.quadrature) return plan.direct;
+  const double sum = g.template reduce<parallel::kRowLanes>(
+      plan.nodes(), 0.0, [&](Index j) { return plan.node_term(static_cast<int>(j)); },
+      parallel::Sum{});
+  return plan.finish(sum);
+}
+
+/// The criterion's draw, one sample per row (row i = s N + n, a group of lanes per
+/// sample): lane 0 draws it with VmfSampleRow's code (the host's vmf_sample_one, so the
+/// same samples), the group waits for it (g.sync()), then every lane takes part in its
+/// dw/dkappa (vmf_dw_dkappa_across) and lane 0 stores it.
+template <class T>
+struct VmfSampleRows {
+  VmfSampleRow<T> sample;
+  template <class G>
+  PDML_HOST_DEVICE void operator()(const G& g, Index i) const {
+    if (g.lane() == 0) sample.draw(i);
+    if (sample.dw_dkappa == nullptr) return;
+    g.sync();  // draws[i] is lane 0's
+    const Index n = i % sample.n_distributions;
+    const VmfSampleDraw<T> draw = sample.draws[i];
+    const bool pathwise = sample.kappas[n] > pdml::vmf_uniform_kappa<T>();
+    // Uniform across the group: every lane read the same draw.
+    const double dw =
+        pathwise && draw.ok
+            ? vmf_dw_dkappa_across(g, sample.p, static_cast<double>(sample.kappas[n]),
+                                   draw.one_minus_w, draw.one_plus_w, sample.one_minus_mean[n])
+            : 0.0;
+    if (g.lane() == 0) sample.dw_dkappa[i] = dw;
   }
 };
 
