@@ -96,12 +96,15 @@ namespace {
 /// The criterion's draw launch (one sample per row, VmfSampleRows) on the host backend:
 /// samples and tangents bitwise those of pdml::vmf_sample, dw/dkappa within a few ulp of
 /// the CPU's for the same draw, 0 where the host takes the kappa = 0 estimator.
+/// p = 3: the second projection (g nearly parallel to mu) is frequent; p below 16: the
+/// dot products are their tail alone; 37 and 128: accumulators across lanes (+ a tail).
 template <class T>
-void check_draw_rows() {
+void check_draw_rows(Index p) {
   using pdml::ConstMatrixView;
   using pdml::MatrixView;
-  const Index n = 5, p = 6;
-  const int s = 4;
+  CAPTURE(p);
+  const Index n = 5;
+  const int s = 8;
   const Index rows = n * s;
   std::vector<T> eta(static_cast<std::size_t>(n * p));
   {
@@ -138,12 +141,19 @@ void check_draw_rows() {
           cudaSuccess);
   CHECK(samples == cpu_samples);
   CHECK(std::equal(b.tangents, b.tangents + rows * p, cpu.tangents.begin()));
+  // The second projection ran where |mu^T g| > |g| / 2, i.e. |projection ratio| >
+  // 1 / sqrt(3): make sure p = 3 took it.
+  int twice = 0;
+  for (const auto& draw : cpu.draws) twice += std::abs(draw.projection_ratio) > T(0.6) ? 1 : 0;
+  if (p == 3) CHECK(twice > 0);
   for (Index i = 0; i < rows; ++i) {
     const Index d = i % n;
     const auto& draw = cpu.draws[static_cast<std::size_t>(i)];
     CAPTURE(i, d);
     REQUIRE(draw.ok);
     CHECK(b.draws[i].w == draw.w);
+    CHECK(b.draws[i].projection_ratio == draw.projection_ratio);
+    CHECK(b.draws[i].attempts == draw.attempts);
     const double kappa = static_cast<double>(cpu.kappas[static_cast<std::size_t>(d)]);
     if (!(cpu.kappas[static_cast<std::size_t>(d)] > pdml::vmf_uniform_kappa<T>())) {
       CHECK(b.dw_dkappa[i] == 0.0);
@@ -160,6 +170,8 @@ void check_draw_rows() {
 }  // namespace
 
 TEST_CASE("the criterion's draw, one sample per row, equals pdml::vmf_sample", "[thrust-host]") {
-  check_draw_rows<double>();
-  check_draw_rows<float>();
+  for (const Index p : {3, 6, 37, 128}) {
+    check_draw_rows<double>(p);
+    check_draw_rows<float>(p);
+  }
 }

@@ -786,6 +786,73 @@ struct VmfSampleDraw {
   bool ok;             // false: iteration cap reached; x is NaN then
 };
 
+namespace detail {
+
+// The steps of vmf_sample_one, shared with the CUDA sampler's rows (which spread each
+// step's loop over p across a group of lanes; cuda/pdml/cuda/distributions/detail/
+// vmf_sample_functors.hpp).
+
+// Usual case (|mu^T g| <= |g| / 2): one projection pass is accurate to
+// 2 eps and |v|^2 = |g|^2 - (mu^T g)^2 does not cancel, so v is never
+// stored: two passes over p in all. Otherwise (g nearly parallel to mu,
+// frequent for small p) the projection leaves a component along mu of
+// relative size eps |g| / |v|: project twice (vmf_project_twice) and measure
+// |v| directly.
+PDML_HOST_DEVICE PDML_FORCE_INLINE bool vmf_one_projection(double mu_dot_g, double g_norm2) {
+  return mu_dot_g * mu_dot_g <= 0.25 * g_norm2;
+}
+
+PDML_HOST_DEVICE PDML_FORCE_INLINE double vmf_projected_norm(double mu_dot_g, double g_norm2) {
+  return ::sqrt(g_norm2 - mu_dot_g * mu_dot_g);
+}
+
+// v = g - coefficient mu, then v -= (mu^T v) mu (v may be g itself).
+template <class T>
+PDML_HOST_DEVICE void vmf_project_twice(int p, const T* mu, const T* g, T coefficient, T* v) {
+  for (int i = 0; i < p; ++i) v[i] = g[i] - coefficient * mu[i];
+  const T residual = static_cast<T>(vmf_dot(mu, v, p));
+  for (int i = 0; i < p; ++i) v[i] -= residual * mu[i];
+}
+
+// The record of a draw; not ok (NaN projection ratio) when the marginal failed or
+// the projected Gaussian vanished.
+template <class T>
+PDML_HOST_DEVICE PDML_FORCE_INLINE VmfSampleDraw<T> vmf_sample_record(
+    const VmfMarginalDraw& marginal, double mu_dot_g, double norm) {
+  if (!marginal.ok || !(norm > 0.0)) {
+    return VmfSampleDraw<T>{marginal.w, marginal.one_minus_w, marginal.one_plus_w,
+                            quiet_nan_<T>(), marginal.attempts, false};
+  }
+  return VmfSampleDraw<T>{marginal.w, marginal.one_minus_w, marginal.one_plus_w,
+                          static_cast<T>(mu_dot_g / norm), marginal.attempts, true};
+}
+
+// Step 3, x = w mu + sqrt(1 - w^2) v / |v| element by element, with v = source -
+// coefficient mu (source: g, or the twice projected v with coefficient 0).
+template <class T>
+struct VmfSampleCombine {
+  T along;
+  T across;
+  T inv_norm;
+  T coefficient;
+  PDML_HOST_DEVICE PDML_FORCE_INLINE T tangent_part(T source, T mu) const {
+    return source - coefficient * mu;
+  }
+  PDML_HOST_DEVICE PDML_FORCE_INLINE T sample(T mu, T v) const { return along * mu + across * v; }
+  PDML_HOST_DEVICE PDML_FORCE_INLINE T unit_tangent(T v) const { return v * inv_norm; }
+};
+
+template <class T>
+PDML_HOST_DEVICE PDML_FORCE_INLINE VmfSampleCombine<T> vmf_sample_combine(
+    const VmfMarginalDraw& marginal, double norm, T coefficient) {
+  return VmfSampleCombine<T>{static_cast<T>(marginal.w),
+                             static_cast<T>(::sqrt(marginal.one_minus_w * marginal.one_plus_w) /
+                                            norm),
+                             static_cast<T>(1.0 / norm), coefficient};
+}
+
+}  // namespace detail
+
 /// Draws x ~ vMF(mu, kappa) on S^{p-1} into x[0 .. p). mu must be a unit
 /// vector, kappa >= 0. `unit_tangent` (p values, may be null) receives t, the
 /// unit vector of mu-perp with x = w mu + sqrt(1 - w^2) t.
@@ -798,54 +865,42 @@ PDML_HOST_DEVICE VmfSampleDraw<T> vmf_sample_one(RandomStream& stream, int p, co
   fill_normals<T>(stream, x, p);
   double mu_dot_g, g_norm2;
   detail::vmf_dot_and_norm(mu, x, p, mu_dot_g, g_norm2);
-  // Usual case (|mu^T g| <= |g| / 2): one projection pass is accurate to
-  // 2 eps and |v|^2 = |g|^2 - (mu^T g)^2 does not cancel, so v is never
-  // stored: two passes over p in all. Otherwise (g nearly parallel to mu,
-  // frequent for small p) the projection leaves a component along mu of
-  // relative size eps |g| / |v|: project twice and measure |v| directly.
-  const T* source = x;  // holds g (fast path) or v (slow path)
+  const T* source = x;  // holds g (one projection) or v (two)
   T coefficient = static_cast<T>(mu_dot_g);
   double norm;
-  if (mu_dot_g * mu_dot_g <= 0.25 * g_norm2) {
-    norm = ::sqrt(g_norm2 - mu_dot_g * mu_dot_g);
+  if (detail::vmf_one_projection(mu_dot_g, g_norm2)) {
+    norm = detail::vmf_projected_norm(mu_dot_g, g_norm2);
   } else {
     T* v = unit_tangent != nullptr ? unit_tangent : x;
-    for (int i = 0; i < p; ++i) v[i] = x[i] - coefficient * mu[i];
-    const T residual = static_cast<T>(detail::vmf_dot(mu, v, p));
-    for (int i = 0; i < p; ++i) v[i] -= residual * mu[i];
+    detail::vmf_project_twice(p, mu, x, coefficient, v);
     norm = ::sqrt(detail::vmf_dot(v, v, p));
     source = v;
     coefficient = T(0);
   }
   // 2. The marginal w.
   const VmfMarginalDraw marginal = vmf_draw_marginal(stream, marginal_params);
-  if (!marginal.ok || !(norm > 0.0)) {
+  const VmfSampleDraw<T> draw = detail::vmf_sample_record<T>(marginal, mu_dot_g, norm);
+  if (!draw.ok) {
     const T nan = detail::quiet_nan_<T>();
     for (int i = 0; i < p; ++i) {
       x[i] = nan;
       if (unit_tangent != nullptr) unit_tangent[i] = nan;
     }
-    return VmfSampleDraw<T>{marginal.w, marginal.one_minus_w, marginal.one_plus_w, nan,
-                            marginal.attempts, false};
+    return draw;
   }
   // 3. x = w mu + sqrt(1 - w^2) v / |v|.
-  const T along = static_cast<T>(marginal.w);
-  const T across = static_cast<T>(::sqrt(marginal.one_minus_w * marginal.one_plus_w) / norm);
+  const detail::VmfSampleCombine<T> combine =
+      detail::vmf_sample_combine<T>(marginal, norm, coefficient);
   if (unit_tangent != nullptr) {
-    const T inv_norm = static_cast<T>(1.0 / norm);
     for (int i = 0; i < p; ++i) {
-      const T v = source[i] - coefficient * mu[i];
-      x[i] = along * mu[i] + across * v;
-      unit_tangent[i] = v * inv_norm;
+      const T v = combine.tangent_part(source[i], mu[i]);
+      x[i] = combine.sample(mu[i], v);
+      unit_tangent[i] = combine.unit_tangent(v);
     }
   } else {
-    for (int i = 0; i < p; ++i) {
-      const T v = source[i] - coefficient * mu[i];
-      x[i] = along * mu[i] + across * v;
-    }
+    for (int i = 0; i < p; ++i) x[i] = combine.sample(mu[i], combine.tangent_part(source[i], mu[i]));
   }
-  return VmfSampleDraw<T>{marginal.w, marginal.one_minus_w, marginal.one_plus_w,
-                          static_cast<T>(mu_dot_g / norm), marginal.attempts, true};
+  return draw;
 }
 
 /// The same with the marginal's parameters computed here.
