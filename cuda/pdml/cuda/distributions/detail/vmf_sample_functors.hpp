@@ -192,13 +192,14 @@ PDML_HOST_DEVICE constexpr int vmf_normal_blocks(int count) {
   return sizeof(T) == sizeof(double) ? (count + 1) / 2 : (count + 3) / 4;
 }
 
-/// Step 1: out[0 .. count) = fill_normals<T>'s normals from blocks 0, 1, ... of the
-/// stream, block j on the lane that for_each hands j.
+/// Step 1: out[0 .. count) = fill_normals<T>'s normals from the stream's next blocks,
+/// block j on the lane that for_each hands j; the stream is not advanced.
 template <class G>
 PDML_HOST_DEVICE void vmf_fill_normals_across(const G& g, const RandomStream& stream,
                                               double* out, int count) {
+  const std::uint32_t first_block = stream.blocks_used();
   g.for_each(vmf_normal_blocks<double>(count), [&](Index j) {
-    const PhiloxBlock b = stream.block_at(static_cast<std::uint32_t>(j));
+    const PhiloxBlock b = stream.block_at(first_block + static_cast<std::uint32_t>(j));
     const double u1 = uniform_from_bits(static_cast<std::uint64_t>(b.word[0]) |
                                         (static_cast<std::uint64_t>(b.word[1]) << 32));
     const double u2 = uniform_from_bits(static_cast<std::uint64_t>(b.word[2]) |
@@ -214,8 +215,9 @@ PDML_HOST_DEVICE void vmf_fill_normals_across(const G& g, const RandomStream& st
 template <class G>
 PDML_HOST_DEVICE void vmf_fill_normals_across(const G& g, const RandomStream& stream, float* out,
                                               int count) {
+  const std::uint32_t first_block = stream.blocks_used();
   g.for_each(vmf_normal_blocks<float>(count), [&](Index j) {
-    const PhiloxBlock b = stream.block_at(static_cast<std::uint32_t>(j));
+    const PhiloxBlock b = stream.block_at(first_block + static_cast<std::uint32_t>(j));
     float z[4];
     box_muller<float, kNormalsFuse>(uniform_from_bits(b.word[0]), uniform_from_bits(b.word[1]),
                                     z[0], z[1]);
