@@ -4,14 +4,20 @@
 // pdml::VmfDwDkappaPlan). Here on the host's one-lane group, whose reduction tree is the
 // device's (tests/host/test_groups_host.cpp): against an independent long double
 // tanh-sinh evaluation of the same tail integral (tests/support), against the CPU's
-// panel-order sum to a few ulp, and the draw launch against pdml::vmf_sample.
+// panel-order sum to a few ulp, and the draw launch against pdml::vmf_sample, on the one
+// lane and on 32 threads that follow the device's lane schedule (which catches a missing
+// sync; built with -fsanitize=thread it reports the race, see docs/cuda.md).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <mutex>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include <pdml/cuda/distributions/detail/vmf_sample_functors.hpp>
@@ -93,6 +99,92 @@ TEST_CASE("dw/dkappa with the nodes across lanes: the plan's short cuts", "[thru
 
 namespace {
 
+/// W lanes as W host threads, with the device's schedule (parallel/group_cuda.cuh):
+/// for_each hands lane l the indices l, l + W, ...; reduce<K> folds each lane's logical
+/// lanes in registers, then across lanes in halves (partner lane ^ half) and returns
+/// lane 0's value; sync() is a barrier. A routine that reads another lane's writes
+/// without a sync, or whose lanes disagree on a branch around a reduce, fails or hangs
+/// here, which the one-lane SerialGroup cannot show.
+template <int W>
+struct ThreadedLanes {
+  std::mutex mutex;
+  std::condition_variable wake;
+  int arrived = 0;
+  std::uint64_t generation = 0;
+  alignas(64) unsigned char slots[W][64];
+
+  void barrier() {
+    std::unique_lock<std::mutex> lock(mutex);
+    const std::uint64_t mine = generation;
+    if (++arrived == W) {
+      arrived = 0;
+      ++generation;
+      wake.notify_all();
+    } else {
+      wake.wait(lock, [&] { return generation != mine; });
+    }
+  }
+};
+
+template <int W>
+struct ThreadLaneGroup {
+  static constexpr int lanes = W;
+  ThreadedLanes<W>* shared;
+  int lane_;
+
+  int lane() const { return lane_; }
+  void sync() const { shared->barrier(); }
+
+  template <class F>
+  void for_each(Index n, F f) const {
+    for (Index j = lane_; j < n; j += W) f(j);
+  }
+
+  template <int K, class T, class Value, class Op>
+  T reduce(Index n, T init, Value value, Op op) const {
+    static_assert(K % W == 0 && sizeof(T) <= 64, "lanes divide K; T fits a slot");
+    constexpr int kPer = K / W;
+    T acc[kPer];
+    for (int q = 0; q < kPer; ++q) acc[q] = init;
+    for (Index base = 0; base < n; base += K) {
+      for (int q = 0; q < kPer; ++q) {
+        const Index j = base + lane_ + static_cast<Index>(q) * W;
+        if (j < n) acc[q] = op(acc[q], value(j));
+      }
+    }
+    for (int half_q = kPer / 2; half_q >= 1; half_q /= 2) {
+      for (int q = 0; q < half_q; ++q) acc[q] = op(acc[q], acc[q + half_q]);
+    }
+    T v = acc[0];
+    for (int half = W / 2; half >= 1; half /= 2) {
+      std::memcpy(shared->slots[lane_], &v, sizeof(T));
+      shared->barrier();
+      T other;
+      std::memcpy(&other, shared->slots[lane_ ^ half], sizeof(T));
+      shared->barrier();
+      v = op(v, other);
+    }
+    std::memcpy(shared->slots[lane_], &v, sizeof(T));
+    shared->barrier();
+    std::memcpy(&v, shared->slots[0], sizeof(T));
+    shared->barrier();
+    return v;
+  }
+};
+
+/// Runs f(group, row) for every row with W threads per row.
+template <int W, class F>
+void run_rows_on_threads(Index rows, const F& f) {
+  for (Index row = 0; row < rows; ++row) {
+    ThreadedLanes<W> shared;
+    std::vector<std::thread> lanes;
+    for (int l = 0; l < W; ++l) {
+      lanes.emplace_back([&, l] { f(ThreadLaneGroup<W>{&shared, l}, row); });
+    }
+    for (auto& lane : lanes) lane.join();
+  }
+}
+
 /// The criterion's draw launch (one sample per row, VmfSampleRows) on the host backend:
 /// samples and tangents bitwise those of pdml::vmf_sample, dw/dkappa within a few ulp of
 /// the CPU's for the same draw, 0 where the host takes the kappa = 0 estimator.
@@ -141,6 +233,24 @@ void check_draw_rows(Index p) {
           cudaSuccess);
   CHECK(samples == cpu_samples);
   CHECK(std::equal(b.tangents, b.tangents + rows * p, cpu.tangents.begin()));
+
+  // The same routine on 32 threaded lanes (the device's LaneGroup<32> schedule): the
+  // same bits as on the host's one lane, dw/dkappa included.
+  {
+    std::vector<double> serial_dw(b.dw_dkappa, b.dw_dkappa + rows);
+    std::vector<T> lane_samples(samples.size(), T(-1));
+    const auto saved_tangents = std::vector<T>(b.tangents, b.tangents + rows * p);
+    std::fill(b.tangents, b.tangents + rows * p, T(-1));
+    std::fill(b.dw_dkappa, b.dw_dkappa + rows, -1.0);
+    const pdml::cuda::detail::VmfSampleRows<T> lanes_routine{pdml::cuda::detail::VmfSampleRow<T>{
+        n, static_cast<int>(p), rng, b.directions, b.kappas, b.marginal_params,
+        MatrixView<T>{lane_samples.data(), rows, p, p}, b.tangents, b.draws, b.dw_dkappa,
+        b.one_minus_mean, b.one_plus_mean}};
+    run_rows_on_threads<pdml::cuda::parallel::kRowLanes>(rows, lanes_routine);
+    CHECK(lane_samples == samples);
+    CHECK(std::equal(b.tangents, b.tangents + rows * p, saved_tangents.begin()));
+    CHECK(std::equal(b.dw_dkappa, b.dw_dkappa + rows, serial_dw.begin()));
+  }
   // The second projection ran where |mu^T g| > |g| / 2, i.e. |projection ratio| >
   // 1 / sqrt(3): make sure p = 3 took it.
   int twice = 0;

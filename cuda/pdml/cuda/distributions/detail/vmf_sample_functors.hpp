@@ -163,7 +163,7 @@ struct VmfSampleRow {
 //     logical lane k of reduce<32> (lanes 16..31 contribute -0, which adds exactly), whose
 //     tree from there on is vmf_sum_lanes'; the tail (p mod 16 elements) on every lane;
 //  3. the rare second projection (g nearly parallel to mu) on lane 0, then |v| on every
-//     lane from memory;
+//     lane from memory (a sync before anything overwrites x or v);
 //  4. the marginal w on every lane from its own copy of the stream (same draws, same
 //     branches: no divergence, nothing to broadcast);
 //  5. the combine, element by element (VmfSampleCombine).
@@ -301,6 +301,9 @@ PDML_HOST_DEVICE VmfSampleDraw<T> vmf_draw_across(const G& g, RngKey rng,
   const VmfMarginalDraw marginal = vmf_draw_marginal_call(stream, marginal_params);
   const VmfSampleDraw<T> draw =
       pdml::detail::vmf_sample_record<T>(marginal, projections.dot, norm);
+  // Every lane has read x (the dot products' tail, the whole of them below 16 elements)
+  // and v (|v|) before any lane overwrites them.
+  g.sync();
   if (!draw.ok) {
     const T nan = pdml::detail::quiet_nan_<T>();
     g.for_each(p, [&](Index j) {
