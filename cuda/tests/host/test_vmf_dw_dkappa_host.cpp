@@ -69,7 +69,8 @@ TEST_CASE("dw/dkappa with the nodes across lanes: tail integral reference and th
         CHECK(std::abs(across - reference) <= 1e-12 * std::abs(reference));
         // Same nodes, same terms, another summation order: a few ulp.
         CHECK(ulps(across, cpu) <= 8.0);
-        worst_reference = std::max(worst_reference, std::abs(across - reference) / std::abs(reference));
+        worst_reference =
+            std::max(worst_reference, std::abs(across - reference) / std::abs(reference));
         worst_ulps = std::max(worst_ulps, ulps(across, cpu));
         const pdml::VmfDwDkappaPlan plan =
             pdml::vmf_dw_dkappa_plan(p, kappa, y, 2 - y, one_minus_mean);

@@ -898,7 +898,9 @@ PDML_HOST_DEVICE VmfSampleDraw<T> vmf_sample_one(RandomStream& stream, int p, co
       unit_tangent[i] = combine.unit_tangent(v);
     }
   } else {
-    for (int i = 0; i < p; ++i) x[i] = combine.sample(mu[i], combine.tangent_part(source[i], mu[i]));
+    for (int i = 0; i < p; ++i) {
+      x[i] = combine.sample(mu[i], combine.tangent_part(source[i], mu[i]));
+    }
   }
   return draw;
 }

@@ -281,9 +281,9 @@ PDML_HOST_DEVICE VmfSampleDraw<T> vmf_draw_across(const G& g, RngKey rng,
   vmf_fill_normals_across(g, stream, x, p);
   stream.skip_blocks(static_cast<std::uint32_t>(vmf_normal_blocks<T>(p)));
   g.sync();  // x holds g, written by other lanes
-  const VmfDotNorm projections = vmf_dot_fuses()
-                                     ? vmf_dot_and_norm_across<true>(g, mu, x, p)
-                                     : vmf_dot_and_norm_across<pdml::detail::kFusedFma>(g, mu, x, p);
+  constexpr bool kFma = pdml::detail::kFusedFma;
+  const VmfDotNorm projections = vmf_dot_fuses() ? vmf_dot_and_norm_across<true>(g, mu, x, p)
+                                                 : vmf_dot_and_norm_across<kFma>(g, mu, x, p);
   const T* source = x;
   T coefficient = static_cast<T>(projections.dot);
   double norm;
