@@ -486,7 +486,8 @@ struct VmfDwDkappaPlan {
                                                         rule.weight[i]);
   }
 
-  /// dw/dkappa from the sum of the half-width-scaled panel sums.
+  /// dw/dkappa from the sum of all node terms (equivalently of vmf_tail_panel's
+  /// half-width-scaled panel sums, which the CPU adds in panel order).
   PDML_HOST_DEVICE double finish(double sum) const { return 2.0 * m * sum * ::exp(peak); }
 };
 
