@@ -65,6 +65,20 @@ PDML_HOST_DEVICE PDML_CUDA_OUT_OF_LINE inline double vmf_dw_dkappa(int p, double
                                       one_plus_mean);
 }
 
+/// Wood's rejection for w (every lane of a sample's group runs it on its own copy of
+/// the stream).
+PDML_HOST_DEVICE PDML_CUDA_OUT_OF_LINE inline VmfMarginalDraw vmf_draw_marginal_call(
+    RandomStream& stream, const VmfMarginalParams& params) {
+  return pdml::vmf_draw_marginal(stream, params);
+}
+
+/// The scalar part of dw/dkappa (bracket, peak, panel bounds) for callers that sum its
+/// nodes across lanes.
+PDML_HOST_DEVICE PDML_CUDA_OUT_OF_LINE inline VmfDwDkappaPlan vmf_dw_dkappa_plan_call(
+    int p, double kappa, double one_minus_w, double one_plus_w, double one_minus_mean) {
+  return pdml::vmf_dw_dkappa_plan(p, kappa, one_minus_w, one_plus_w, one_minus_mean);
+}
+
 template <class T>
 PDML_HOST_DEVICE PDML_CUDA_OUT_OF_LINE void vmf_draw_backward(
     int p, const T* mu, T kappa, const T* tangent, double w, double one_minus_w, double one_plus_w,

@@ -137,12 +137,12 @@ cudaError_t el_nivmf_forward_scores(const Backend& be, ElNivmfState<T>& st,
     const Index rows = st.samples * B;
     const MatrixView<T> drawn{draw->samples, rows, D, D};
     b.rng = draw->rng;
+    // One sample per row: its dw/dkappa's nodes across the row's lanes.
     PDML_CUDA_STEP(for_each_row<kRowWidth>(
-        be, item_rows(rows),
-        items_role(VmfSampleRow<T>{B, static_cast<int>(D), draw->rng, b.directions, b.kappas,
-                                   b.marginal_params, drawn, b.tangents, b.draws, b.dw_dkappa,
-                                   b.one_minus_mean, b.one_plus_mean},
-                   rows)));
+        be, rows,
+        VmfSampleRows<T>{VmfSampleRow<T>{B, static_cast<int>(D), draw->rng, b.directions,
+                                         b.kappas, b.marginal_params, drawn, b.tangents, b.draws,
+                                         b.dw_dkappa, b.one_minus_mean, b.one_plus_mean}}));
     st.samples_view = drawn;
   }
   PDML_CUDA_STEP(el_nivmf_products(be, st, st.z, batched ? &st.anchor_products : nullptr));
