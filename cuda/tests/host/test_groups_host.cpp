@@ -32,57 +32,104 @@ bool same_bits(const T& a, const T& b) {
   return std::memcmp(&a, &b, sizeof(T)) == 0;
 }
 
-/// The device schedule of LaneGroup<W>::reduce<K> (group_cuda.cuh), lane by lane: each
-/// lane's registers filled and folded for the halves >= W, then the xor-shuffle folds
-/// (every lane combining its value with its partner's: op(mine, other)), lane 0 read.
-template <int K, int W, class T, class Value, class Op>
-T emulate_lanes(Index n, T init, Value value, Op op) {
-  constexpr int kPer = K / W;
-  std::array<T, W> lane_value;
-  for (int lane = 0; lane < W; ++lane) {
-    std::array<T, kPer> acc;
-    acc.fill(init);
-    for (Index base = 0; base < n; base += K) {
-      for (int q = 0; q < kPer; ++q) {
-        const Index j = base + lane + static_cast<Index>(q) * W;
-        if (j < n) acc[q] = op(acc[q], value(j));
-      }
+/// One lane's V slots in the device schedule of reduce_vec<V, K> over `lanes` lanes
+/// (group_cuda.cuh, fold_in_lane): lane l loads the packets at (q lanes + l) V of each
+/// K-block into its slots (q, e) and folds the halves >= V lanes in registers.
+template <int V, int K, int kLanes, class T, class PacketValue, class Op>
+std::array<T, V> lane_slots(int lane, Index n, T init, PacketValue packet_value, Op op) {
+  constexpr int kPer = K / (V * kLanes);
+  static_assert(kPer >= 1 && K % (V * kLanes) == 0, "V lanes divides K");
+  std::vector<std::array<T, V>> acc(kPer);
+  for (auto& slot : acc) slot.fill(init);
+  for (Index base = 0; base < n; base += K) {
+    for (int q = 0; q < kPer; ++q) {
+      const Index j = base + (static_cast<Index>(q) * kLanes + lane) * V;
+      if (j >= n) continue;
+      const int count = pdml::cuda::parallel::packet_count<V>(j, n);
+      const auto x = packet_value(j, count);
+      for (int e = 0; e < count; ++e) acc[q][e] = op(acc[q][e], x.v[e]);
     }
-    for (int half_q = kPer / 2; half_q >= 1; half_q /= 2) {
-      for (int q = 0; q < half_q; ++q) acc[q] = op(acc[q], acc[q + half_q]);
+  }
+  for (int half_q = kPer / 2; half_q >= 1; half_q /= 2) {
+    for (int q = 0; q < half_q; ++q) {
+      for (int e = 0; e < V; ++e) acc[q][e] = op(acc[q][e], acc[q + half_q][e]);
     }
-    lane_value[lane] = acc[0];
   }
-  for (int half = W / 2; half >= 1; half /= 2) {
-    std::array<T, W> next;
-    for (int lane = 0; lane < W; ++lane) next[lane] = op(lane_value[lane], lane_value[lane ^ half]);
-    lane_value = next;
-  }
-  return lane_value[0];
+  return acc[0];
 }
 
-/// BlockGroup::reduce<256>: one logical lane per thread, halves 128..32 through shared
-/// slots (thread t < half: slot[t] = op(slot[t], slot[t + half])), then warp 0's shuffles.
+/// The xor-shuffle folds of W lanes (every lane combining its value with its partner's:
+/// op(mine, other)), slot by slot; lane 0's slots returned.
+template <std::size_t W, class T, std::size_t V, class Op>
+std::array<T, V> shuffle_fold(std::array<std::array<T, V>, W> lanes, Op op) {
+  for (std::size_t half = W / 2; half >= 1; half /= 2) {
+    auto next = lanes;
+    for (std::size_t lane = 0; lane < W; ++lane) {
+      for (std::size_t e = 0; e < V; ++e) next[lane][e] = op(lanes[lane][e], lanes[lane ^ half][e]);
+    }
+    lanes = next;
+  }
+  return lanes[0];
+}
+
+/// The device schedule of LaneGroup<W>::reduce_vec<V, K> (group_cuda.cuh; reduce<K> is
+/// its V = 1 case): every lane's slots, the shuffles, then lane 0's V slots in halves.
+template <int V, int K, int W, class T, class PacketValue, class Op>
+T emulate_lanes_vec(Index n, T init, PacketValue packet_value, Op op) {
+  std::array<std::array<T, V>, W> lanes;
+  for (int lane = 0; lane < W; ++lane) {
+    lanes[lane] = lane_slots<V, K, W>(lane, n, init, packet_value, op);
+  }
+  std::array<T, V> slots = shuffle_fold<W>(lanes, op);
+  for (int half = V / 2; half >= 1; half /= 2) {
+    for (int e = 0; e < half; ++e) slots[e] = op(slots[e], slots[e + half]);
+  }
+  return slots[0];
+}
+
+/// BlockGroup::reduce_vec<V, K>: thread t's slots (256 lanes), accumulator k in shared
+/// slot k, the halves down to 32 there (k < half: slot[k] = op(slot[k], slot[k + half])),
+/// then warp 0's shuffles.
+template <int V, int K, class T, class PacketValue, class Op>
+T emulate_block_vec(Index n, T init, PacketValue packet_value, Op op) {
+  constexpr int kThreads = 256;
+  std::vector<T> slots(static_cast<std::size_t>(V * kThreads));
+  for (int t = 0; t < kThreads; ++t) {
+    const std::array<T, V> mine = lane_slots<V, K, kThreads>(t, n, init, packet_value, op);
+    for (int e = 0; e < V; ++e) slots[static_cast<std::size_t>(t * V + e)] = mine[e];
+  }
+  for (int half = V * kThreads / 2; half >= 32; half /= 2) {
+    for (int k = 0; k < half; ++k) {
+      slots[static_cast<std::size_t>(k)] =
+          op(slots[static_cast<std::size_t>(k)], slots[static_cast<std::size_t>(k + half)]);
+    }
+  }
+  std::array<std::array<T, 1>, 32> warp;
+  for (int t = 0; t < 32; ++t) warp[t][0] = slots[static_cast<std::size_t>(t)];
+  return shuffle_fold<32>(warp, op)[0];
+}
+
+/// The element values of reduce<K> as the width-1 packets of reduce_vec<1, K>.
+template <class Value>
+struct SingletonPackets {
+  Value value;
+  auto operator()(Index j, int) const {
+    pdml::cuda::parallel::Packet<decltype(value(j)), 1> p;
+    p.v[0] = value(j);
+    return p;
+  }
+};
+
+/// The device schedule of LaneGroup<W>::reduce<K>, which is reduce_vec<1, K>.
+template <int K, int W, class T, class Value, class Op>
+T emulate_lanes(Index n, T init, Value value, Op op) {
+  return emulate_lanes_vec<1, K, W>(n, init, SingletonPackets<Value>{value}, op);
+}
+
+/// BlockGroup::reduce<256>, which is reduce_vec<1, 256>.
 template <class T, class Value, class Op>
 T emulate_block(Index n, T init, Value value, Op op) {
-  constexpr int kThreads = 256;
-  std::array<T, kThreads> slots;
-  for (int t = 0; t < kThreads; ++t) {
-    T acc = init;
-    for (Index j = t; j < n; j += kThreads) acc = op(acc, value(j));
-    slots[t] = acc;
-  }
-  for (int half = kThreads / 2; half >= 32; half /= 2) {
-    for (int t = 0; t < half; ++t) slots[t] = op(slots[t], slots[t + half]);
-  }
-  std::array<T, 32> warp;
-  for (int t = 0; t < 32; ++t) warp[t] = slots[t];
-  for (int half = 16; half >= 1; half /= 2) {
-    std::array<T, 32> next;
-    for (int t = 0; t < 32; ++t) next[t] = op(warp[t], warp[t ^ half]);
-    warp = next;
-  }
-  return warp[0];
+  return emulate_block_vec<1, 256>(n, init, SingletonPackets<Value>{value}, op);
 }
 
 template <int K, class T, class Value, class Op>
@@ -123,92 +170,6 @@ TEMPLATE_TEST_CASE("group reductions give the same bits for every lane count", "
     CHECK(std::fabs(static_cast<long double>(SerialGroup{}.reduce<32>(n, T(0), value, Sum{})) -
                     exact) <= 64 * std::numeric_limits<T>::epsilon() * (scale + 1));
   }
-}
-
-/// The device schedule of LaneGroup<W>::reduce_vec<V, K> (group_cuda.cuh): lane l loads
-/// the packets at (q W + l) V of each K-block into its slots (q, e), folds the halves
-/// >= V W in registers, then the xor shuffles slot by slot, then lane 0's V slots in
-/// halves.
-template <int V, int K, int W, class T, class PacketValue, class Op>
-T emulate_lanes_vec(Index n, T init, PacketValue packet_value, Op op) {
-  constexpr int kPer = K / (V * W);
-  static_assert(kPer >= 1 && K % (V * W) == 0, "V W divides K");
-  std::array<std::array<T, V>, W> lane_slots;
-  for (int lane = 0; lane < W; ++lane) {
-    std::array<std::array<T, V>, kPer> acc;
-    for (auto& slot : acc) slot.fill(init);
-    for (Index base = 0; base < n; base += K) {
-      for (int q = 0; q < kPer; ++q) {
-        const Index j = base + (static_cast<Index>(q) * W + lane) * V;
-        if (j >= n) continue;
-        const int count = pdml::cuda::parallel::packet_count<V>(j, n);
-        const auto x = packet_value(j, count);
-        for (int e = 0; e < count; ++e) acc[q][e] = op(acc[q][e], x.v[e]);
-      }
-    }
-    for (int half_q = kPer / 2; half_q >= 1; half_q /= 2) {
-      for (int q = 0; q < half_q; ++q) {
-        for (int e = 0; e < V; ++e) acc[q][e] = op(acc[q][e], acc[q + half_q][e]);
-      }
-    }
-    lane_slots[lane] = acc[0];
-  }
-  for (int half = W / 2; half >= 1; half /= 2) {
-    auto next = lane_slots;
-    for (int lane = 0; lane < W; ++lane) {
-      for (int e = 0; e < V; ++e) next[lane][e] = op(lane_slots[lane][e], lane_slots[lane ^ half][e]);
-    }
-    lane_slots = next;
-  }
-  std::array<T, V> slots = lane_slots[0];
-  for (int half = V / 2; half >= 1; half /= 2) {
-    for (int e = 0; e < half; ++e) slots[e] = op(slots[e], slots[e + half]);
-  }
-  return slots[0];
-}
-
-/// BlockGroup::reduce_vec<V, K>: thread t's packets at (q 256 + t) V, its halves >= 256 V
-/// in registers, then accumulator k in shared slot k, the halves down to 32 there
-/// (k < half: slot[k] = op(slot[k], slot[k + half])), then warp 0's shuffles.
-template <int V, int K, class T, class PacketValue, class Op>
-T emulate_block_vec(Index n, T init, PacketValue packet_value, Op op) {
-  constexpr int kThreads = 256;
-  constexpr int kPer = K / (V * kThreads);
-  static_assert(kPer >= 1 && K % (V * kThreads) == 0, "256 V divides K");
-  std::vector<T> slots(static_cast<std::size_t>(V * kThreads));
-  for (int t = 0; t < kThreads; ++t) {
-    std::vector<std::array<T, V>> acc(kPer);
-    for (auto& slot : acc) slot.fill(init);
-    for (Index base = 0; base < n; base += K) {
-      for (int q = 0; q < kPer; ++q) {
-        const Index j = base + (static_cast<Index>(q) * kThreads + t) * V;
-        if (j >= n) continue;
-        const int count = pdml::cuda::parallel::packet_count<V>(j, n);
-        const auto x = packet_value(j, count);
-        for (int e = 0; e < count; ++e) acc[q][e] = op(acc[q][e], x.v[e]);
-      }
-    }
-    for (int half_q = kPer / 2; half_q >= 1; half_q /= 2) {
-      for (int q = 0; q < half_q; ++q) {
-        for (int e = 0; e < V; ++e) acc[q][e] = op(acc[q][e], acc[q + half_q][e]);
-      }
-    }
-    for (int e = 0; e < V; ++e) slots[static_cast<std::size_t>(t * V + e)] = acc[0][e];
-  }
-  for (int half = V * kThreads / 2; half >= 32; half /= 2) {
-    for (int k = 0; k < half; ++k) {
-      slots[static_cast<std::size_t>(k)] =
-          op(slots[static_cast<std::size_t>(k)], slots[static_cast<std::size_t>(k + half)]);
-    }
-  }
-  std::array<T, 32> warp;
-  for (int t = 0; t < 32; ++t) warp[t] = slots[static_cast<std::size_t>(t)];
-  for (int half = 16; half >= 1; half /= 2) {
-    std::array<T, 32> next;
-    for (int t = 0; t < 32; ++t) next[t] = op(warp[t], warp[t ^ half]);
-    warp = next;
-  }
-  return warp[0];
 }
 
 /// Packets of row[j] as the device's reduce_row_vec forms them.

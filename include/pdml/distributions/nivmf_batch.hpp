@@ -197,13 +197,12 @@ void nivmf_sample_backward(const NivmfSampleSaved<T>& saved, detail::InputView<T
       const T* m = saved.mean_directions.data() + n * p;
       const T kappa = saved.kappas[static_cast<std::size_t>(n)];
       const double one_minus_mean = vmf_mean_resultant_complement(p, static_cast<double>(kappa));
-      const double one_plus_mean = 1.0 + vmf_mean_resultant(p, static_cast<double>(kappa));
       for (int s = 0; s < saved.n_samples; ++s) {
         const Index i = static_cast<Index>(s) * n_dist + n;
         const VmfSampleDraw<T>& draw = saved.draws[static_cast<std::size_t>(i)];
         if (!draw.ok) continue;
         const double dw = vmf_marginal_dw_dkappa(p, static_cast<double>(kappa), draw.one_minus_w,
-                                                 draw.one_plus_w, one_minus_mean, one_plus_mean);
+                                                 draw.one_plus_w, one_minus_mean);
         nivmf_sample_one_backward(p, nu, k, m, kappa, saved.samples.data() + i * p,
                                   saved.tangents.data() + i * p, draw, dw, grad_samples.row(i),
                                   scratch, gd, gk);

@@ -205,12 +205,8 @@ void vmf_sample_backward(const VmfSampleSaved<T>& saved,
       const T kappa = saved.kappas[static_cast<std::size_t>(n)];
       const T* mu = saved.directions.data() + n * p;
       const bool uniform_case = !(kappa > vmf_uniform_kappa<T>());
-      double one_minus_mean = 1.0;
-      double one_plus_mean = 1.0;
-      if (!uniform_case) {
-        one_minus_mean = vmf_mean_resultant_complement(p, static_cast<double>(kappa));
-        one_plus_mean = 1.0 + vmf_mean_resultant(p, static_cast<double>(kappa));
-      }
+      const double one_minus_mean =
+          uniform_case ? 1.0 : vmf_mean_resultant_complement(p, static_cast<double>(kappa));
       for (int s = 0; s < saved.n_samples; ++s) {
         const Index i = static_cast<Index>(s) * count + n;
         const VmfSampleDraw<T>& draw = saved.draws[static_cast<std::size_t>(i)];
@@ -222,7 +218,7 @@ void vmf_sample_backward(const VmfSampleSaved<T>& saved,
           vmf_sample_one_backward_uniform(stream, p, row, grad_samples.row(i), scratch, g);
         } else {
           const double dw = vmf_marginal_dw_dkappa(p, static_cast<double>(kappa), draw.one_minus_w,
-                                                   draw.one_plus_w, one_minus_mean, one_plus_mean);
+                                                   draw.one_plus_w, one_minus_mean);
           vmf_sample_one_backward(p, mu, kappa, row, draw.w, draw.one_minus_w, draw.one_plus_w,
                                   draw.projection_ratio, dw, grad_samples.row(i), g);
         }

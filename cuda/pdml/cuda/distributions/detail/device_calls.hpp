@@ -59,10 +59,8 @@ PDML_HOST_DEVICE PDML_CUDA_OUT_OF_LINE VmfSampleDraw<T> vmf_draw(
 PDML_HOST_DEVICE PDML_CUDA_OUT_OF_LINE inline double vmf_dw_dkappa(int p, double kappa,
                                                                    double one_minus_w,
                                                                    double one_plus_w,
-                                                                   double one_minus_mean,
-                                                                   double one_plus_mean) {
-  return pdml::vmf_marginal_dw_dkappa(p, kappa, one_minus_w, one_plus_w, one_minus_mean,
-                                      one_plus_mean);
+                                                                   double one_minus_mean) {
+  return pdml::vmf_marginal_dw_dkappa(p, kappa, one_minus_w, one_plus_w, one_minus_mean);
 }
 
 /// Wood's rejection for w (every lane of a sample's group runs it on its own copy of

@@ -117,13 +117,12 @@ struct NivmfSampleBackwardRow {
     // pdml::cuda::vmf_mean_resultant (pdml/cuda/math/functions.hpp) would hide it.
     const double kappa_d = static_cast<double>(kappa);
     const double one_minus_mean = pdml::vmf_mean_resultant_complement(p, kappa_d);
-    const double one_plus_mean = 1.0 + pdml::vmf_mean_resultant(p, kappa_d);
     for (int s = 0; s < saved.n_samples; ++s) {
       const Index i = static_cast<Index>(s) * count + n;
       const VmfSampleDraw<T>& draw = saved.draws[i];
       if (!draw.ok) continue;
       const double dw = vmf_dw_dkappa(p, static_cast<double>(kappa), draw.one_minus_w,
-                                      draw.one_plus_w, one_minus_mean, one_plus_mean);
+                                      draw.one_plus_w, one_minus_mean);
       nivmf_draw_backward(p, saved.directions.row(n), saved.concentrations.row(n), mean, kappa,
                           saved.samples.row(i), saved.tangents + i * p, draw, dw,
                           grad_samples.row(i), saved.scratch + n * 2 * p, gd, gk);

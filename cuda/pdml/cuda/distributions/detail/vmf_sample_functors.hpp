@@ -46,12 +46,11 @@ struct VmfSampleBuffers {
   VmfSampleDraw<T>* draws = nullptr;  // S N
   T* scratch = nullptr;         // N x 2p: the kappa = 0 backward's scratch
   // S N, or null: dw/dkappa of each sample, computed by the draw (a warp per sample)
-  // so the backward needs no quadrature (the criterion's choice); with it, N each: the
-  // mean resultant terms 1 - A_p(kappa_n) and 1 + A_p(kappa_n) the quadrature needs,
-  // computed once per distribution by the split.
+  // so the backward needs no quadrature (the criterion's choice); with it, N: the mean
+  // resultant term 1 - A_p(kappa_n) the quadrature needs, computed once per distribution
+  // by the split.
   double* dw_dkappa = nullptr;
   double* one_minus_mean = nullptr;
-  double* one_plus_mean = nullptr;
 };
 
 template <class T>
@@ -72,7 +71,6 @@ VmfSampleBuffers<T> carve_vmf_sample_buffers(WorkspaceCarver& carver, Index n_sa
   if (keep_dw_dkappa) {
     b.dw_dkappa = carver.take<double>(n(n_samples * n_distributions));
     b.one_minus_mean = carver.take<double>(n(n_distributions));
-    b.one_plus_mean = carver.take<double>(n(n_distributions));
   }
   return b;
 }
@@ -88,9 +86,8 @@ struct VmfSplitEta {
   // N or null: each distribution's DeviceStatus bits, written whatever they are (the
   // criterion's finisher folds them into its status word; no atomics, no reset).
   std::uint32_t* flags = nullptr;
-  // N each or null: the mean resultant terms of VmfSampleBuffers (for pathwise kappas).
+  // N or null: the mean resultant term of VmfSampleBuffers (for pathwise kappas).
   double* one_minus_mean = nullptr;
-  double* one_plus_mean = nullptr;
   PDML_HOST_DEVICE void operator()(Index n) const {
     const int p = static_cast<int>(eta.cols);
     const T kappa = vmf_mean_direction(eta.row(n), p, directions + n * p);
@@ -101,7 +98,6 @@ struct VmfSplitEta {
     marginal_params[n] = vmf_marginal_params(p, static_cast<double>(kappa));
     if (one_minus_mean != nullptr && kappa > pdml::vmf_uniform_kappa<T>()) {
       one_minus_mean[n] = pdml::vmf_mean_resultant_complement(p, static_cast<double>(kappa));
-      one_plus_mean[n] = 1.0 + pdml::vmf_mean_resultant(p, static_cast<double>(kappa));
     }
   }
 };
@@ -118,24 +114,7 @@ struct VmfSampleRow {
   MatrixView<T> samples;
   T* tangents;
   VmfSampleDraw<T>* draws;
-  // S N or null (see VmfSampleBuffers), with the split's mean resultant terms (N each).
-  double* dw_dkappa = nullptr;
-  const double* one_minus_mean = nullptr;
-  const double* one_plus_mean = nullptr;
   PDML_HOST_DEVICE void operator()(Index i) const {
-    draw(i);
-    if (dw_dkappa != nullptr) {
-      const Index n = i % n_distributions;
-      const VmfSampleDraw<T>& sampled = draws[i];
-      dw_dkappa[i] = kappas[n] > pdml::vmf_uniform_kappa<T>() && sampled.ok
-                         ? vmf_dw_dkappa(p, static_cast<double>(kappas[n]), sampled.one_minus_w,
-                                         sampled.one_plus_w, one_minus_mean[n], one_plus_mean[n])
-                         : 0.0;
-    }
-  }
-
-  /// The sample, its tangent and its VmfSampleDraw (no dw/dkappa).
-  PDML_HOST_DEVICE void draw(Index i) const {
     const Index n = i % n_distributions;
     RandomStream stream(rng, static_cast<std::uint64_t>(i));
     // The host's rule (pdml::vmf_uniform_kappa): at or below it the backward uses the
@@ -351,6 +330,9 @@ PDML_HOST_DEVICE double vmf_dw_dkappa_across(const G& g, int p, double kappa,
 template <class T>
 struct VmfSampleRows {
   VmfSampleRow<T> sample;
+  // S N or null (see VmfSampleBuffers), with the split's 1 - A_p(kappa_n) (N).
+  double* dw_dkappa = nullptr;
+  const double* one_minus_mean = nullptr;
   template <class G>
   PDML_HOST_DEVICE void operator()(const G& g, Index i) const {
     const Index n = i % sample.n_distributions;
@@ -365,13 +347,13 @@ struct VmfSampleRows {
         sample.marginal_params[n], x, pathwise ? tangent : static_cast<T*>(nullptr));
     if (g.lane() == 0) sample.draws[i] = draw;
     if (!pathwise) g.for_each(p, [&](Index j) { tangent[j] = x[j]; });  // its own elements
-    if (sample.dw_dkappa == nullptr) return;
+    if (dw_dkappa == nullptr) return;
     const double dw =
         pathwise && draw.ok
             ? vmf_dw_dkappa_across(g, p, static_cast<double>(sample.kappas[n]),
-                                   draw.one_minus_w, draw.one_plus_w, sample.one_minus_mean[n])
+                                   draw.one_minus_w, draw.one_plus_w, one_minus_mean[n])
             : 0.0;
-    if (g.lane() == 0) sample.dw_dkappa[i] = dw;
+    if (g.lane() == 0) dw_dkappa[i] = dw;
   }
 };
 
@@ -395,11 +377,10 @@ struct VmfSampleBackwardRow {
     // In double whatever T is, as the host backward does.
     // The host's rule: the pathwise derivative (~1/kappa) only above vmf_uniform_kappa.
     const bool pathwise = kappa > pdml::vmf_uniform_kappa<T>();
-    double one_minus_mean = 1.0, one_plus_mean = 1.0;
-    if (pathwise && saved.dw_dkappa == nullptr) {
-      one_minus_mean = pdml::vmf_mean_resultant_complement(p, static_cast<double>(kappa));
-      one_plus_mean = 1.0 + pdml::vmf_mean_resultant(p, static_cast<double>(kappa));
-    }
+    const double one_minus_mean =
+        pathwise && saved.dw_dkappa == nullptr
+            ? pdml::vmf_mean_resultant_complement(p, static_cast<double>(kappa))
+            : 1.0;
     for (int s = 0; s < saved.n_samples; ++s) {
       const Index i = static_cast<Index>(s) * count + n;
       const VmfSampleDraw<T>& draw = saved.draws[i];
@@ -410,7 +391,7 @@ struct VmfSampleBackwardRow {
                           grad_samples.row(i), g);
       } else if (pathwise) {
         const double dw = vmf_dw_dkappa(p, static_cast<double>(kappa), draw.one_minus_w,
-                                        draw.one_plus_w, one_minus_mean, one_plus_mean);
+                                        draw.one_plus_w, one_minus_mean);
         vmf_draw_backward(p, mu, kappa, saved.tangents + i * p, draw.w, draw.one_minus_w,
                           draw.one_plus_w, draw.projection_ratio, dw, grad_samples.row(i), g);
       } else {

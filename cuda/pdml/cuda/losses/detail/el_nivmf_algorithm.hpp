@@ -88,7 +88,7 @@ cudaError_t el_nivmf_prepare(const Backend& be, const ElNivmfState<T>& st,
   if (draw != nullptr) {
     const VmfSampleBuffers<T>& b = *draw->buffers;
     split = VmfSplitEta<T>{st.embeddings, b.directions, b.kappas, b.marginal_params, st.flags,
-                           b.one_minus_mean, b.one_plus_mean};
+                           b.one_minus_mean};
   }
   const Index split_rows = draw != nullptr ? item_rows(B) : 0;
   const Index image_count = with_images ? B : 0;
@@ -118,18 +118,9 @@ cudaError_t el_nivmf_forward_scores(const Backend& be, ElNivmfState<T>& st,
   const T* x = draw != nullptr ? draw->samples : st.samples_view.data;
   const bool batched = anchor && st.anchor_products.count > 0 &&
                        (draw != nullptr || st.samples_view.stride == D);
-  RowBlocksPlusOne<T> batch_writer{st.anchor_products,
-                                   x,
-                                   D,
-                                   st.a,
-                                   st.exact ? st.u : st.z,
-                                   C,
-                                   st.samples,
-                                   B,
-                                   st.mu,
-                                   st.nu,
-                                   st.m};
-  if (!batched) batch_writer.batch.count = 0;
+  const RowBlocksPlusOne<T> batch_writer{
+      batched ? st.anchor_products : GemmBatch<T>{},  // no entries: no rows
+      x, D, st.a, st.exact ? st.u : st.z, C, st.samples, B, st.mu, st.nu, st.m};
   PDML_CUDA_STEP(el_nivmf_prepare(be, st, draw, el_proxy_prepare(st), image_rows, with_images,
                                   batch_writer));
   if (draw != nullptr) {
@@ -141,8 +132,8 @@ cudaError_t el_nivmf_forward_scores(const Backend& be, ElNivmfState<T>& st,
     PDML_CUDA_STEP(for_each_row<kRowWidth>(
         be, rows,
         VmfSampleRows<T>{VmfSampleRow<T>{B, static_cast<int>(D), draw->rng, b.directions,
-                                         b.kappas, b.marginal_params, drawn, b.tangents, b.draws,
-                                         b.dw_dkappa, b.one_minus_mean, b.one_plus_mean}}));
+                                         b.kappas, b.marginal_params, drawn, b.tangents, b.draws},
+                         b.dw_dkappa, b.one_minus_mean}));
     st.samples_view = drawn;
   }
   PDML_CUDA_STEP(el_nivmf_products(be, st, st.z, batched ? &st.anchor_products : nullptr));
@@ -228,18 +219,11 @@ cudaError_t el_nivmf_backward(const Backend& be, const ElNivmfState<T>& st, T gr
         st.m,     st.labels, st.pos,   st.neg, st.n_present, grad_loss, C, st.alpha,
         st.delta, st.guidance_weight, st.grad_m};
     anchor_pairs.weight_classes = st.anchor_classes;
-    const RowBlocksPlusOne<T> batch_writer{st.anchor_gradients,
-                                           st.grad_g,
-                                           C,
-                                           st.a,
-                                           grad_samples_out.data,
-                                           D,
-                                           st.samples,
-                                           B,
-                                           st.grad_m,
-                                           st.nu,
-                                           st.grad_mu};
-    const Index entries = batched ? st.anchor_gradients.count : 0;
+    const RowBlocksPlusOne<T> batch_writer{
+        batched ? st.anchor_gradients : GemmBatch<T>{},  // no entries: no rows
+        st.grad_g, C, st.a, grad_samples_out.data, D, st.samples, B, st.grad_m, st.nu,
+        st.grad_mu};
+    const Index entries = batch_writer.batch.count;
     PDML_CUDA_STEP(for_each_row<kRowWidth>(
         be, item_rows(C) + item_rows(entries),
         parallel::group_roles(el_pair_pass(st, nca, anchor_pairs), item_rows(C),
